@@ -1,0 +1,51 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Build cmabuf.ko against a Rust-enabled kernel tree:
+#     make KDIR=/path/to/linux ARCH=arm64 LLVM=1
+# Drive the virtual board (sets itself up on first use):
+#     make run [CMD='...'] [EXTRA=dir]     make check     make bench
+
+KDIR ?=
+ARCH ?= arm64
+LLVM ?= -19
+O_BOARD ?= $(CURDIR)/build
+
+ifeq ($(KDIR),)
+# No tree given: use (and, on first use, build) the board's cached kernel.
+KDIR_BOARD = $(shell board/setup.sh >&2 && board/kernel.sh)
+else
+KDIR_BOARD = $(KDIR)
+endif
+
+KBUILD_ARGS = ARCH=$(ARCH) LLVM=$(LLVM) M=$(CURDIR)
+
+.PHONY: all modules clean rustfmt rustfmtcheck clippy run check bench userspace
+
+all: modules
+
+modules:
+	$(MAKE) -C $(KDIR_BOARD) $(KBUILD_ARGS) modules
+
+clippy:
+	$(MAKE) -C $(KDIR_BOARD) $(KBUILD_ARGS) CLIPPY=1 modules
+
+rustfmt:
+	$(MAKE) -C $(KDIR_BOARD) $(KBUILD_ARGS) rustfmt
+
+rustfmtcheck:
+	$(MAKE) -C $(KDIR_BOARD) $(KBUILD_ARGS) rustfmtcheck
+
+clean:
+	@if [ -n "$(KDIR)" ]; then $(MAKE) -C $(KDIR) $(KBUILD_ARGS) clean; fi
+	rm -rf $(O_BOARD) src/*.o src/*.ko src/*.mod* src/.*.cmd src/modules.order \
+		modules.order Module.symvers .*.cmd
+
+run:
+	board/board.sh run
+
+check:
+	python3 board/test_report.py -q
+	board/board.sh check
+
+bench:
+	board/board.sh bench

@@ -1,0 +1,133 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# The virtual dev board: build everything it needs and boot it.
+#
+#   board/board.sh run     interactive shell (CMD=... runs that instead,
+#                          EXTRA=dir puts a host directory at /extra)
+#   board/board.sh check   runs every test in the board, parses the KTAP on
+#                          the host, ends with "N passed, N failed, N skipped"
+#
+# Environment: MEM (default 1G), SMP (2), TIMEOUT (seconds), CMABUF_CACHE.
+. "$(dirname "$0")/common.sh"
+
+mode=${1:?usage: board.sh run|check}
+ROOT=$CMABUF_ROOT
+BUILD=${O_BOARD:-$ROOT/build}
+MEM=${MEM:-1G}
+SMP=${SMP:-2}
+mkdir -p "$BUILD"
+
+"$ROOT/board/setup.sh"
+KDIR=$("$ROOT/board/kernel.sh")
+[ -n "$KDIR" ] && [ -f "$KDIR/arch/arm64/boot/Image" ] || die "kernel build failed"
+
+# --- the module ------------------------------------------------------------
+log "building cmabuf.ko"
+make -s -C "$KDIR" ARCH=arm64 LLVM=$LLVM_SUFFIX M="$ROOT" modules >&2
+KO=$ROOT/src/cmabuf.ko
+
+# --- the kselftests (arm64, static) ---------------------------------------
+# Built as in a kernel tree: our directory next to the tree's lib.mk.
+log "building kselftests"
+KSFT_SRC=$BUILD/ksft/tools/testing/selftests
+mkdir -p "$KSFT_SRC" "$BUILD/kselftest" "$BUILD/kselftest-build"
+for f in lib.mk kselftest.h kselftest_harness.h kselftest; do
+	ln -sfn "$KDIR/tools/testing/selftests/$f" "$KSFT_SRC/$f"
+done
+rsync -a --delete "$ROOT/tools/testing/selftests/cmabuf/" "$KSFT_SRC/cmabuf/"
+make -s -C "$KSFT_SRC/cmabuf" ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu- \
+	top_srcdir="$KDIR" OUTPUT="$BUILD/kselftest-build" \
+	KHDR_INCLUDES="-isystem $KDIR/usr/include -I$ROOT/include/uapi" >&2
+rm -rf "$BUILD/kselftest"
+make -s -C "$KSFT_SRC/cmabuf" ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu- \
+	top_srcdir="$KDIR" OUTPUT="$BUILD/kselftest-build" \
+	INSTALL_PATH="$BUILD/kselftest/cmabuf" install >&2
+mkdir -p "$BUILD/kselftest/kselftest"
+cp "$KDIR/tools/testing/selftests/kselftest/ktap_helpers.sh" "$BUILD/kselftest/kselftest/"
+(cd "$BUILD/kselftest/cmabuf" && ls | grep -E '^cmabuf_.*(\.sh)?$' |
+	grep -v '\.txt$' | sort) > "$BUILD/tests.txt"
+mv "$BUILD/tests.txt" "$BUILD/kselftest/cmabuf/tests.txt"
+
+# --- busybox ---------------------------------------------------------------
+papt_update
+bbdeb=$(papt_fetch busybox-static:arm64)
+BB=$CACHE/busybox-$(basename "$bbdeb" .deb)
+if [ ! -x "$BB" ]; then
+	dpkg-deb --fsys-tarfile "$bbdeb" | tar -xO --wildcards "./*bin/busybox" > "$BB.tmp"
+	chmod +x "$BB.tmp" && mv "$BB.tmp" "$BB"
+fi
+
+# --- device tree: QEMU's own plus our overlay ------------------------------
+QEMU=(qemu-system-aarch64 -machine virt -cpu cortex-a72 -smp "$SMP" -m "$MEM" -nic none
+	-nographic -no-reboot)
+qemu-system-aarch64 -machine virt,dumpdtb="$BUILD/virt.dtb" -cpu cortex-a72 \
+	-smp "$SMP" -m "$MEM" -nic none -nographic >/dev/null
+dtc -q -@ -I dts -O dtb -o "$BUILD/qemu-virt.dtbo" "$ROOT/dts/qemu-virt.dtso"
+fdtoverlay -i "$BUILD/virt.dtb" -o "$BUILD/board.dtb" "$BUILD/qemu-virt.dtbo"
+
+# --- initramfs -------------------------------------------------------------
+IR=$BUILD/initramfs
+rm -rf "$IR"
+mkdir -p "$IR"/{bin,cmabuf/bin,lib/modules,kselftest,etc,extra}
+cp "$BB" "$IR/bin/busybox"
+cp "$ROOT/board/init.sh" "$IR/init"
+cp "$ROOT/board/run-tests.sh" "$IR/cmabuf/"
+cp "$KO" "$IR/lib/modules/"
+cp -a "$BUILD/kselftest/." "$IR/kselftest/"
+cp "$KO" "$IR/kselftest/cmabuf/"
+for b in "${USERSPACE_BINS[@]:-}"; do [ -n "$b" ] && cp "$b" "$IR/cmabuf/bin/"; done
+if [ -n "${EXTRA:-}" ]; then
+	[ -d "$EXTRA" ] || die "EXTRA=$EXTRA is not a directory"
+	cp -a "$EXTRA/." "$IR/extra/"
+else
+	rmdir "$IR/extra"
+fi
+case $mode in
+run) if [ -n "${CMD:-}" ]; then echo cmd; else echo run; fi ;;
+*) echo "$mode" ;;
+esac > "$IR/cmabuf/mode"
+printf '%s\n' "${CMD:-}" > "$IR/cmabuf/cmd"
+{
+	echo "dir /dev 0755 0 0"
+	echo "nod /dev/console 0600 0 0 c 5 1"
+	(cd "$IR" && find . -mindepth 1 | sed 's|^\.||' | sort) | while read -r p; do
+		if [ -L "$IR$p" ]; then
+			echo "slink $p $(readlink "$IR$p") 0777 0 0"
+		elif [ -d "$IR$p" ]; then
+			echo "dir $p 0755 0 0"
+		else
+			echo "file $p $IR$p $(stat -c %a "$IR$p") 0 0"
+		fi
+	done
+} > "$BUILD/initramfs.list"
+"$KDIR/usr/gen_init_cpio" "$BUILD/initramfs.list" > "$BUILD/initramfs.cpio"
+
+# --- boot ------------------------------------------------------------------
+BOOT=("${QEMU[@]}" -kernel "$KDIR/arch/arm64/boot/Image" -dtb "$BUILD/board.dtb"
+	-initrd "$BUILD/initramfs.cpio")
+APPEND="console=ttyAMA0 panic=-1 oops=panic"
+CONSOLE=$BUILD/console.log
+
+case $mode in
+run)
+	if [ -z "${CMD:-}" ]; then
+		log "booting; leave with 'exit' in the shell or Ctrl-A X"
+		exec "${BOOT[@]}" -serial mon:stdio -append "$APPEND quiet"
+	fi
+	timeout "${TIMEOUT:-900}" "${BOOT[@]}" -serial stdio -monitor none \
+		-append "$APPEND quiet" < /dev/null | tee "$CONSOLE" |
+		sed -u '/^CMABUF-EXIT: /d'
+	rc=$(sed -n 's/^CMABUF-EXIT: \([0-9]*\).*/\1/p' "$CONSOLE" | tail -n1)
+	[ -n "$rc" ] || { log "no exit status from the board (crash or timeout)"; exit 125; }
+	exit "$rc"
+	;;
+check)
+	log "booting the board for the tests (console log: $CONSOLE)"
+	rc=0
+	timeout "${TIMEOUT:-2400}" "${BOOT[@]}" -serial stdio -monitor none \
+		-append "$APPEND loglevel=4" < /dev/null > "$CONSOLE" 2>&1 || rc=$?
+	[ $rc = 124 ] && log "the board timed out"
+	exec python3 "$ROOT/board/report.py" --kdir "$KDIR" "$CONSOLE"
+	;;
+*) die "unknown mode $mode" ;;
+esac

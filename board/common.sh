@@ -1,0 +1,61 @@
+# SPDX-License-Identifier: GPL-2.0
+# Shared settings for the board scripts.  Sourced, not run.
+
+set -euo pipefail
+
+CMABUF_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CACHE=${CMABUF_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cmabuf}
+mkdir -p "$CACHE"
+
+export PATH="$HOME/.cargo/bin:/usr/lib/llvm-19/bin:$PATH"
+export LIBCLANG_PATH=/usr/lib/llvm-19/lib
+LLVM_SUFFIX=-19
+BINDGEN_VERSION=0.72.1
+KERNEL_SERIES=7.2
+MUSL_TARGET=aarch64-unknown-linux-musl
+
+log() { printf '[cmabuf] %s\n' "$*" >&2; }
+die() { printf '[cmabuf] error: %s\n' "$*" >&2; exit 1; }
+
+# Private apt: its own sources list, state and cache, so that fetching
+# packages from newer suites never touches the system's apt configuration.
+PAPT_DIR=$CACHE/apt
+papt_opts() {
+	echo "-o Dir::Etc::SourceList=$PAPT_DIR/sources.list" \
+	     "-o Dir::Etc::SourceParts=/dev/null" \
+	     "-o Dir::Etc::Preferences=/dev/null" \
+	     "-o Dir::Etc::PreferencesParts=/dev/null" \
+	     "-o Dir::State=$PAPT_DIR/state" \
+	     "-o Dir::Cache=$PAPT_DIR/cache" \
+	     "-o APT::Architecture=amd64" \
+	     "-o APT::Architectures::=amd64 -o APT::Architectures::=arm64" \
+	     "-o APT::Sandbox::User=root -o Debug::NoLocking=1" \
+	     "-o Acquire::Languages=none"
+}
+papt_update() {
+	mkdir -p "$PAPT_DIR/state/lists/partial" "$PAPT_DIR/cache/archives/partial" "$PAPT_DIR/debs"
+	cat > "$PAPT_DIR/sources.list" <<EOS
+deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian sid main
+deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie-backports main
+EOS
+	# Refresh at most once a day.
+	local stamp=$PAPT_DIR/state/updated
+	if [ -z "$(find "$stamp" -mmin -1440 2>/dev/null)" ]; then
+		# shellcheck disable=SC2046
+		apt-get $(papt_opts) -qq update >&2 && touch "$stamp"
+	fi
+}
+# papt_fetch PKG[:ARCH] -> prints path of the downloaded .deb (newest candidate)
+papt_fetch() {
+	local pkg=$1 ver deb
+	# shellcheck disable=SC2046
+	ver=$(apt-cache $(papt_opts) policy "$pkg" | awk '/Candidate:/ {print $2}')
+	[ -n "$ver" ] && [ "$ver" != "(none)" ] || die "no candidate for $pkg"
+	deb=$(ls "$PAPT_DIR/debs/${pkg%%:*}_${ver/:/%3a}_"*.deb 2>/dev/null | head -n1 || true)
+	if [ -z "$deb" ]; then
+		# shellcheck disable=SC2046
+		(cd "$PAPT_DIR/debs" && apt-get $(papt_opts) -qq download "$pkg=$ver" >&2)
+		deb=$(ls "$PAPT_DIR/debs/${pkg%%:*}_${ver/:/%3a}_"*.deb | head -n1)
+	fi
+	echo "$deb"
+}

@@ -1,0 +1,50 @@
+#!/bin/busybox sh
+# SPDX-License-Identifier: GPL-2.0
+# /init of the cmabuf board's initramfs (busybox).  Mounts the usual file
+# systems, loads cmabuf.ko and then, by /cmabuf/mode:
+#   run    - an interactive shell on the console; leaving it powers off
+#   cmd    - runs /cmabuf/cmd, prints "CMABUF-EXIT: <status>", powers off
+#   check  - runs every test (/cmabuf/run-tests.sh), then as cmd
+/bin/busybox mkdir -p /bin /sbin /usr/bin /usr/sbin
+/bin/busybox --install -s
+export PATH=/sbin:/bin:/usr/sbin:/usr/bin:/cmabuf/bin
+export HOME=/root
+mkdir -p /proc /sys /dev /tmp /root /run
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mount -t debugfs debugfs /sys/kernel/debug
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+mkdir -p /dev/pts /dev/shm
+mount -t devpts devpts /dev/pts
+mount -t tmpfs -o mode=1777 tmpfs /dev/shm
+hostname cmabuf-board
+# An unprivileged user for permission tests.
+echo 'root:x:0:0:root:/root:/bin/sh' > /etc/passwd
+echo 'nobody:x:65534:65534:nobody:/:/bin/sh' >> /etc/passwd
+echo 'root:x:0:' > /etc/group
+echo 'nogroup:x:65534:' >> /etc/group
+
+insmod /lib/modules/cmabuf.ko || echo "cmabuf: insmod failed" >&2
+
+mode=$(cat /cmabuf/mode 2>/dev/null)
+case "$mode" in
+run)
+	echo
+	echo "cmabuf board: $(uname -r), driver bound: $(ls /dev/cmabuf* 2>/dev/null)"
+	echo "Leave with 'exit' (powers off) or Ctrl-A X (QEMU)."
+	[ -d /extra ] && echo "Host directory EXTRA is at /extra."
+	setsid cttyhack sh -l
+	;;
+cmd)
+	cd /root
+	sh /cmabuf/cmd
+	echo "CMABUF-EXIT: $?"
+	;;
+check)
+	/cmabuf/run-tests.sh
+	echo "CMABUF-EXIT: $?"
+	;;
+esac
+sync
+poweroff -f

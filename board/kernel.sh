@@ -1,0 +1,50 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Fetch Debian's linux-source-7.2 (newest offered) through the private apt
+# configuration, configure it from allnoconfig plus board/kernel.config and
+# build it with LLVM.  The built tree is cached outside the clone, keyed by
+# kernel version, config fragment and toolchain versions; a warm run only
+# prints its path.
+#
+# Usage: board/kernel.sh           -> prints the kernel build tree (KDIR)
+. "$(dirname "$0")/common.sh"
+
+papt_update
+deb=$(papt_fetch linux-source-$KERNEL_SERIES)
+kver=$(basename "$deb" | cut -d_ -f2)
+
+key=$( { echo "$kver"; cat "$CMABUF_ROOT/board/kernel.config"; rustc -V;
+	 clang$LLVM_SUFFIX --version | head -n1; bindgen --version; } |
+	 sha256sum | cut -c1-16)
+kdir=$CACHE/kernel/$kver-$key
+if [ -f "$kdir/.cmabuf-built" ]; then
+	echo "$kdir"
+	exit 0
+fi
+
+log "building kernel $kver into $kdir (first run only: ~15-25 min on 2 cores)"
+rm -rf "$kdir" "$kdir.tmp"
+mkdir -p "$kdir.tmp"
+dpkg-deb --fsys-tarfile "$deb" |
+	tar -xO --wildcards './usr/src/linux-source-*.tar.xz' |
+	tar -xJ -C "$kdir.tmp" --strip-components=1
+mv "$kdir.tmp" "$kdir"
+
+mk() { make -C "$kdir" ARCH=arm64 LLVM=$LLVM_SUFFIX -j"$(nproc)" "$@"; }
+mk -s allnoconfig >&2
+(cd "$kdir" && ARCH=arm64 LLVM=$LLVM_SUFFIX scripts/kconfig/merge_config.sh -m \
+	.config "$CMABUF_ROOT/board/kernel.config" >&2)
+mk -s olddefconfig >&2
+# Every option of the fragment must have survived dependency resolution.
+bad=0
+while IFS= read -r line; do
+	case "$line" in CONFIG_*=n) opt=${line%%=*}
+		grep -q "^$opt=" "$kdir/.config" && { log "not disabled: $opt"; bad=1; } ;;
+	CONFIG_*) grep -qx "$line" "$kdir/.config" || { log "not set: $line"; bad=1; } ;;
+	esac
+done < "$CMABUF_ROOT/board/kernel.config"
+[ $bad = 0 ] || die "config fragment did not apply (see above); check rustc/bindgen/clang"
+
+mk Image modules >&2
+touch "$kdir/.cmabuf-built"
+echo "$kdir"

@@ -1,0 +1,48 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# Runs inside the board: every test, as one KTAP document on stdout.
+#
+# Each kselftest program becomes a subtest, indented by four spaces, as the
+# kernel prints KUnit results.  Group 1 is a placeholder for the module's
+# KUnit suites, which ran when init loaded the module: the host fills it in
+# from the kernel log (report.py) and parses the whole with
+# tools/testing/kunit/kunit.py.  After the tests,
+# the full kernel log goes out between markers for the host to scan for
+# oopses and warnings.
+
+KSFT=/kselftest
+out=/tmp/ktap
+mkdir -p $out
+
+groups=1	# the module's KUnit suites: report.py fills them in from the kernel log
+for t in $(cat $KSFT/cmabuf/tests.txt); do
+	groups=$((groups + 1))
+done
+
+echo "KTAP-BEGIN"
+echo "KTAP version 1"
+echo "1..$groups"
+echo "KUNIT-GROUP 1"
+n=1
+for t in $(cat $KSFT/cmabuf/tests.txt); do
+	n=$((n + 1))
+	start=$(cat /proc/uptime | cut -d' ' -f1)
+	(cd $KSFT/cmabuf && timeout ${CMABUF_TEST_TIMEOUT:-600} ./$t) > $out/$t 2>&1
+	rc=$?
+	end=$(cat /proc/uptime | cut -d' ' -f1)
+	# The program's own document, as a subtest.
+	awk -v name="$t" '
+		/^(K?TAP version)/ { print "    " $0; print "    # Subtest: " name; next }
+		{ print "    " $0 }' $out/$t
+	echo "# $t: exit $rc in $start..$end s (uptime)"
+	case $rc in
+	0) echo "ok $n $t" ;;
+	4) echo "ok $n $t # SKIP" ;;
+	*) echo "not ok $n $t # exit $rc" ;;
+	esac
+done
+echo "KTAP-END"
+
+echo "DMESG-BEGIN"
+dmesg
+echo "DMESG-END"

@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Device indices: the `N` of `/dev/cmabufN`.
+//!
+//! Each bound node takes the lowest index that is free at probe time and gives
+//! it back when it is unbound, so a board with one node always has
+//! `/dev/cmabuf0`, and unbinding and binding a node gives it the same name
+//! again.
+
+use core::sync::atomic::{
+    AtomicU64,
+    Ordering, //
+};
+use kernel::prelude::*;
+
+/// The most nodes one system can bind.
+pub(crate) const MAX_DEVICES: u32 = 64;
+
+/// A set of indices, one bit each; lock-free.
+pub(crate) struct IndexSet(AtomicU64);
+
+impl IndexSet {
+    /// An empty set.
+    pub(crate) const fn new() -> Self {
+        Self(AtomicU64::new(0))
+    }
+
+    /// Takes the lowest free index, or fails with `ENOSPC` when all are taken.
+    pub(crate) fn take(&self) -> Result<Index<'_>> {
+        let mut cur = self.0.load(Ordering::Relaxed);
+        loop {
+            let free = !cur;
+            if free == 0 {
+                return Err(ENOSPC);
+            }
+            let bit = free.trailing_zeros();
+            match self.0.compare_exchange_weak(
+                cur,
+                cur | (1 << bit),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Ok(Index { set: self, bit }),
+                Err(now) => cur = now,
+            }
+        }
+    }
+}
+
+/// An index taken from an [`IndexSet`]; given back on drop.
+pub(crate) struct Index<'a> {
+    /// Where it came from.
+    set: &'a IndexSet,
+    /// The index, below [`MAX_DEVICES`].
+    bit: u32,
+}
+
+impl Index<'_> {
+    /// The index as a number.
+    pub(crate) fn get(&self) -> u32 {
+        self.bit
+    }
+}
+
+impl Drop for Index<'_> {
+    fn drop(&mut self) {
+        self.set.0.fetch_and(!(1 << self.bit), Ordering::AcqRel);
+    }
+}
+
+/// The indices of this module's bound nodes.
+pub(crate) static DEVICES: IndexSet = IndexSet::new();
+
+#[kunit_tests(cmabuf_index)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lowest_free_first() -> Result {
+        let set = IndexSet::new();
+        let a = set.take()?;
+        let b = set.take()?;
+        assert_eq!(a.get(), 0);
+        assert_eq!(b.get(), 1);
+        drop(a);
+        let c = set.take()?;
+        assert_eq!(c.get(), 0);
+        Ok(())
+    }
+
+    #[test]
+    fn full_set_is_enospc() -> Result {
+        let set = IndexSet::new();
+        let mut held = KVec::new();
+        for i in 0..MAX_DEVICES {
+            let idx = set.take()?;
+            assert_eq!(idx.get(), i);
+            held.push(idx, GFP_KERNEL)?;
+        }
+        assert!(matches!(set.take(), Err(e) if e == ENOSPC));
+        held.truncate(10);
+        assert_eq!(set.take()?.get(), 10);
+        Ok(())
+    }
+}

@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! FFI edge: the misc device `/dev/cmabufN` of one bound node.
+//!
+//! The kernel crate's `MiscDeviceRegistration` takes only a static name and
+//! builds file operations without `.owner`, so an open file would not pin the
+//! module and `rmmod` could free the code that the file's `release` still has
+//! to run. [`Registration`] registers the same file operations (the kernel
+//! crate's vtable for [`CmabufFile`]) with `.owner = THIS_MODULE`: the VFS then
+//! takes a module reference for every open file and drops it only after
+//! `release` has returned, and `rmmod` fails with `EBUSY`/`EAGAIN` while any
+//! file (or mapping, which holds its file) is open. It also carries a
+//! per-device name and the [`Shared`] state that `open` hands to the file.
+
+use crate::{
+    driver::Shared,
+    file::CmabufFile, //
+};
+use kernel::{
+    bindings,
+    miscdevice::{
+        MiscDeviceOptions,
+        MiscDeviceRegistration, //
+    },
+    prelude::*,
+    str::CString,
+    sync::Arc,
+    types::Opaque,
+};
+
+/// The kernel crate's misc `struct miscdevice` template for [`CmabufFile`]; only its `fops`
+/// is used.
+const TEMPLATE: bindings::miscdevice = MiscDeviceOptions { name: c"cmabuf" }.into_raw::<CmabufFile>();
+
+/// File operations that may live in a `static`.
+#[repr(transparent)]
+struct FileOperations(bindings::file_operations);
+
+// SAFETY: The table is immutable and only holds pointers to functions and to this module, which
+// any thread may use.
+unsafe impl Sync for FileOperations {}
+
+/// The kernel crate's file operations for [`CmabufFile`], owned by this module.
+static FOPS: FileOperations = FileOperations(bindings::file_operations {
+    owner: &raw const bindings::__this_module as *mut bindings::module,
+    // SAFETY: `TEMPLATE.fops` points at the kernel crate's constant vtable for `CmabufFile`,
+    // valid for reads at compile time; every field is plain data or a function pointer.
+    ..unsafe { *TEMPLATE.fops }
+});
+
+/// A registered `/dev/cmabufN`.
+///
+/// # Invariants
+///
+/// `inner` is registered with `misc_register()` from construction until [`PinnedDrop`], with
+/// `name` as its name and [`FOPS`] as its file operations; `name` and `shared` are not changed
+/// while it is registered.
+#[pin_data(PinnedDrop)]
+pub(crate) struct Registration {
+    /// The C misc device; laid out as the kernel crate's `MiscDeviceRegistration<CmabufFile>`,
+    /// which the vtable's `open` casts it to.
+    #[pin]
+    inner: Opaque<bindings::miscdevice>,
+    /// The node name, `cmabufN`.
+    name: CString,
+    /// What open files share with the bound node.
+    shared: Arc<Shared>,
+}
+
+// SAFETY: `misc_deregister()` may be called from any thread; the other fields are `Send`.
+unsafe impl Send for Registration {}
+// SAFETY: `&self` only reads fields that do not change while registered.
+unsafe impl Sync for Registration {}
+
+impl Registration {
+    /// Registers the misc device `name` whose files share `shared`.
+    pub(crate) fn register(name: CString, shared: Arc<Shared>) -> impl PinInit<Self, Error> {
+        try_pin_init!(&this in Self {
+            name,
+            shared,
+            inner <- Opaque::try_ffi_init(move |slot: *mut bindings::miscdevice| {
+                let mut misc = TEMPLATE;
+                misc.fops = &raw const FOPS.0;
+                // SAFETY: `this` is being initialised and `name` was initialised above, before
+                // `inner`; it stays pinned at this address for as long as we are registered.
+                misc.name = unsafe { (*this.as_ptr()).name.as_char_ptr() };
+                // SAFETY: The initialiser may write to `slot`.
+                unsafe { slot.write(misc) };
+                // SAFETY: `slot` holds a valid misc device whose name and fops outlive the
+                // registration; it is pinned and deregistered in `PinnedDrop` before it is freed.
+                // INVARIANT: Registered on success.
+                kernel::error::to_result(unsafe { bindings::misc_register(slot) })
+            }),
+        })
+    }
+
+    /// The [`Shared`] state of the device that `misc` (given to `open`) belongs to.
+    pub(crate) fn shared_of(misc: &MiscDeviceRegistration<CmabufFile>) -> Arc<Shared> {
+        let raw = misc.as_raw();
+        // SAFETY: Every `/dev/cmabufN` is registered by `Registration::register`, so the misc
+        // device `open` was given is the `inner` field of a live `Registration`: `misc_open()`
+        // holds `misc_mtx`, which `misc_deregister()` also takes, for the whole of `open`.
+        // `Opaque<T>` has the address of its `T`.
+        let this = unsafe { &*kernel::container_of!(raw.cast::<Opaque<bindings::miscdevice>>(), Self, inner) };
+        this.shared.clone()
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for Registration {
+    fn drop(self: Pin<&mut Self>) {
+        // SAFETY: Registered, by the type invariant; this is the one deregistration.
+        unsafe { bindings::misc_deregister(self.inner.get()) };
+    }
+}

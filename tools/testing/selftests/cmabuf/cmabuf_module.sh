@@ -1,0 +1,163 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# cmabuf: module load, binding, unbind/bind, rmmod/insmod, rmmod with an open
+# file, and the CMA region's counters afterwards.
+#
+# Needs root, the cmabuf module (loaded, or cmabuf.ko in $CMABUF_KO or next to
+# this script) and a device tree with one good "cmabuf,dma-buffer" node; the
+# QEMU board's overlay also carries two nodes that must not bind.
+# Skips (exit 4) when any of that is missing.
+
+DIR=$(dirname "$(realpath "$0")")
+. "$DIR/../kselftest/ktap_helpers.sh"
+
+DRV=/sys/bus/platform/drivers/cmabuf
+LOOPS=${CMABUF_LOOPS:-10}
+KO=${CMABUF_KO:-}
+[ -n "$KO" ] || for k in "$DIR/cmabuf.ko" /lib/modules/cmabuf.ko; do
+	[ -f "$k" ] && KO=$k && break
+done
+
+ktap_print_header
+
+if [ "$(id -u)" != 0 ]; then
+	ktap_skip_all "needs root"; exit "$KSFT_SKIP"
+fi
+if [ ! -d "$DRV" ] && [ -z "$KO" ]; then
+	ktap_skip_all "cmabuf module not loaded and cmabuf.ko not found"; exit "$KSFT_SKIP"
+fi
+[ -d "$DRV" ] || insmod "$KO" || { ktap_skip_all "insmod $KO failed"; exit "$KSFT_SKIP"; }
+if [ -z "$KO" ]; then
+	ktap_skip_all "cmabuf.ko not found (set CMABUF_KO) for the reload tests"
+	exit "$KSFT_SKIP"
+fi
+
+# The bound devices: platform device names that link into the driver dir.
+bound_devs() {
+	for l in "$DRV"/*; do
+		[ -L "$l" ] && [ -e "$l/of_node" ] && basename "$l"
+	done
+}
+GOOD=$(bound_devs | head -n1)
+if [ -z "$GOOD" ]; then
+	ktap_skip_all "no device bound to cmabuf: is the overlay applied?"
+	exit "$KSFT_SKIP"
+fi
+NODEV=$(ls /dev/cmabuf* 2>/dev/null | head -n1)
+
+# The CMA region behind the first device, found by the name it logged.
+REGION=$(dmesg | sed -n 's/.*\/dev\/cmabuf0: region \([^ ]*\) .*/\1/p' | tail -n1)
+CMA=/sys/kernel/mm/cma/$REGION
+cma_used() {	# pages the region has handed out and not taken back
+	echo $(( $(cat "$CMA/total_pages") - $(cat "$CMA/available_pages") ))
+}
+
+ktap_set_plan 12
+
+# 1
+ktap_test_result "module loaded and bound $GOOD" test -n "$GOOD"
+
+# 2: /dev/cmabufN is a misc char device named by the documented rule.
+is_misc_chardev() {
+	[ -c "$1" ] && [ "$(stat -c %t "$1")" = a ]	# major 10 (hex a)
+}
+ktap_test_result "/dev/cmabuf0 is a misc character device" is_misc_chardev /dev/cmabuf0
+
+# 3, 4: the nodes that must not bind did not, and the log says why.
+not_bound_with() {	# $1: node name pattern, $2: what the log must say
+	for d in /sys/bus/platform/devices/$1; do
+		[ -e "$d" ] || return 1
+		[ -e "$d/driver" ] && return 1
+		dmesg | grep "$(basename "$d")" | grep -q "$2" || return 1
+	done
+}
+if ls -d /sys/bus/platform/devices/cmabuf-nomap >/dev/null 2>&1; then
+	ktap_test_result "node with a no-map region is refused: not a CMA area" \
+		not_bound_with 'cmabuf-nomap' "is not a CMA area"
+else
+	ktap_test_skip "no cmabuf-nomap node in this device tree"
+fi
+if ls -d /sys/bus/platform/devices/cmabuf-noregion >/dev/null 2>&1; then
+	ktap_test_result "node without memory-region is refused and says so" \
+		not_bound_with 'cmabuf-noregion' "no usable 'memory-region'"
+else
+	ktap_test_skip "no cmabuf-noregion node in this device tree"
+fi
+
+# 5: the region's counters are readable.
+if [ -n "$REGION" ] && [ -r "$CMA/total_pages" ]; then
+	ktap_test_pass "CMA region $REGION has sysfs counters"
+	USED0=$(cma_used)
+else
+	ktap_test_fail "CMA region of /dev/cmabuf0 not found in /sys/kernel/mm/cma (REGION='$REGION')"
+	USED0=
+fi
+
+# 6: unbind/bind through sysfs.
+unbind_bind() {
+	i=0
+	while [ $i -lt "$LOOPS" ]; do
+		echo "$GOOD" > "$DRV/unbind" || return 1
+		[ ! -e /dev/cmabuf0 ] || { echo "# /dev/cmabuf0 still there after unbind"; return 1; }
+		echo "$GOOD" > "$DRV/bind" || return 1
+		[ -c /dev/cmabuf0 ] || { echo "# /dev/cmabuf0 missing after bind"; return 1; }
+		i=$((i + 1))
+	done
+}
+ktap_test_result "unbind/bind through sysfs $LOOPS times" unbind_bind
+
+# 7: rmmod/insmod.
+reload() {
+	i=0
+	while [ $i -lt "$LOOPS" ]; do
+		rmmod cmabuf || return 1
+		[ ! -e /dev/cmabuf0 ] || return 1
+		insmod "$KO" || return 1
+		[ -c /dev/cmabuf0 ] && [ -L "$DRV/$GOOD" ] || return 1
+		i=$((i + 1))
+	done
+}
+ktap_test_result "rmmod/insmod $LOOPS times" reload
+
+# 8, 9: an open file pins the module; closing it lets rmmod succeed.
+rmmod_open_fails() {
+	exec 3</dev/cmabuf0 || return 1
+	if rmmod cmabuf 2>/dev/null; then
+		exec 3<&-
+		insmod "$KO"
+		echo "# rmmod succeeded with /dev/cmabuf0 open"
+		return 1
+	fi
+	[ -c /dev/cmabuf0 ] || return 1
+	exec 3<&-
+}
+ktap_test_result "rmmod fails while /dev/cmabuf0 is open" rmmod_open_fails
+rmmod_after_close() {
+	rmmod cmabuf && insmod "$KO" && [ -c /dev/cmabuf0 ]
+}
+ktap_test_result "rmmod succeeds after the file is closed" rmmod_after_close
+
+# 10: unbind while a file is open, then close it and rmmod: nothing breaks.
+unbind_open() {
+	exec 3</dev/cmabuf0 || return 1
+	echo "$GOOD" > "$DRV/unbind" || return 1
+	[ ! -e /dev/cmabuf0 ] || return 1
+	exec 3<&-
+	rmmod cmabuf && insmod "$KO" && [ -c /dev/cmabuf0 ]
+}
+ktap_test_result "unbind with an open file, close, rmmod, insmod" unbind_open
+
+# 11: after all of the above, the module answers again with the same name.
+ktap_test_result "/dev/cmabuf0 usable after the cycles" sh -c 'exec 3</dev/cmabuf0'
+
+# 12: the region's pages are all back.
+if [ -n "$USED0" ]; then
+	USED1=$(cma_used)
+	ktap_print_msg "$REGION: used pages before $USED0, after $USED1"
+	ktap_test_result "no CMA pages left allocated" test "$USED1" -eq "$USED0"
+else
+	ktap_test_fail "no CMA pages left allocated: region counters unavailable"
+fi
+
+ktap_finished
