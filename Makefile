@@ -29,11 +29,14 @@ modules:
 clippy:
 	$(MAKE) -C $(KDIR_BOARD) $(KBUILD_ARGS) CLIPPY=1 modules
 
+# The kernel's own rustfmt settings (its `rustfmt` targets cover only the tree).
+RUSTFMT_ARGS = --edition 2021 --config-path $(KDIR_BOARD)/.rustfmt.toml src/*.rs
+
 rustfmt:
-	$(MAKE) -C $(KDIR_BOARD) $(KBUILD_ARGS) rustfmt
+	rustfmt $(RUSTFMT_ARGS)
 
 rustfmtcheck:
-	$(MAKE) -C $(KDIR_BOARD) $(KBUILD_ARGS) rustfmtcheck
+	rustfmt --check $(RUSTFMT_ARGS)
 
 clean:
 	@if [ -n "$(KDIR)" ]; then $(MAKE) -C $(KDIR) $(KBUILD_ARGS) clean; fi

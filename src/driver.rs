@@ -33,7 +33,7 @@ use kernel::{
     sync::{
         aref::ARef,
         Arc, //
-    },
+    }, //
 };
 
 kernel::of_device_table!(

@@ -13,7 +13,7 @@ use kernel::{
         MiscDeviceRegistration, //
     },
     prelude::*,
-    sync::Arc,
+    sync::Arc, //
 };
 
 /// The private data of an open `/dev/cmabufN`.
@@ -36,6 +36,10 @@ impl MiscDevice for CmabufFile {
     }
 
     fn release(this: KBox<Self>, _file: &File) {
-        dev_dbg!(this.shared.dev(), "cmabuf{}: release\n", this.shared.index());
+        dev_dbg!(
+            this.shared.dev(),
+            "cmabuf{}: release\n",
+            this.shared.index()
+        );
     }
 }

@@ -25,12 +25,13 @@ use kernel::{
     prelude::*,
     str::CString,
     sync::Arc,
-    types::Opaque,
+    types::Opaque, //
 };
 
 /// The kernel crate's misc `struct miscdevice` template for [`CmabufFile`]; only its `fops`
 /// is used.
-const TEMPLATE: bindings::miscdevice = MiscDeviceOptions { name: c"cmabuf" }.into_raw::<CmabufFile>();
+const TEMPLATE: bindings::miscdevice =
+    MiscDeviceOptions { name: c"cmabuf" }.into_raw::<CmabufFile>();
 
 /// File operations that may live in a `static`.
 #[repr(transparent)]
@@ -42,7 +43,7 @@ unsafe impl Sync for FileOperations {}
 
 /// The kernel crate's file operations for [`CmabufFile`], owned by this module.
 static FOPS: FileOperations = FileOperations(bindings::file_operations {
-    owner: &raw const bindings::__this_module as *mut bindings::module,
+    owner: &raw mut bindings::__this_module,
     // SAFETY: `TEMPLATE.fops` points at the kernel crate's constant vtable for `CmabufFile`,
     // valid for reads at compile time; every field is plain data or a function pointer.
     ..unsafe { *TEMPLATE.fops }
@@ -101,7 +102,9 @@ impl Registration {
         // device `open` was given is the `inner` field of a live `Registration`: `misc_open()`
         // holds `misc_mtx`, which `misc_deregister()` also takes, for the whole of `open`.
         // `Opaque<T>` has the address of its `T`.
-        let this = unsafe { &*kernel::container_of!(raw.cast::<Opaque<bindings::miscdevice>>(), Self, inner) };
+        let this = unsafe {
+            &*kernel::container_of!(raw.cast::<Opaque<bindings::miscdevice>>(), Self, inner)
+        };
         this.shared.clone()
     }
 }

@@ -25,7 +25,7 @@ use kernel::{
         CStrExt,
         CString, //
     },
-    sync::aref::ARef,
+    sync::aref::ARef, //
 };
 
 // `#[allow]`, not `#[expect]`: whether `struct device` holds a zero-sized (FFI-unsafe) member
@@ -53,7 +53,9 @@ pub(crate) fn raw_device<Ctx: device::DeviceContext>(
     // CAST: `device::Device` is `#[repr(transparent)]` over `Opaque<bindings::device>`, which is
     // `#[repr(transparent)]` over the C struct, so both pointers have the same address and the
     // C side may write through it (`Opaque` is interior-mutable).
-    core::ptr::from_ref(dev).cast::<bindings::device>().cast_mut()
+    core::ptr::from_ref(dev)
+        .cast::<bindings::device>()
+        .cast_mut()
 }
 
 /// A reusable CMA region attached to a bound device.
@@ -92,7 +94,10 @@ impl Region {
         // the OF core before probe and not changed while the device is bound.
         let np = unsafe { (*raw).of_node };
         if np.is_null() {
-            dev_err!(dev, "no device-tree node: cmabuf binds only device-tree nodes\n");
+            dev_err!(
+                dev,
+                "no device-tree node: cmabuf binds only device-tree nodes\n"
+            );
             return Err(ENODEV);
         }
 
@@ -116,7 +121,12 @@ impl Region {
         // SAFETY: `raw` and `np` are valid (above); index 0 exists since the lookup above worked.
         let ret = unsafe { of_reserved_mem_device_init_by_idx(raw, np, 0) };
         if ret < 0 {
-            dev_err!(dev, "cannot attach memory-region {} (error {})\n", &*name, ret);
+            dev_err!(
+                dev,
+                "cannot attach memory-region {} (error {})\n",
+                &*name,
+                ret
+            );
             return Err(Error::from_errno(ret));
         }
 
