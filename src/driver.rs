@@ -5,21 +5,18 @@
 //! Probe attaches the node's CMA region ([`Region`]), takes the lowest free
 //! index `N` ([`crate::index`]) and registers `/dev/cmabufN`. Unbind (and
 //! `rmmod`, which unbinds every node) tears down in the opposite order: the
-//! misc device first, so no new file can be opened, then the region.
-//! Files that are still open keep the [`Shared`] state and see the device as
-//! gone.
+//! buffers are revoked ([`Shared::revoke`]), then the misc device goes, so no
+//! new file can be opened, then the region. Files that are still open keep
+//! the [`Shared`] state and see the device as gone (`ENODEV`).
 
 use crate::{
+    device::Shared,
     index::{
         Index,
         DEVICES, //
     },
     miscdev::Registration,
     region::Region,
-};
-use core::sync::atomic::{
-    AtomicBool,
-    Ordering, //
 };
 use kernel::{
     device::{
@@ -30,10 +27,7 @@ use kernel::{
     platform,
     prelude::*,
     str::CString,
-    sync::{
-        aref::ARef,
-        Arc, //
-    }, //
+    sync::Arc, //
 };
 
 kernel::of_device_table!(
@@ -42,34 +36,6 @@ kernel::of_device_table!(
     <CmabufDriver as platform::Driver>::IdInfo,
     [(of::DeviceId::new(c"cmabuf,dma-buffer"), ())]
 );
-
-/// What the open files of one bound node share with it; outlives the binding while files are
-/// open.
-pub(crate) struct Shared {
-    /// The platform device.
-    dev: ARef<device::Device>,
-    /// `N` of `/dev/cmabufN`.
-    index: u32,
-    /// Whether the node is still bound; cleared at unbind.
-    bound: AtomicBool,
-}
-
-impl Shared {
-    /// The platform device.
-    pub(crate) fn dev(&self) -> &device::Device {
-        &self.dev
-    }
-
-    /// `N` of `/dev/cmabufN`.
-    pub(crate) fn index(&self) -> u32 {
-        self.index
-    }
-
-    /// Whether the node is still bound to the driver.
-    pub(crate) fn is_bound(&self) -> bool {
-        self.bound.load(Ordering::Acquire)
-    }
-}
 
 /// One bound node. Fields drop in declaration order: the misc device goes first.
 #[pin_data]
@@ -98,13 +64,12 @@ impl platform::Driver for CmabufDriver {
         try_pin_init!(Self {
             region: Region::attach(pdev)?,
             index: DEVICES.take()?,
-            shared: Arc::new(
-                Shared {
-                    dev: dev.into(),
-                    index: index.get(),
-                    bound: AtomicBool::new(true),
-                },
-                GFP_KERNEL
+            shared: Shared::new(
+                dev,
+                index.get(),
+                region.name(),
+                region.base(),
+                region.size()
             )?,
             misc <- Registration::register(
                 CString::try_from_fmt(fmt!("cmabuf{}", index.get()))?,
@@ -115,7 +80,7 @@ impl platform::Driver for CmabufDriver {
             dev_info!(
                 dev,
                 "/dev/cmabuf{}: region {} base {:#x} size {} KiB\n",
-                this.shared.index,
+                this.shared.index(),
                 this.region.name(),
                 this.region.base(),
                 this.region.size() / 1024
@@ -125,7 +90,12 @@ impl platform::Driver for CmabufDriver {
     }
 
     fn unbind<'bound>(pdev: &'bound platform::Device<Core<'_>>, this: Pin<&Self>) {
-        this.shared.bound.store(false, Ordering::Release);
-        dev_info!(pdev.as_ref(), "/dev/cmabuf{}: unbound\n", this.shared.index);
+        // Free every buffer while the region is still attached; see `Shared::revoke`.
+        this.shared.revoke();
+        dev_info!(
+            pdev.as_ref(),
+            "/dev/cmabuf{}: unbound\n",
+            this.shared.index()
+        );
     }
 }

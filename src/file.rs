@@ -1,45 +1,374 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! One open file of `/dev/cmabufN`.
+//! One open file of `/dev/cmabufN`: its handles, its ioctls, its mmap.
+//!
+//! Handles are numbered per file from 1 and never reused on that file; a
+//! handle means nothing on another file. One method per ioctl; all input is
+//! judged in `validate.rs` or here before anything changes.
 
 use crate::{
-    driver::Shared,
-    miscdev::Registration, //
+    buffer::{
+        Backing,
+        Buffer, //
+    },
+    device::Shared,
+    dmamem::{
+        self,
+        DmaMem, //
+    },
+    miscdev::Registration,
+    uapi::{
+        self,
+        cmabuf_alloc,
+        cmabuf_dev_info,
+        cmabuf_free,
+        cmabuf_info,
+        cmabuf_sync,
+        cmd,
+        CMABUF_OUT_ADDR_WITHHELD, //
+    },
+    validate::{
+        self,
+        Mode, //
+    },
+    vma::{
+        self,
+        Mapping, //
+    },
 };
 use kernel::{
     fs::File,
+    ioctl,
     miscdevice::{
         MiscDevice,
         MiscDeviceRegistration, //
     },
+    mm::virt::VmaNew,
+    new_mutex,
+    page::{
+        PAGE_SHIFT,
+        PAGE_SIZE, //
+    },
     prelude::*,
-    sync::Arc, //
+    rbtree::{
+        RBTree,
+        RBTreeNode, //
+    },
+    sync::{
+        Arc,
+        Mutex, //
+    }, //
 };
 
+/// What the file's lock protects.
+struct FileState {
+    /// Live handles.
+    handles: RBTree<u32, Arc<Buffer>>,
+    /// The next handle to give out.
+    next_handle: u32,
+    /// Handles live or being allocated.
+    buffers: u64,
+    /// Their bytes.
+    bytes: u64,
+}
+
 /// The private data of an open `/dev/cmabufN`.
+#[pin_data]
 pub(crate) struct CmabufFile {
-    /// The bound node this file was opened on.
+    /// The device.
     shared: Arc<Shared>,
+    /// Key of this file in the device's file list.
+    id: u64,
+    /// Whether the opener may see DMA addresses (judged once, at open).
+    addresses: bool,
+    /// Handles and accounting.
+    #[pin]
+    state: Mutex<FileState>,
+}
+
+/// A handle number and bytes reserved on a file; given back on drop unless committed.
+struct FileReservation<'a> {
+    /// The file.
+    file: &'a CmabufFile,
+    /// The handle.
+    handle: u32,
+    /// Bytes reserved.
+    bytes: u64,
+    /// Whether the handle went into the table.
+    committed: bool,
+}
+
+impl Drop for FileReservation<'_> {
+    fn drop(&mut self) {
+        if !self.committed {
+            let mut state = self.file.state.lock();
+            state.buffers -= 1;
+            state.bytes -= self.bytes;
+        }
+    }
+}
+
+impl CmabufFile {
+    /// The address to report and the matching `out_flags`.
+    fn reported_addr(&self, addr: u64) -> (u64, u32) {
+        if self.addresses {
+            (addr, 0)
+        } else {
+            (0, CMABUF_OUT_ADDR_WITHHELD)
+        }
+    }
+
+    /// The buffer behind `handle`; `ENOENT` if it is not a live handle of this file.
+    fn lookup(&self, handle: u32) -> Result<Arc<Buffer>> {
+        self.state
+            .lock()
+            .handles
+            .get(&handle)
+            .cloned()
+            .ok_or(ENOENT)
+    }
+
+    /// Reserves a handle and `bytes` against the file limits (`EMFILE`, `validate::edquot()`).
+    fn reserve(&self, bytes: u64) -> Result<FileReservation<'_>> {
+        let limits = self.shared.limits();
+        let mut state = self.state.lock();
+        if state.buffers >= limits.buffers_per_file {
+            return Err(EMFILE);
+        }
+        match state.bytes.checked_add(bytes) {
+            Some(total) if total <= limits.bytes_per_file => state.bytes = total,
+            _ => return Err(validate::edquot()),
+        }
+        if state.next_handle > validate::MAX_HANDLE {
+            state.bytes -= bytes;
+            return Err(ENOSPC);
+        }
+        let handle = state.next_handle;
+        state.next_handle += 1;
+        state.buffers += 1;
+        Ok(FileReservation {
+            file: self,
+            handle,
+            bytes,
+            committed: false,
+        })
+    }
+
+    /// `CMABUF_IOCTL_ALLOC`.
+    fn alloc(&self, arg: usize, size: usize) -> Result<isize> {
+        let mut a: cmabuf_alloc = uapi::read(arg, size)?;
+        if a.handle != 0
+            || a.mmap_offset != 0
+            || a.dma_addr != 0
+            || a.alloc_size != 0
+            || a.out_flags != 0
+            || a.reserved != 0
+        {
+            return Err(EINVAL);
+        }
+        let mode = Mode::from_alloc_flags(a.flags)?;
+        let len = validate::round_size(a.size, PAGE_SIZE, self.shared.region_size())?;
+        // CAST: `len` came from a `u64`.
+        let len64 = len as u64;
+
+        let guard = self.shared.enter()?;
+        let mut file_res = self.reserve(len64)?;
+        let dev_res = self.shared.reserve(&guard, len64)?;
+        let dma = DmaMem::alloc(self.shared.dev(), len, mode)?;
+        let backing = Backing::new(self.shared.new_id(), dma, len, mode)?;
+        let backing_node = RBTreeNode::new(backing.id(), backing.clone(), GFP_KERNEL)?;
+        let buffer = Buffer::new(self.shared.clone(), backing, file_res.handle, dev_res)?;
+        let handle_node = RBTreeNode::new(file_res.handle, buffer.clone(), GFP_KERNEL)?;
+        self.shared.register(&guard, backing_node);
+
+        let (addr, out_flags) = self.reported_addr(buffer.dma_addr());
+        a.handle = file_res.handle;
+        a.mmap_offset = validate::mmap_offset(file_res.handle);
+        a.dma_addr = addr;
+        a.alloc_size = len64;
+        a.out_flags = out_flags;
+        // On `EFAULT` the buffer is dropped again: nothing changed.
+        uapi::write(arg, size, &a)?;
+
+        self.state.lock().handles.insert(handle_node);
+        file_res.committed = true;
+        Ok(0)
+    }
+
+    /// `CMABUF_IOCTL_FREE`.
+    fn free(&self, arg: usize, size: usize) -> Result<isize> {
+        let f: cmabuf_free = uapi::read(arg, size)?;
+        if f.reserved != 0 {
+            return Err(EINVAL);
+        }
+        let buffer = {
+            let mut state = self.state.lock();
+            let buffer = state.handles.remove(&f.handle).ok_or(ENOENT)?;
+            state.buffers -= 1;
+            // CAST: A buffer's size fits in `u64`.
+            state.bytes -= buffer.size() as u64;
+            buffer
+        };
+        // Mappings may still hold it; the memory goes when the last one does.
+        drop(buffer);
+        Ok(0)
+    }
+
+    /// `CMABUF_IOCTL_INFO`.
+    fn info(&self, arg: usize, size: usize) -> Result<isize> {
+        let mut i: cmabuf_info = uapi::read(arg, size)?;
+        if i.flags != 0
+            || i.size != 0
+            || i.mmap_offset != 0
+            || i.dma_addr != 0
+            || i.map_count != 0
+            || i.out_flags != 0
+        {
+            return Err(EINVAL);
+        }
+        let buffer = self.lookup(i.handle)?;
+        let (addr, out_flags) = self.reported_addr(buffer.dma_addr());
+        i.flags = buffer.mode().bits();
+        // CAST: A buffer's size fits in `u64`.
+        i.size = buffer.size() as u64;
+        i.mmap_offset = validate::mmap_offset(buffer.handle());
+        i.dma_addr = addr;
+        i.map_count = buffer.map_count();
+        i.out_flags = out_flags;
+        uapi::write(arg, size, &i)?;
+        Ok(0)
+    }
+
+    /// `CMABUF_IOCTL_SYNC`.
+    fn sync(&self, arg: usize, size: usize) -> Result<isize> {
+        let s: cmabuf_sync = uapi::read(arg, size)?;
+        let buffer = self.lookup(s.handle)?;
+        let req = validate::SyncRequest::parse(s.flags, s.offset, s.length, buffer.size())?;
+        buffer.sync(&req)?;
+        Ok(0)
+    }
+
+    /// `CMABUF_IOCTL_DEV_INFO`.
+    fn dev_info(&self, arg: usize, size: usize) -> Result<isize> {
+        let mut d: cmabuf_dev_info = uapi::read(arg, size)?;
+        if d.index != 0
+            || d.region_base != 0
+            || d.region_size != 0
+            || d.page_size != 0
+            || d.out_flags != 0
+            || d.max_buffers_per_file != 0
+            || d.max_bytes_per_file != 0
+            || d.max_bytes_per_device != 0
+            || d.file_buffers != 0
+            || d.file_bytes != 0
+            || d.dev_buffers != 0
+            || d.dev_bytes != 0
+            || (d.region_name_ptr == 0 && d.region_name_len != 0)
+        {
+            return Err(EINVAL);
+        }
+        if d.region_name_ptr != 0 {
+            let name = self.shared.region_name().to_bytes_with_nul();
+            // CAST: `u32` fits in `usize`.
+            uapi::write_bytes(d.region_name_ptr, d.region_name_len as usize, name)?;
+        }
+        let limits = self.shared.limits();
+        let (base, out_flags) = self.reported_addr(self.shared.region_base());
+        let (dev_buffers, dev_bytes) = self.shared.usage();
+        let (file_buffers, file_bytes) = {
+            let state = self.state.lock();
+            (state.handles.iter().count() as u64, state.bytes)
+        };
+        d.index = self.shared.index();
+        d.region_base = base;
+        d.region_size = self.shared.region_size();
+        // CAST: The page size fits in `u32`.
+        d.page_size = PAGE_SIZE as u32;
+        d.out_flags = out_flags;
+        d.max_buffers_per_file = limits.buffers_per_file;
+        d.max_bytes_per_file = limits.bytes_per_file;
+        d.max_bytes_per_device = limits.bytes_per_device;
+        d.file_buffers = file_buffers;
+        d.file_bytes = file_bytes;
+        d.dev_buffers = dev_buffers;
+        d.dev_bytes = dev_bytes;
+        uapi::write(arg, size, &d)?;
+        Ok(0)
+    }
 }
 
 #[vtable]
 impl MiscDevice for CmabufFile {
-    type Ptr = KBox<Self>;
+    type Ptr = Pin<KBox<Self>>;
 
-    fn open(_file: &File, misc: &MiscDeviceRegistration<Self>) -> Result<KBox<Self>> {
+    fn open(file: &File, misc: &MiscDeviceRegistration<Self>) -> Result<Pin<KBox<Self>>> {
         let shared = Registration::shared_of(misc);
-        if !shared.is_bound() {
-            return Err(ENODEV);
-        }
-        dev_dbg!(shared.dev(), "cmabuf{}: open\n", shared.index());
-        Ok(KBox::new(Self { shared }, GFP_KERNEL)?)
+        let id = shared.new_id();
+        let node = RBTreeNode::new(id, Mapping::of_file(file)?, GFP_KERNEL)?;
+        let file_shared = shared.clone();
+        let this = KBox::pin_init(
+            try_pin_init!(Self {
+                shared: file_shared,
+                id,
+                addresses: *crate::module_parameters::expose_dma_addr.value() != 0
+                    || dmamem::caller_has_rawio(),
+                state <- new_mutex!(FileState {
+                    handles: RBTree::new(),
+                    next_handle: 1,
+                    buffers: 0,
+                    bytes: 0,
+                }),
+            }),
+            GFP_KERNEL,
+        )?;
+        shared.add_file(node)?;
+        Ok(this)
     }
 
-    fn release(this: KBox<Self>, _file: &File) {
-        dev_dbg!(
-            this.shared.dev(),
-            "cmabuf{}: release\n",
-            this.shared.index()
-        );
+    fn release(this: Pin<KBox<Self>>, _file: &File) {
+        // The file's mapping must be forgotten before the file goes; handles drop with `this`.
+        this.shared.remove_file(this.id);
+    }
+
+    fn ioctl(this: Pin<&Self>, _file: &File, command: u32, arg: usize) -> Result<isize> {
+        let size = ioctl::_IOC_SIZE(command);
+        let Some(c) = uapi::strip_size(command) else {
+            return Err(ENOTTY);
+        };
+        let is = |known: u32| uapi::strip_size(known) == Some(c);
+        if is(cmd::FREE) {
+            // Freeing works after unbind too, so that userspace can clean up.
+            return this.free(arg, size);
+        }
+        let known = is(cmd::ALLOC) || is(cmd::INFO) || is(cmd::SYNC) || is(cmd::DEV_INFO);
+        if !known {
+            return Err(ENOTTY);
+        }
+        if !this.shared.is_bound() {
+            return Err(ENODEV);
+        }
+        if is(cmd::ALLOC) {
+            this.alloc(arg, size)
+        } else if is(cmd::INFO) {
+            this.info(arg, size)
+        } else if is(cmd::SYNC) {
+            this.sync(arg, size)
+        } else {
+            this.dev_info(arg, size)
+        }
+    }
+
+    fn mmap(this: Pin<&Self>, _file: &File, vma: &VmaNew) -> Result {
+        if !this.shared.is_bound() {
+            return Err(ENODEV);
+        }
+        let (pgoff, pages) = vma::prepare(vma)?;
+        let (handle, first) = validate::split_pgoff(pgoff, PAGE_SHIFT as u32)?;
+        let buffer = this.lookup(handle).map_err(|_| ENXIO)?;
+        validate::check_map_range(first, pages, buffer.pages())?;
+        // CAST: `first` is below the buffer's page count, which fits in `usize`.
+        buffer.mmap(vma, first as usize)?;
+        vma::attach(vma, buffer);
+        Ok(())
     }
 }

@@ -13,7 +13,7 @@
 //! per-device name and the [`Shared`] state that `open` hands to the file.
 
 use crate::{
-    driver::Shared,
+    device::Shared,
     file::CmabufFile, //
 };
 use kernel::{

@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * cmabuf: physically contiguous DMA buffers from a CMA region, for userspace.
+ *
+ * The one definition of the ABI of /dev/cmabufN. The kernel module and the
+ * userspace crate generate their Rust view of it with bindgen.
+ *
+ * Rules for every ioctl (see Documentation/userspace-api/cmabuf.rst):
+ * - Unknown flag bits, non-zero reserved fields and non-zero output fields
+ *   on input fail with EINVAL; unknown commands with ENOTTY; bad pointers
+ *   with EFAULT. A failed call changes nothing.
+ * - Structures grow at the end. The size encoded in the command is the
+ *   caller's size: the kernel reads min(caller, kernel) bytes and treats
+ *   the rest as zero; a larger caller struct is accepted only if its extra
+ *   bytes are zero; a struct smaller than its *_SIZE_VER0 is EINVAL. Only
+ *   the caller's size is written back.
+ * - Handles belong to the file they were allocated on; 0 is never a handle.
+ */
+#ifndef _UAPI_LINUX_CMABUF_H
+#define _UAPI_LINUX_CMABUF_H
+
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+/* ioctl type; numbers are CMABUF_IOC_NR_* (plain values bindgen can read). */
+#define CMABUF_IOC_MAGIC		0xCB
+
+/* Cache modes: the low bits of cmabuf_alloc.flags and cmabuf_info.flags. */
+/** CMABUF_MODE_COHERENT - dma_alloc_coherent() memory (default); no sync. */
+#define CMABUF_MODE_COHERENT		0x0
+/** CMABUF_MODE_WRITECOMBINE - coherent, CPU mapping write-combined. */
+#define CMABUF_MODE_WRITECOMBINE	0x1
+/** CMABUF_MODE_CACHED - non-coherent, CPU-cached; needs CMABUF_IOCTL_SYNC. */
+#define CMABUF_MODE_CACHED		0x2
+#define CMABUF_MODE_MASK		0x3
+
+/* Valid bits of cmabuf_alloc.flags. */
+#define CMABUF_ALLOC_VALID_FLAGS	(CMABUF_MODE_MASK)
+
+/* Bits of the out_flags fields. */
+/** CMABUF_OUT_ADDR_WITHHELD - dma_addr (or region_base) is 0: not privileged. */
+#define CMABUF_OUT_ADDR_WITHHELD	0x1
+
+/**
+ * struct cmabuf_alloc - allocate a buffer (CMABUF_IOCTL_ALLOC)
+ * @size:	in: bytes wanted, > 0; rounded up to whole pages
+ * @flags:	in: one CMABUF_MODE_*; other bits must be zero
+ * @handle:	out: the buffer's handle on this file (never 0)
+ * @mmap_offset: out: offset to pass to mmap() to map the buffer
+ * @dma_addr:	out: device (DMA) address; 0 unless the caller has
+ *		CAP_SYS_RAWIO or the module parameter expose_dma_addr is set
+ * (end of version 0, CMABUF_ALLOC_SIZE_VER0 bytes)
+ * @alloc_size:	out: the size allocated (page-rounded)
+ * @out_flags:	out: CMABUF_OUT_* bits
+ * @reserved:	must be zero
+ */
+struct cmabuf_alloc {
+	__u64 size;
+	__u32 flags;
+	__u32 handle;
+	__u64 mmap_offset;
+	__u64 dma_addr;
+	__u64 alloc_size;
+	__u32 out_flags;
+	__u32 reserved;
+};
+#define CMABUF_ALLOC_SIZE_VER0		32
+
+/**
+ * struct cmabuf_free - free a handle (CMABUF_IOCTL_FREE)
+ * @handle:	in: a handle of this file
+ * @reserved:	must be zero
+ *
+ * Mappings of the buffer stay valid; its memory goes back to the region
+ * when the last one is unmapped.
+ */
+struct cmabuf_free {
+	__u32 handle;
+	__u32 reserved;
+};
+#define CMABUF_FREE_SIZE_VER0		8
+
+/**
+ * struct cmabuf_info - describe a buffer (CMABUF_IOCTL_INFO)
+ * @handle:	in: a handle of this file
+ * @flags:	out: its CMABUF_MODE_*
+ * @size:	out: its size in bytes (page-rounded)
+ * @mmap_offset: out: as returned by CMABUF_IOCTL_ALLOC
+ * @dma_addr:	out: as for CMABUF_IOCTL_ALLOC
+ * @map_count:	out: how many mappings (VMAs, in any process) it has now
+ * @out_flags:	out: CMABUF_OUT_* bits
+ */
+struct cmabuf_info {
+	__u32 handle;
+	__u32 flags;
+	__u64 size;
+	__u64 mmap_offset;
+	__u64 dma_addr;
+	__u32 map_count;
+	__u32 out_flags;
+};
+#define CMABUF_INFO_SIZE_VER0		40
+
+/* cmabuf_sync.flags: exactly one of FOR_CPU / FOR_DEVICE, at least one of
+ * READ / WRITE (who reads/writes: the CPU for FOR_CPU, the device for
+ * FOR_DEVICE). */
+#define CMABUF_SYNC_FOR_CPU		0x1
+#define CMABUF_SYNC_FOR_DEVICE		0x2
+#define CMABUF_SYNC_READ		0x4
+#define CMABUF_SYNC_WRITE		0x8
+#define CMABUF_SYNC_VALID_FLAGS		0xf
+
+/**
+ * struct cmabuf_sync - hand a buffer range to the CPU or to the device
+ *	(CMABUF_IOCTL_SYNC)
+ * @handle:	in: a handle of this file
+ * @flags:	in: CMABUF_SYNC_* as described above
+ * @offset:	in: start of the range, in bytes
+ * @length:	in: length of the range; 0 means up to the end of the buffer
+ *
+ * Needed for CMABUF_MODE_CACHED buffers; validated and then a no-op for
+ * coherent and write-combined ones.
+ */
+struct cmabuf_sync {
+	__u32 handle;
+	__u32 flags;
+	__u64 offset;
+	__u64 length;
+};
+#define CMABUF_SYNC_SIZE_VER0		24
+
+/**
+ * struct cmabuf_dev_info - the device, its region, limits and use
+ *	(CMABUF_IOCTL_DEV_INFO)
+ * @region_name_ptr: in: user buffer for the region's NUL-terminated name,
+ *		or 0 for none
+ * @region_name_len: in: its size in bytes (64 always suffices)
+ * @index:	out: N of /dev/cmabufN
+ * @region_base: out: physical base of the region; 0 unless privileged
+ *		(as @dma_addr of struct cmabuf_alloc)
+ * @region_size: out: region size in bytes
+ * @page_size:	out: the page size allocations are rounded to
+ * @out_flags:	out: CMABUF_OUT_* bits
+ * @max_buffers_per_file: out: limit on live handles per file
+ * @max_bytes_per_file: out: limit on bytes of live handles per file
+ * @max_bytes_per_device: out: limit on bytes allocated on this device
+ * @file_buffers: out: live handles of this file
+ * @file_bytes:	out: bytes of live handles of this file
+ * @dev_buffers: out: buffers allocated on this device (handles or mappings)
+ * @dev_bytes:	out: their bytes
+ */
+struct cmabuf_dev_info {
+	__u64 region_name_ptr;
+	__u32 region_name_len;
+	__u32 index;
+	__u64 region_base;
+	__u64 region_size;
+	__u32 page_size;
+	__u32 out_flags;
+	__u64 max_buffers_per_file;
+	__u64 max_bytes_per_file;
+	__u64 max_bytes_per_device;
+	__u64 file_buffers;
+	__u64 file_bytes;
+	__u64 dev_buffers;
+	__u64 dev_bytes;
+};
+#define CMABUF_DEV_INFO_SIZE_VER0	96
+
+#define CMABUF_IOC_NR_ALLOC		0x00
+#define CMABUF_IOC_NR_FREE		0x01
+#define CMABUF_IOC_NR_INFO		0x02
+#define CMABUF_IOC_NR_SYNC		0x03
+#define CMABUF_IOC_NR_DEV_INFO		0x04
+
+#define CMABUF_IOCTL_ALLOC	_IOWR(CMABUF_IOC_MAGIC, CMABUF_IOC_NR_ALLOC, struct cmabuf_alloc)
+#define CMABUF_IOCTL_FREE	_IOW(CMABUF_IOC_MAGIC, CMABUF_IOC_NR_FREE, struct cmabuf_free)
+#define CMABUF_IOCTL_INFO	_IOWR(CMABUF_IOC_MAGIC, CMABUF_IOC_NR_INFO, struct cmabuf_info)
+#define CMABUF_IOCTL_SYNC	_IOW(CMABUF_IOC_MAGIC, CMABUF_IOC_NR_SYNC, struct cmabuf_sync)
+#define CMABUF_IOCTL_DEV_INFO	_IOWR(CMABUF_IOC_MAGIC, CMABUF_IOC_NR_DEV_INFO, struct cmabuf_dev_info)
+
+#endif /* _UAPI_LINUX_CMABUF_H */

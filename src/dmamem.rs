@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! FFI edge: DMA memory of one buffer, from the DMA API of the bound device.
+//!
+//! Coherent and write-combined buffers come from `dma_alloc_attrs()`, cached
+//! (non-coherent) ones from `dma_alloc_pages()`; with the device's CMA area
+//! attached, both are served from the region. Both zero the memory. Mapping
+//! to userspace goes through `dma_mmap_attrs()` / `dma_mmap_pages()`, which
+//! are `remap_pfn_range()` with the page protection that fits the mode.
+//!
+//! The kernel crate's `dma::Coherent` needs a `Device<Bound>` at allocation,
+//! which an ioctl does not have, and offers neither the non-coherent
+//! allocation nor mmap, hence this file. Callers guarantee that the device is
+//! bound (with its region attached) from allocation until the memory is
+//! dropped: see `Shared::enter` and `Shared::revoke` in `device.rs`.
+
+use crate::{
+    region::raw_device,
+    validate::{
+        Direction,
+        Mode, //
+    },
+};
+use core::ptr::NonNull;
+use kernel::{
+    bindings,
+    device,
+    mm::virt::VmaNew,
+    prelude::*,
+    sync::aref::ARef, //
+};
+
+/// What the DMA API handed out, by allocation call.
+enum Cookie {
+    /// `dma_alloc_attrs()`: the kernel virtual address, and the attributes used.
+    Attrs(NonNull<c_void>, c_ulong),
+    /// `dma_alloc_pages()`: the first page.
+    Pages(NonNull<bindings::page>),
+}
+
+/// A zeroed, physically contiguous DMA allocation on a bound device.
+///
+/// # Invariants
+///
+/// `cookie`, `dma_addr` and `size` are what a successful `dma_alloc_attrs()` (with the attributes
+/// in the cookie) or `dma_alloc_pages()` (`DMA_BIDIRECTIONAL`) on `dev` returned, not yet freed;
+/// the device stays bound until this is dropped (guaranteed by the owner, see the module docs).
+pub(crate) struct DmaMem {
+    /// The device the memory was allocated for.
+    dev: ARef<device::Device>,
+    /// The allocation.
+    cookie: Cookie,
+    /// Its device address.
+    dma_addr: u64,
+    /// Its size in bytes, page aligned.
+    size: usize,
+}
+
+// SAFETY: The allocation is not tied to the allocating thread; the DMA API may free, map and sync
+// it from any thread.
+unsafe impl Send for DmaMem {}
+// SAFETY: `&self` methods only pass the allocation to DMA API calls that may run concurrently.
+unsafe impl Sync for DmaMem {}
+
+/// `enum dma_data_direction` for a [`Direction`].
+fn dma_dir(dir: Direction) -> bindings::dma_data_direction {
+    match dir {
+        Direction::FromDevice => bindings::dma_data_direction_DMA_FROM_DEVICE,
+        Direction::ToDevice => bindings::dma_data_direction_DMA_TO_DEVICE,
+        Direction::Bidirectional => bindings::dma_data_direction_DMA_BIDIRECTIONAL,
+    }
+}
+
+impl DmaMem {
+    /// Allocates `size` bytes (page aligned, > 0) in `mode` for `dev`, which must be bound and
+    /// stay bound until the result is dropped.
+    ///
+    /// May sleep while CMA migrates pages; `ENOMEM` when the DMA API has nothing.
+    pub(crate) fn alloc(dev: &device::Device, size: usize, mode: Mode) -> Result<Self> {
+        let raw = raw_device(dev);
+        let gfp = bindings::GFP_KERNEL | bindings::__GFP_NOWARN;
+        let mut dma_addr: bindings::dma_addr_t = 0;
+        let cookie = match mode {
+            Mode::Coherent | Mode::WriteCombine => {
+                let attrs: c_ulong = if mode == Mode::WriteCombine {
+                    // CAST: A small flag constant.
+                    bindings::DMA_ATTR_WRITE_COMBINE as c_ulong
+                } else {
+                    0
+                };
+                // SAFETY: `raw` is a live device (we hold a reference through `dev`), bound by
+                // the caller's guarantee; `dma_addr` is writable.
+                let cpu =
+                    unsafe { bindings::dma_alloc_attrs(raw, size, &mut dma_addr, gfp, attrs) };
+                Cookie::Attrs(NonNull::new(cpu).ok_or(ENOMEM)?, attrs)
+            }
+            Mode::Cached => {
+                // SAFETY: As above.
+                let page = unsafe {
+                    bindings::dma_alloc_pages(
+                        raw,
+                        size,
+                        &mut dma_addr,
+                        bindings::dma_data_direction_DMA_BIDIRECTIONAL,
+                        gfp,
+                    )
+                };
+                Cookie::Pages(NonNull::new(page).ok_or(ENOMEM)?)
+            }
+        };
+        // INVARIANT: A successful allocation of `size` bytes on `dev`.
+        Ok(Self {
+            dev: dev.into(),
+            cookie,
+            dma_addr,
+            size,
+        })
+    }
+
+    /// The device (DMA) address.
+    pub(crate) fn dma_addr(&self) -> u64 {
+        self.dma_addr
+    }
+
+    /// Maps the buffer into `vma`, starting at page `first` of the buffer.
+    ///
+    /// The caller has checked that the VMA's pages from `first` lie inside the buffer.
+    pub(crate) fn mmap(&self, vma: &VmaNew, first: usize) -> Result {
+        let raw_vma = vma.as_ptr();
+        let raw_dev = raw_device(&self.dev);
+        // `dma_mmap_*()` read `vm_pgoff` as the page offset inside the buffer; it holds our
+        // handle-window offset, which the VMA keeps for `/proc/*/maps` and for splits.
+        // SAFETY: The VMA is being set up in our mmap hook (`VmaNew`), so nothing else reads or
+        // writes it concurrently.
+        let pgoff = unsafe { core::mem::replace(&mut (*raw_vma).vm_pgoff, first as c_ulong) };
+        let ret = match self.cookie {
+            // SAFETY: `cpu`/`attrs`/`dma_addr`/`size` are a live allocation on the device (type
+            // invariant); `raw_vma` is a VMA being set up, checked to fit the buffer.
+            Cookie::Attrs(cpu, attrs) => unsafe {
+                bindings::dma_mmap_attrs(
+                    raw_dev,
+                    raw_vma,
+                    cpu.as_ptr(),
+                    self.dma_addr,
+                    self.size,
+                    attrs,
+                )
+            },
+            // SAFETY: As above, for a `dma_alloc_pages()` allocation.
+            Cookie::Pages(page) => unsafe {
+                bindings::dma_mmap_pages(raw_dev, raw_vma, self.size, page.as_ptr())
+            },
+        };
+        // SAFETY: As above.
+        unsafe { (*raw_vma).vm_pgoff = pgoff };
+        kernel::error::to_result(ret)
+    }
+
+    /// Hands `len` bytes at `offset` to the CPU (`for_cpu`) or to the device.
+    ///
+    /// A no-op for coherent and write-combined memory. The caller has checked the range.
+    pub(crate) fn sync(&self, for_cpu: bool, dir: Direction, offset: usize, len: usize) {
+        if !matches!(self.cookie, Cookie::Pages(_)) {
+            return;
+        }
+        let raw = raw_device(&self.dev);
+        let addr = self.dma_addr + offset as u64;
+        if for_cpu {
+            // SAFETY: A range inside a live streaming-capable allocation of the device.
+            unsafe { bindings::__dma_sync_single_for_cpu(raw, addr, len, dma_dir(dir)) };
+        } else {
+            // SAFETY: As above.
+            unsafe { bindings::__dma_sync_single_for_device(raw, addr, len, dma_dir(dir)) };
+        }
+    }
+}
+
+impl Drop for DmaMem {
+    fn drop(&mut self) {
+        let raw = raw_device(&self.dev);
+        match self.cookie {
+            // SAFETY: By the type invariant this is a live `dma_alloc_attrs()` allocation on a
+            // bound device, freed exactly once, here.
+            Cookie::Attrs(cpu, attrs) => unsafe {
+                bindings::dma_free_attrs(raw, self.size, cpu.as_ptr(), self.dma_addr, attrs)
+            },
+            // SAFETY: As above, for `dma_alloc_pages()`.
+            Cookie::Pages(page) => unsafe {
+                bindings::dma_free_pages(
+                    raw,
+                    self.size,
+                    page.as_ptr(),
+                    self.dma_addr,
+                    bindings::dma_data_direction_DMA_BIDIRECTIONAL,
+                )
+            },
+        }
+    }
+}
+
+/// Whether the caller may learn physical/DMA addresses: `CAP_SYS_RAWIO`.
+pub(crate) fn caller_has_rawio() -> bool {
+    // SAFETY: `capable()` only reads the current task's credentials.
+    unsafe { bindings::capable(bindings::CAP_SYS_RAWIO as c_int) }
+}

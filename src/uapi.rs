@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The ABI of `/dev/cmabufN`, as defined by `include/uapi/linux/cmabuf.h`.
+//!
+//! The structures and constants are generated from that header by bindgen at
+//! build time (`src/Kbuild`); this file adds the ioctl command numbers built
+//! from the header's type and numbers, and the one rule for copying a
+//! structure that may grow: read `min(user, kernel)` bytes, treat missing
+//! bytes as zero, accept extra bytes only if they are zero, write back only
+//! the caller's size.
+
+use core::mem::size_of;
+use kernel::{
+    ioctl,
+    prelude::*,
+    transmute::{
+        AsBytes,
+        FromBytes, //
+    },
+    uaccess::{
+        UserPtr,
+        UserSlice, //
+    },
+};
+
+/// bindgen's output for `include/uapi/linux/cmabuf.h`.
+#[allow(
+    dead_code,
+    missing_docs,
+    non_camel_case_types,
+    non_upper_case_globals,
+    unreachable_pub,
+    clippy::all,
+    reason = "generated code"
+)]
+mod generated {
+    include!("uapi_generated.rs");
+}
+
+pub(crate) use generated::*;
+
+/// An ioctl argument structure: plain integers, growable at its end.
+pub(crate) trait IoctlArg: FromBytes + AsBytes + Default {
+    /// Size of the structure's first published version; smaller is `EINVAL`.
+    const SIZE_VER0: usize;
+}
+
+/// Implements [`IoctlArg`] for a generated structure after checking its layout.
+macro_rules! ioctl_arg {
+    ($t:ty, $ver0:expr, $size:expr) => {
+        // The generated layout is the C layout: same size, and (all fields being `__u32`/`__u64`
+        // in pairs) no padding.
+        const _: () = assert!(size_of::<$t>() == $size);
+        const _: () = assert!($ver0 as usize <= $size);
+
+        // SAFETY: The structure consists of `__u32`/`__u64` fields only and has no padding
+        // (checked above), so every byte pattern is a valid value.
+        unsafe impl FromBytes for $t {}
+        // SAFETY: As above: no padding, so all bytes are initialised.
+        unsafe impl AsBytes for $t {}
+
+        impl IoctlArg for $t {
+            const SIZE_VER0: usize = $ver0 as usize;
+        }
+    };
+}
+
+ioctl_arg!(cmabuf_alloc, CMABUF_ALLOC_SIZE_VER0, 48);
+ioctl_arg!(cmabuf_free, CMABUF_FREE_SIZE_VER0, 8);
+ioctl_arg!(cmabuf_info, CMABUF_INFO_SIZE_VER0, 40);
+ioctl_arg!(cmabuf_sync, CMABUF_SYNC_SIZE_VER0, 24);
+ioctl_arg!(cmabuf_dev_info, CMABUF_DEV_INFO_SIZE_VER0, 96);
+
+/// `CMABUF_IOC_MAGIC` as the ioctl type.
+const MAGIC: u32 = CMABUF_IOC_MAGIC;
+
+/// The commands, as `(direction, number)`: the size bits vary with the caller's struct version.
+pub(crate) mod cmd {
+    use super::*;
+
+    /// `CMABUF_IOCTL_ALLOC` with the kernel's structure size.
+    pub(crate) const ALLOC: u32 = ioctl::_IOWR::<cmabuf_alloc>(MAGIC, CMABUF_IOC_NR_ALLOC);
+    /// `CMABUF_IOCTL_FREE` with the kernel's structure size.
+    pub(crate) const FREE: u32 = ioctl::_IOW::<cmabuf_free>(MAGIC, CMABUF_IOC_NR_FREE);
+    /// `CMABUF_IOCTL_INFO` with the kernel's structure size.
+    pub(crate) const INFO: u32 = ioctl::_IOWR::<cmabuf_info>(MAGIC, CMABUF_IOC_NR_INFO);
+    /// `CMABUF_IOCTL_SYNC` with the kernel's structure size.
+    pub(crate) const SYNC: u32 = ioctl::_IOW::<cmabuf_sync>(MAGIC, CMABUF_IOC_NR_SYNC);
+    /// `CMABUF_IOCTL_DEV_INFO` with the kernel's structure size.
+    pub(crate) const DEV_INFO: u32 = ioctl::_IOWR::<cmabuf_dev_info>(MAGIC, CMABUF_IOC_NR_DEV_INFO);
+}
+
+/// The command `cmd` with its size bits cleared, to compare against [`cmd`] values likewise
+/// stripped; `None` if it is not one of ours.
+pub(crate) fn strip_size(cmd: u32) -> Option<u32> {
+    if ioctl::_IOC_TYPE(cmd) != MAGIC {
+        return None;
+    }
+    Some(cmd & !((kernel::uapi::_IOC_SIZEMASK) << kernel::uapi::_IOC_SIZESHIFT))
+}
+
+/// Reads an argument structure of `user_size` bytes from user address `arg`.
+///
+/// `EINVAL` if `user_size` is below the first version's size, `E2BIG` if the caller's larger
+/// structure has non-zero bytes past the kernel's, `EFAULT` if `arg` is not readable.
+pub(crate) fn read<T: IoctlArg>(arg: usize, user_size: usize) -> Result<T> {
+    if user_size < T::SIZE_VER0 {
+        return Err(EINVAL);
+    }
+    let mut reader = UserSlice::new(UserPtr::from_addr(arg), user_size).reader();
+    let mut val = T::default();
+    let known = user_size.min(size_of::<T>());
+    reader.read_slice(&mut val.as_bytes_mut()[..known])?;
+    let mut tail = user_size - known;
+    let mut chunk = [0u8; 64];
+    while tail > 0 {
+        let n = tail.min(chunk.len());
+        reader.read_slice(&mut chunk[..n])?;
+        if chunk[..n].iter().any(|&b| b != 0) {
+            return Err(E2BIG);
+        }
+        tail -= n;
+    }
+    Ok(val)
+}
+
+/// Writes `val` back to user address `arg`, at most `user_size` bytes of it.
+pub(crate) fn write<T: IoctlArg>(arg: usize, user_size: usize, val: &T) -> Result {
+    let n = user_size.min(size_of::<T>());
+    let mut writer = UserSlice::new(UserPtr::from_addr(arg), n).writer();
+    writer.write_slice(&val.as_bytes()[..n])
+}
+
+/// Writes `bytes` to the user buffer `ptr` of `len` bytes.
+pub(crate) fn write_bytes(ptr: u64, len: usize, bytes: &[u8]) -> Result {
+    if bytes.len() > len {
+        return Err(ERANGE);
+    }
+    // CAST: user addresses fit in `usize`; a larger value is not a valid address anyway and
+    // fails the access check with `EFAULT`.
+    let addr = usize::try_from(ptr).map_err(|_| EFAULT)?;
+    UserSlice::new(UserPtr::from_addr(addr), bytes.len())
+        .writer()
+        .write_slice(bytes)
+}

@@ -1,0 +1,267 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Pure checks and encodings of the ABI's values; no I/O, no locks, no `unsafe`.
+//!
+//! Everything userspace passes in is judged here, so that the rules are in one
+//! place and covered by KUnit.
+
+use crate::uapi::{
+    CMABUF_ALLOC_VALID_FLAGS,
+    CMABUF_MODE_CACHED,
+    CMABUF_MODE_COHERENT,
+    CMABUF_MODE_MASK,
+    CMABUF_MODE_WRITECOMBINE,
+    CMABUF_SYNC_FOR_CPU,
+    CMABUF_SYNC_FOR_DEVICE,
+    CMABUF_SYNC_READ,
+    CMABUF_SYNC_VALID_FLAGS,
+    CMABUF_SYNC_WRITE, //
+};
+use kernel::{
+    bindings,
+    prelude::*, //
+};
+
+/// `EDQUOT`, which the kernel crate does not name: a limit set by the administrator is reached.
+pub(crate) fn edquot() -> Error {
+    // CAST: errno values fit in `c_int`.
+    Error::from_errno(-(bindings::EDQUOT as c_int))
+}
+
+/// How a buffer is cached by the CPU.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Mode {
+    /// `dma_alloc_coherent()` memory: uncached for non-coherent devices; no sync needed.
+    Coherent,
+    /// Coherent memory with a write-combining CPU mapping.
+    WriteCombine,
+    /// Non-coherent, CPU-cached memory: userspace syncs around device access.
+    Cached,
+}
+
+impl Mode {
+    /// The mode requested by `CMABUF_IOCTL_ALLOC`'s `flags`; `EINVAL` for unknown bits.
+    pub(crate) fn from_alloc_flags(flags: u32) -> Result<Self> {
+        if flags & !CMABUF_ALLOC_VALID_FLAGS != 0 {
+            return Err(EINVAL);
+        }
+        match flags & CMABUF_MODE_MASK {
+            CMABUF_MODE_COHERENT => Ok(Self::Coherent),
+            CMABUF_MODE_WRITECOMBINE => Ok(Self::WriteCombine),
+            CMABUF_MODE_CACHED => Ok(Self::Cached),
+            _ => Err(EINVAL),
+        }
+    }
+
+    /// The mode as `CMABUF_MODE_*` bits.
+    pub(crate) fn bits(self) -> u32 {
+        match self {
+            Self::Coherent => CMABUF_MODE_COHERENT,
+            Self::WriteCombine => CMABUF_MODE_WRITECOMBINE,
+            Self::Cached => CMABUF_MODE_CACHED,
+        }
+    }
+}
+
+/// `size` rounded up to whole pages of `page_size` bytes (a power of two).
+///
+/// `EINVAL` for 0, for sizes that overflow when rounded, and for sizes above `max`.
+pub(crate) fn round_size(size: u64, page_size: usize, max: u64) -> Result<usize> {
+    // CAST: `usize` is at most 64 bits wide on every architecture Linux supports.
+    let mask = page_size as u64 - 1;
+    if size == 0 {
+        return Err(EINVAL);
+    }
+    let rounded = size.checked_add(mask).ok_or(EINVAL)? & !mask;
+    if rounded > max {
+        return Err(EINVAL);
+    }
+    usize::try_from(rounded).map_err(|_| EINVAL)
+}
+
+/// Bits of a byte offset that select the buffer: each handle owns a 64 GiB window of offsets.
+pub(crate) const HANDLE_SHIFT: u32 = 36;
+
+/// Largest handle whose window still fits a 64-bit offset (and `vm_pgoff` with 4 KiB pages).
+pub(crate) const MAX_HANDLE: u32 = (1 << (63 - HANDLE_SHIFT)) - 1;
+
+/// The `mmap()` offset of `handle`.
+pub(crate) fn mmap_offset(handle: u32) -> u64 {
+    u64::from(handle) << HANDLE_SHIFT
+}
+
+/// Splits a mapping's page offset (`vm_pgoff`) into the handle and the first page in the buffer.
+pub(crate) fn split_pgoff(pgoff: u64, page_shift: u32) -> Result<(u32, u64)> {
+    let shift = HANDLE_SHIFT - page_shift;
+    let handle = u32::try_from(pgoff >> shift).map_err(|_| ENXIO)?;
+    Ok((handle, pgoff & ((1u64 << shift) - 1)))
+}
+
+/// Checks that `pages` pages from page `first` lie inside a buffer of `buffer_pages` pages.
+pub(crate) fn check_map_range(first: u64, pages: u64, buffer_pages: u64) -> Result {
+    match first.checked_add(pages) {
+        Some(end) if pages > 0 && end <= buffer_pages => Ok(()),
+        _ => Err(ENXIO),
+    }
+}
+
+/// The direction of a sync, named after the DMA API's.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Direction {
+    /// The device writes, the CPU reads (`DMA_FROM_DEVICE`).
+    FromDevice,
+    /// The CPU writes, the device reads (`DMA_TO_DEVICE`).
+    ToDevice,
+    /// Both (`DMA_BIDIRECTIONAL`).
+    Bidirectional,
+}
+
+/// A checked `CMABUF_IOCTL_SYNC` request.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct SyncRequest {
+    /// `true`: hand the range to the CPU; `false`: to the device.
+    pub(crate) for_cpu: bool,
+    /// Who reads and writes.
+    pub(crate) dir: Direction,
+    /// First byte.
+    pub(crate) offset: usize,
+    /// Length in bytes, > 0.
+    pub(crate) len: usize,
+}
+
+impl SyncRequest {
+    /// Checks a sync request against a buffer of `size` bytes.
+    ///
+    /// `flags` must hold exactly one of `FOR_CPU`/`FOR_DEVICE`, at least one of `READ`/`WRITE`
+    /// and nothing else; the range must be non-empty and inside the buffer (`length` 0 means
+    /// "to the end"). Anything else is `EINVAL`.
+    pub(crate) fn parse(flags: u32, offset: u64, length: u64, size: usize) -> Result<Self> {
+        if flags & !CMABUF_SYNC_VALID_FLAGS != 0 {
+            return Err(EINVAL);
+        }
+        let for_cpu = match flags & (CMABUF_SYNC_FOR_CPU | CMABUF_SYNC_FOR_DEVICE) {
+            CMABUF_SYNC_FOR_CPU => true,
+            CMABUF_SYNC_FOR_DEVICE => false,
+            _ => return Err(EINVAL),
+        };
+        // READ/WRITE name what the CPU does for FOR_CPU and what the device does for
+        // FOR_DEVICE; the DMA direction follows from who writes.
+        let rw = flags & (CMABUF_SYNC_READ | CMABUF_SYNC_WRITE);
+        let dir = match (for_cpu, rw) {
+            (_, 0) => return Err(EINVAL),
+            (_, r) if r == CMABUF_SYNC_READ | CMABUF_SYNC_WRITE => Direction::Bidirectional,
+            (true, CMABUF_SYNC_READ) | (false, CMABUF_SYNC_WRITE) => Direction::FromDevice,
+            _ => Direction::ToDevice,
+        };
+        // CAST: `usize` is at most 64 bits wide.
+        let size = size as u64;
+        if offset >= size {
+            return Err(EINVAL);
+        }
+        let len = if length == 0 { size - offset } else { length };
+        match offset.checked_add(len) {
+            Some(end) if end <= size => {}
+            _ => return Err(EINVAL),
+        }
+        Ok(Self {
+            for_cpu,
+            dir,
+            offset: usize::try_from(offset).map_err(|_| EINVAL)?,
+            len: usize::try_from(len).map_err(|_| EINVAL)?,
+        })
+    }
+}
+
+#[kunit_tests(cmabuf_validate)]
+mod tests {
+    use super::*;
+
+    const PAGE: usize = 4096;
+
+    #[test]
+    fn modes() {
+        assert_eq!(Mode::from_alloc_flags(0), Ok(Mode::Coherent));
+        assert_eq!(Mode::from_alloc_flags(1), Ok(Mode::WriteCombine));
+        assert_eq!(Mode::from_alloc_flags(2), Ok(Mode::Cached));
+        assert_eq!(Mode::from_alloc_flags(3), Err(EINVAL));
+        assert_eq!(Mode::from_alloc_flags(4), Err(EINVAL));
+        assert_eq!(Mode::from_alloc_flags(1 << 31), Err(EINVAL));
+        assert_eq!(Mode::Cached.bits(), 2);
+    }
+
+    #[test]
+    fn rounding() {
+        assert_eq!(round_size(1, PAGE, 1 << 30), Ok(PAGE));
+        assert_eq!(round_size(4096, PAGE, 1 << 30), Ok(PAGE));
+        assert_eq!(round_size(4097, PAGE, 1 << 30), Ok(2 * PAGE));
+        assert_eq!(round_size(0, PAGE, 1 << 30), Err(EINVAL));
+        assert_eq!(round_size(u64::MAX, PAGE, u64::MAX), Err(EINVAL));
+        assert_eq!(round_size(u64::MAX - 4094, PAGE, u64::MAX), Err(EINVAL));
+        assert_eq!(round_size((1 << 30) + 1, PAGE, 1 << 30), Err(EINVAL));
+        assert_eq!(round_size(1 << 30, PAGE, 1 << 30), Ok(1 << 30));
+    }
+
+    #[test]
+    fn offsets() {
+        assert_eq!(mmap_offset(1), 1 << 36);
+        assert_eq!(split_pgoff(mmap_offset(7) >> 12, 12), Ok((7, 0)));
+        assert_eq!(split_pgoff((mmap_offset(7) >> 12) + 5, 12), Ok((7, 5)));
+        assert_eq!(
+            split_pgoff(mmap_offset(MAX_HANDLE) >> 12, 12),
+            Ok((MAX_HANDLE, 0))
+        );
+        assert_eq!(split_pgoff(0, 12), Ok((0, 0)));
+    }
+
+    #[test]
+    fn map_ranges() {
+        assert_eq!(check_map_range(0, 4, 4), Ok(()));
+        assert_eq!(check_map_range(3, 1, 4), Ok(()));
+        assert_eq!(check_map_range(3, 2, 4), Err(ENXIO));
+        assert_eq!(check_map_range(4, 1, 4), Err(ENXIO));
+        assert_eq!(check_map_range(0, 0, 4), Err(ENXIO));
+        assert_eq!(check_map_range(u64::MAX, 2, 4), Err(ENXIO));
+    }
+
+    #[test]
+    fn syncs() {
+        let cpu_r = CMABUF_SYNC_FOR_CPU | CMABUF_SYNC_READ;
+        assert_eq!(
+            SyncRequest::parse(cpu_r, 0, 0, PAGE),
+            Ok(SyncRequest {
+                for_cpu: true,
+                dir: Direction::FromDevice,
+                offset: 0,
+                len: PAGE
+            })
+        );
+        let dev_r = CMABUF_SYNC_FOR_DEVICE | CMABUF_SYNC_READ;
+        assert_eq!(
+            SyncRequest::parse(dev_r, 8, 8, PAGE).map(|s| s.dir),
+            Ok(Direction::ToDevice)
+        );
+        let rw = CMABUF_SYNC_FOR_DEVICE | CMABUF_SYNC_READ | CMABUF_SYNC_WRITE;
+        assert_eq!(
+            SyncRequest::parse(rw, 0, 0, PAGE).map(|s| s.dir),
+            Ok(Direction::Bidirectional)
+        );
+        assert_eq!(
+            SyncRequest::parse(CMABUF_SYNC_FOR_CPU, 0, 0, PAGE),
+            Err(EINVAL)
+        );
+        assert_eq!(
+            SyncRequest::parse(CMABUF_SYNC_READ, 0, 0, PAGE),
+            Err(EINVAL)
+        );
+        let both = CMABUF_SYNC_FOR_CPU | CMABUF_SYNC_FOR_DEVICE | CMABUF_SYNC_READ;
+        assert_eq!(SyncRequest::parse(both, 0, 0, PAGE), Err(EINVAL));
+        assert_eq!(SyncRequest::parse(cpu_r | 0x10, 0, 0, PAGE), Err(EINVAL));
+        assert_eq!(SyncRequest::parse(cpu_r, 4096, 0, PAGE), Err(EINVAL));
+        assert_eq!(SyncRequest::parse(cpu_r, 4000, 97, PAGE), Err(EINVAL));
+        assert_eq!(SyncRequest::parse(cpu_r, 1, u64::MAX, PAGE), Err(EINVAL));
+        assert_eq!(
+            SyncRequest::parse(cpu_r, 4000, 96, PAGE).map(|s| s.len),
+            Ok(96)
+        );
+    }
+}
