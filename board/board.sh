@@ -37,10 +37,10 @@ done
 rsync -a --delete "$ROOT/tools/testing/selftests/cmabuf/" "$KSFT_SRC/cmabuf/"
 make -s -C "$KSFT_SRC/cmabuf" ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu- \
 	top_srcdir="$KDIR" OUTPUT="$BUILD/kselftest-build" \
-	KHDR_INCLUDES="-isystem $KDIR/usr/include -I$ROOT/include/uapi" >&2
+	CMABUF_UAPI="$ROOT/include/uapi" KHDR_INCLUDES="-isystem $KDIR/usr/include" >&2
 rm -rf "$BUILD/kselftest"
 make -s -C "$KSFT_SRC/cmabuf" ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu- \
-	top_srcdir="$KDIR" OUTPUT="$BUILD/kselftest-build" \
+	top_srcdir="$KDIR" OUTPUT="$BUILD/kselftest-build" CMABUF_UAPI="$ROOT/include/uapi" \
 	INSTALL_PATH="$BUILD/kselftest/cmabuf" install >&2
 mkdir -p "$BUILD/kselftest/kselftest"
 cp "$KDIR/tools/testing/selftests/kselftest/ktap_helpers.sh" "$BUILD/kselftest/kselftest/"

@@ -63,7 +63,10 @@ impl platform::Driver for CmabufDriver {
         let dev: &device::Device<Core<'_>> = pdev.as_ref();
         try_pin_init!(Self {
             region: Region::attach(pdev)?,
-            index: DEVICES.take()?,
+            index: match crate::region::alias_index(dev) {
+                Some(n) => DEVICES.take_at(n)?,
+                None => DEVICES.take_from(crate::region::first_unaliased_index())?,
+            },
             shared: Shared::new(
                 dev,
                 index.get(),

@@ -2,10 +2,11 @@
 
 //! Device indices: the `N` of `/dev/cmabufN`.
 //!
-//! Each bound node takes the lowest index that is free at probe time and gives
-//! it back when it is unbound, so a board with one node always has
-//! `/dev/cmabuf0`, and unbinding and binding a node gives it the same name
-//! again.
+//! A node named by a device-tree alias `cmabufN` (in `/aliases`) gets `N`,
+//! as serial ports and I2C buses do. Other nodes take the lowest index that
+//! is free at probe time and above every alias, and give it back when they
+//! are unbound; so a board with one node always has `/dev/cmabuf0`, and
+//! unbinding and binding a node gives it the same name again.
 
 use core::sync::atomic::{
     AtomicU64,
@@ -27,9 +28,27 @@ impl IndexSet {
 
     /// Takes the lowest free index, or fails with `ENOSPC` when all are taken.
     pub(crate) fn take(&self) -> Result<Index<'_>> {
+        self.take_from(0)
+    }
+
+    /// Takes index `n`: `EBUSY` if taken, `EINVAL` if out of range.
+    pub(crate) fn take_at(&self, n: u32) -> Result<Index<'_>> {
+        if n >= MAX_DEVICES {
+            return Err(EINVAL);
+        }
+        let bit = 1u64 << n;
+        if self.0.fetch_or(bit, Ordering::AcqRel) & bit != 0 {
+            return Err(EBUSY);
+        }
+        Ok(Index { set: self, bit: n })
+    }
+
+    /// Takes the lowest free index not below `min`, or fails with `ENOSPC`.
+    pub(crate) fn take_from(&self, min: u32) -> Result<Index<'_>> {
+        let allowed = if min >= MAX_DEVICES { 0 } else { u64::MAX << min };
         let mut cur = self.0.load(Ordering::Relaxed);
         loop {
-            let free = !cur;
+            let free = !cur & allowed;
             if free == 0 {
                 return Err(ENOSPC);
             }
@@ -85,6 +104,20 @@ mod tests {
         drop(a);
         let c = set.take()?;
         assert_eq!(c.get(), 0);
+        Ok(())
+    }
+
+    #[test]
+    fn fixed_and_from() -> Result {
+        let set = IndexSet::new();
+        let a = set.take_at(2)?;
+        assert!(matches!(set.take_at(2), Err(e) if e == EBUSY));
+        assert!(matches!(set.take_at(64), Err(e) if e == EINVAL));
+        assert_eq!(set.take_from(2)?.get(), 3);
+        assert_eq!(set.take_from(0)?.get(), 0);
+        assert!(matches!(set.take_from(64), Err(e) if e == ENOSPC));
+        drop(a);
+        assert_eq!(set.take_from(1)?.get(), 1);
         Ok(())
     }
 

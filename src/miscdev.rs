@@ -76,12 +76,16 @@ unsafe impl Sync for Registration {}
 impl Registration {
     /// Registers the misc device `name` whose files share `shared`.
     pub(crate) fn register(name: CString, shared: Arc<Shared>) -> impl PinInit<Self, Error> {
+        let parent = crate::region::raw_device(shared.dev());
         try_pin_init!(&this in Self {
             name,
             shared,
             inner <- Opaque::try_ffi_init(move |slot: *mut bindings::miscdevice| {
                 let mut misc = TEMPLATE;
                 misc.fops = &raw const FOPS.0;
+                // `/sys/class/misc/cmabufN/device` leads to the platform device; the misc device
+                // is deregistered (unbind) before its parent goes.
+                misc.parent = parent;
                 // SAFETY: `this` is being initialised and `name` was initialised above, before
                 // `inner`; it stays pinned at this address for as long as we are registered.
                 misc.name = unsafe { (*this.as_ptr()).name.as_char_ptr() };

@@ -46,6 +46,25 @@ extern "C" {
     fn cma_get_name(cma: *const bindings::cma) -> *const c_char;
 }
 
+/// The `N` of a device-tree alias `cmabufN` naming `dev`'s node, if there is one.
+pub(crate) fn alias_index<Ctx: device::DeviceContext>(dev: &device::Device<Ctx>) -> Option<u32> {
+    // SAFETY: `dev` is a live device; `of_node` is set before probe and stable while bound.
+    let np = unsafe { (*raw_device(dev)).of_node };
+    if np.is_null() {
+        return None;
+    }
+    // SAFETY: `np` is a valid node and the stem a NUL-terminated string.
+    let id = unsafe { bindings::of_alias_get_id(np, c"cmabuf".as_ptr()) };
+    u32::try_from(id).ok()
+}
+
+/// The first index free for nodes without an alias: one above the highest `cmabufN` alias.
+pub(crate) fn first_unaliased_index() -> u32 {
+    // SAFETY: The stem is a NUL-terminated string.
+    let highest = unsafe { bindings::of_alias_get_highest_id(c"cmabuf".as_ptr()) };
+    u32::try_from(highest).map_or(0, |h| h + 1)
+}
+
 /// Returns the C `struct device` behind `dev`.
 pub(crate) fn raw_device<Ctx: device::DeviceContext>(
     dev: &device::Device<Ctx>,
