@@ -48,6 +48,21 @@ cp "$KDIR/tools/testing/selftests/kselftest/ktap_helpers.sh" "$BUILD/kselftest/k
 	grep -v '\.txt$' | sort) > "$BUILD/tests.txt"
 mv "$BUILD/tests.txt" "$BUILD/kselftest/cmabuf/tests.txt"
 
+# --- userspace: the CLI and the library's board tests (arm64, static) -----
+log "building userspace"
+export CARGO_TARGET_DIR=$CACHE/userspace-target
+(cd "$ROOT/userspace" && cargo build -q --release --locked --target "$MUSL_TARGET" >&2)
+CTL=$CARGO_TARGET_DIR/$MUSL_TARGET/release/cmabufctl
+RUST_TESTS=$(cd "$ROOT/userspace" && cargo test -q --release --locked --target "$MUSL_TARGET" \
+	--no-run --message-format=json 2>/dev/null | python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "board" \
+            and m.get("executable"):
+        print(m["executable"])')
+[ -x "$CTL" ] && [ -x "$RUST_TESTS" ] || die "userspace build failed"
+
 # --- busybox ---------------------------------------------------------------
 papt_update
 bbdeb=$(papt_fetch busybox-static:arm64)
@@ -75,7 +90,8 @@ cp "$ROOT/board/run-tests.sh" "$IR/cmabuf/"
 cp "$KO" "$IR/lib/modules/"
 cp -a "$BUILD/kselftest/." "$IR/kselftest/"
 cp "$KO" "$IR/kselftest/cmabuf/"
-for b in "${USERSPACE_BINS[@]:-}"; do [ -n "$b" ] && cp "$b" "$IR/cmabuf/bin/"; done
+cp "$CTL" "$IR/cmabuf/bin/"
+cp "$RUST_TESTS" "$IR/kselftest/cmabuf/cmabuf_rust_tests"
 if [ -n "${EXTRA:-}" ]; then
 	[ -d "$EXTRA" ] || die "EXTRA=$EXTRA is not a directory"
 	cp -a "$EXTRA/." "$IR/extra/"

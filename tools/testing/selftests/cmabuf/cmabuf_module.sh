@@ -53,7 +53,7 @@ cma_used() {	# pages the region has handed out and not taken back
 	echo $(( $(cat "$CMA/total_pages") - $(cat "$CMA/available_pages") ))
 }
 
-ktap_set_plan 12
+ktap_set_plan 13
 
 # 1
 ktap_test_result "module loaded and bound $GOOD" test -n "$GOOD"
@@ -151,7 +151,23 @@ ktap_test_result "unbind with an open file, close, rmmod, insmod" unbind_open
 # 11: after all of the above, the module answers again with the same name.
 ktap_test_result "/dev/cmabuf0 usable after the cycles" sh -c 'exec 3</dev/cmabuf0'
 
-# 12: the region's pages are all back.
+# 12: limits from module parameters are reported and enforced.
+limits() {
+	rmmod cmabuf || return 1
+	insmod "$KO" max_buffers_per_file=8 max_bytes_per_file=1048576 \
+		max_bytes_per_device=1572864 || return 1
+	[ -x "$DIR/cmabuf_test" ] || { echo "# no cmabuf_test"; return 1; }
+	"$DIR/cmabuf_test" -t limit_buffers_per_file -t limit_bytes_per_file \
+		-t limit_bytes_per_device > /tmp/cmabuf_limits.log 2>&1
+	rc=$?
+	sed 's/^/# /' /tmp/cmabuf_limits.log
+	grep -q 'PASSED: 3 / 3' /tmp/cmabuf_limits.log || rc=1
+	rmmod cmabuf && insmod "$KO" || return 1
+	return $rc
+}
+ktap_test_result "small limits from module parameters are enforced" limits
+
+# 13: the region's pages are all back.
 if [ -n "$USED0" ]; then
 	USED1=$(cma_used)
 	ktap_print_msg "$REGION: used pages before $USED0, after $USED1"

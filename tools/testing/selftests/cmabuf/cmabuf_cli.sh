@@ -1,0 +1,66 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# cmabuf: the cmabufctl command line, in the board.
+# Skips (exit 4) when cmabufctl or the device is missing.
+
+DIR=$(dirname "$(realpath "$0")")
+. "$DIR/../kselftest/ktap_helpers.sh"
+DEV=${CMABUF_DEV:-/dev/cmabuf0}
+CTL=$(command -v cmabufctl || echo "$DIR/cmabufctl")
+
+ktap_print_header
+[ -x "$CTL" ] || { ktap_skip_all "cmabufctl not found"; exit "$KSFT_SKIP"; }
+[ -c "$DEV" ] || { ktap_skip_all "no $DEV"; exit "$KSFT_SKIP"; }
+ktap_set_plan 9
+
+# has STRING: whether $out contains STRING (ktap_test_result re-splits its
+# arguments, so the text travels in $out and the needle in $want).
+has() {
+	case "$out" in *"$want"*) return 0 ;; esac
+	echo "# missing '$want' in: $out"
+	return 1
+}
+
+out=$("$CTL" -d "$DEV" info --json)
+want='"region":"cmabuf-pool'
+ktap_test_result "info --json names the region" has
+
+out=$("$CTL" -d "$DEV" info)
+want="region size"
+ktap_test_result "info prints the region size" has
+
+out=$("$CTL" -d "$DEV" verify --json)
+echo "# $out"
+want='"ok":true,"size":4194304,"mode":"coherent"'
+ktap_test_result "verify --json: contiguous, zeroed, mapped" has
+if [ "$(id -u)" = 0 ]; then
+	want='"contiguous":true'
+	ktap_test_result "verify --json checked contiguity" has
+else
+	ktap_test_skip "contiguity needs root"
+fi
+
+ok=0
+for m in wc cached; do
+	"$CTL" -d "$DEV" verify --size 1M --mode $m --json | grep -q '"ok":true' || ok=1
+done
+ktap_test_result "verify in wc and cached modes" test $ok -eq 0
+
+out=$("$CTL" -d "$DEV" alloc --size 64K --count 3 --fill 0xaa --json)
+n=$(echo "$out" | grep -o '"handle"' | wc -l)
+ktap_test_result "alloc --count 3 --fill gives 3 buffers" test "$n" -eq 3
+
+out=$("$CTL" -d "$DEV" stats --json)
+want='"dev_buffers":0,"dev_bytes":0,"cma":{"total_pages":'
+ktap_test_result "stats --json shows CMA counters and nothing live" has
+
+"$CTL" -d "$DEV" alloc --size 0 > /dev/null 2>&1
+rc=$?
+ktap_test_result "alloc --size 0 fails with status 2 (EINVAL)" test $rc -eq 2
+
+"$CTL" -d /dev/cmabuf-none info > /dev/null 2>&1
+rc=$?
+ktap_test_result "a missing device fails with status 2" test $rc -eq 2
+
+ktap_finished

@@ -1,0 +1,26 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Generates the Rust view of the ABI from the one C definition,
+//! `include/uapi/linux/cmabuf.h`, exactly as the kernel module does.
+
+use std::{env, path::PathBuf};
+
+fn main() {
+    let header = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../include/uapi/linux/cmabuf.h")
+        .canonicalize()
+        .expect("include/uapi/linux/cmabuf.h next to the userspace/ directory");
+    println!("cargo:rerun-if-changed={}", header.display());
+    let bindings = bindgen::Builder::default()
+        .header(header.to_string_lossy())
+        .use_core()
+        .derive_default(true)
+        .layout_tests(false)
+        .generate_comments(false)
+        .allowlist_type("cmabuf_.*")
+        .allowlist_var("CMABUF_.*")
+        .default_macro_constant_type(bindgen::MacroTypeVariation::Unsigned)
+        .generate()
+        .expect("bindgen on cmabuf.h");
+    let out = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR")).join("uapi.rs");
+    bindings.write_to_file(out).expect("write uapi.rs");
+}

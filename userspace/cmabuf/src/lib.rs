@@ -1,0 +1,472 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Safe access to cmabuf: physically contiguous DMA buffers carved on demand
+//! from a CMA region, through `/dev/cmabufN`.
+//!
+//! ```no_run
+//! use cmabuf::{Device, Mode, Access};
+//! # fn main() -> Result<(), cmabuf::Error> {
+//! let dev = Device::open("/dev/cmabuf0")?;
+//! let mut buf = dev.alloc(1 << 20).mode(Mode::Cached).allocate()?;
+//! {
+//!     let mut cpu = buf.cpu_access(Access::Write)?; // synced for the CPU
+//!     cpu.as_mut_slice().fill(0xab);
+//! } // synced back for the device
+//! println!("DMA address {:#x}", buf.dma_addr().unwrap_or(0));
+//! # Ok(()) }
+//! ```
+//!
+//! A [`Buffer`] maps itself and, when dropped, unmaps and frees its handle.
+//! The structures and ioctl numbers come from `include/uapi/linux/cmabuf.h`
+//! through bindgen, as in the kernel module.
+
+pub mod cma;
+mod error;
+pub mod size;
+pub mod sys;
+
+pub use error::Error;
+
+use nix::sys::mman::{mmap, munmap, MapFlags, ProtFlags};
+use std::{
+    ffi::CStr,
+    num::NonZeroUsize,
+    os::fd::{AsFd, AsRawFd, OwnedFd},
+    path::{Path, PathBuf},
+    ptr::NonNull,
+    sync::Arc,
+};
+
+/// A `Result` with this crate's [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// How the CPU caches a buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Coherent DMA memory (the default): no sync needed.
+    Coherent,
+    /// Coherent, with a write-combined CPU mapping: fast sequential writes.
+    WriteCombine,
+    /// Cached, non-coherent: fast CPU access, sync around device access.
+    Cached,
+}
+
+impl Mode {
+    /// The `CMABUF_MODE_*` value.
+    pub fn bits(self) -> u32 {
+        match self {
+            Mode::Coherent => sys::CMABUF_MODE_COHERENT,
+            Mode::WriteCombine => sys::CMABUF_MODE_WRITECOMBINE,
+            Mode::Cached => sys::CMABUF_MODE_CACHED,
+        }
+    }
+
+    /// The mode for a `CMABUF_MODE_*` value.
+    pub fn from_bits(bits: u32) -> Option<Mode> {
+        match bits {
+            sys::CMABUF_MODE_COHERENT => Some(Mode::Coherent),
+            sys::CMABUF_MODE_WRITECOMBINE => Some(Mode::WriteCombine),
+            sys::CMABUF_MODE_CACHED => Some(Mode::Cached),
+            _ => None,
+        }
+    }
+
+    /// Short name, as the CLI spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Coherent => "coherent",
+            Mode::WriteCombine => "writecombine",
+            Mode::Cached => "cached",
+        }
+    }
+}
+
+impl std::str::FromStr for Mode {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Mode> {
+        match s {
+            "coherent" => Ok(Mode::Coherent),
+            "wc" | "writecombine" | "write-combine" => Ok(Mode::WriteCombine),
+            "cached" => Ok(Mode::Cached),
+            _ => Err(Error::Parse(format!(
+                "unknown mode {s:?} (coherent, wc, cached)"
+            ))),
+        }
+    }
+}
+
+/// What the CPU does with a buffer during a [`CpuAccess`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// The CPU reads (what the device wrote).
+    Read,
+    /// The CPU writes (for the device to read).
+    Write,
+    /// Both.
+    ReadWrite,
+}
+
+impl Access {
+    fn bits(self) -> u32 {
+        match self {
+            Access::Read => sys::CMABUF_SYNC_READ,
+            Access::Write => sys::CMABUF_SYNC_WRITE,
+            Access::ReadWrite => sys::CMABUF_SYNC_READ | sys::CMABUF_SYNC_WRITE,
+        }
+    }
+}
+
+/// Facts about a device, its region, limits and use (`CMABUF_IOCTL_DEV_INFO`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DevInfo {
+    /// `N` of `/dev/cmabufN`.
+    pub index: u32,
+    /// The region's name.
+    pub region_name: String,
+    /// Physical base, if the caller may see addresses.
+    pub region_base: Option<u64>,
+    /// Region size in bytes.
+    pub region_size: u64,
+    /// Page size allocations are rounded to.
+    pub page_size: u32,
+    /// Limit on live handles per file.
+    pub max_buffers_per_file: u64,
+    /// Limit on bytes per file.
+    pub max_bytes_per_file: u64,
+    /// Limit on bytes per device.
+    pub max_bytes_per_device: u64,
+    /// Live handles of this file.
+    pub file_buffers: u64,
+    /// Their bytes.
+    pub file_bytes: u64,
+    /// Buffers allocated on the device.
+    pub dev_buffers: u64,
+    /// Their bytes.
+    pub dev_bytes: u64,
+}
+
+/// Facts about a buffer (`CMABUF_IOCTL_INFO`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BufferInfo {
+    /// Cache mode.
+    pub mode: Option<Mode>,
+    /// Size in bytes.
+    pub size: u64,
+    /// Offset for `mmap()`.
+    pub mmap_offset: u64,
+    /// DMA address, if the caller may see it.
+    pub dma_addr: Option<u64>,
+    /// Live mappings, in any process.
+    pub map_count: u32,
+}
+
+mod ioc {
+    use crate::sys::*;
+    nix::ioctl_readwrite!(alloc, CMABUF_IOC_MAGIC, CMABUF_IOC_NR_ALLOC, cmabuf_alloc);
+    nix::ioctl_write_ptr!(free, CMABUF_IOC_MAGIC, CMABUF_IOC_NR_FREE, cmabuf_free);
+    nix::ioctl_readwrite!(info, CMABUF_IOC_MAGIC, CMABUF_IOC_NR_INFO, cmabuf_info);
+    nix::ioctl_write_ptr!(sync, CMABUF_IOC_MAGIC, CMABUF_IOC_NR_SYNC, cmabuf_sync);
+    nix::ioctl_readwrite!(
+        dev_info,
+        CMABUF_IOC_MAGIC,
+        CMABUF_IOC_NR_DEV_INFO,
+        cmabuf_dev_info
+    );
+}
+
+fn addr(out_flags: u32, addr: u64) -> Option<u64> {
+    (out_flags & sys::CMABUF_OUT_ADDR_WITHHELD == 0).then_some(addr)
+}
+
+/// An open `/dev/cmabufN`.
+#[derive(Clone, Debug)]
+pub struct Device {
+    fd: Arc<OwnedFd>,
+    path: PathBuf,
+}
+
+impl Device {
+    /// Opens a device node, e.g. `/dev/cmabuf0`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Device> {
+        let path = path.as_ref().to_path_buf();
+        let fd = nix::fcntl::open(
+            &path,
+            nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(|errno| Error::Open {
+            path: path.clone(),
+            errno,
+        })?;
+        Ok(Device {
+            fd: Arc::new(fd),
+            path,
+        })
+    }
+
+    /// The path it was opened with.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Device, region, limits and use.
+    pub fn info(&self) -> Result<DevInfo> {
+        let mut name = [0u8; 64];
+        let mut d = sys::cmabuf_dev_info {
+            region_name_ptr: name.as_mut_ptr() as u64,
+            region_name_len: name.len() as u32,
+            ..Default::default()
+        };
+        // SAFETY: `d` is a valid `cmabuf_dev_info` and `name` outlives the call.
+        unsafe { ioc::dev_info(self.fd.as_raw_fd(), &mut d) }.map_err(Error::sys("DEV_INFO"))?;
+        let region_name = CStr::from_bytes_until_nul(&name)
+            .map(|c| c.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok(DevInfo {
+            index: d.index,
+            region_name,
+            region_base: addr(d.out_flags, d.region_base),
+            region_size: d.region_size,
+            page_size: d.page_size,
+            max_buffers_per_file: d.max_buffers_per_file,
+            max_bytes_per_file: d.max_bytes_per_file,
+            max_bytes_per_device: d.max_bytes_per_device,
+            file_buffers: d.file_buffers,
+            file_bytes: d.file_bytes,
+            dev_buffers: d.dev_buffers,
+            dev_bytes: d.dev_bytes,
+        })
+    }
+
+    /// Starts allocating a buffer of `size` bytes (rounded up to pages).
+    pub fn alloc(&self, size: u64) -> AllocBuilder<'_> {
+        AllocBuilder {
+            dev: self,
+            size,
+            mode: Mode::Coherent,
+            map: true,
+        }
+    }
+}
+
+/// Options of an allocation; see [`Device::alloc`].
+#[must_use]
+pub struct AllocBuilder<'a> {
+    dev: &'a Device,
+    size: u64,
+    mode: Mode,
+    map: bool,
+}
+
+impl AllocBuilder<'_> {
+    /// The cache mode (default [`Mode::Coherent`]).
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Whether to map the buffer into this process (default yes).
+    pub fn map(mut self, map: bool) -> Self {
+        self.map = map;
+        self
+    }
+
+    /// Allocates (and maps) the buffer.
+    pub fn allocate(self) -> Result<Buffer> {
+        let mut a = sys::cmabuf_alloc {
+            size: self.size,
+            flags: self.mode.bits(),
+            ..Default::default()
+        };
+        // SAFETY: `a` is a valid `cmabuf_alloc`.
+        unsafe { ioc::alloc(self.dev.fd.as_raw_fd(), &mut a) }.map_err(Error::sys("ALLOC"))?;
+        let mut buf = Buffer {
+            fd: self.dev.fd.clone(),
+            handle: a.handle,
+            size: a.alloc_size,
+            mmap_offset: a.mmap_offset,
+            mode: self.mode,
+            dma_addr: addr(a.out_flags, a.dma_addr),
+            map: None,
+        };
+        if self.map {
+            buf.map()?;
+        }
+        Ok(buf)
+    }
+}
+
+/// A buffer: freed (and unmapped) on drop.
+#[derive(Debug)]
+pub struct Buffer {
+    fd: Arc<OwnedFd>,
+    handle: u32,
+    size: u64,
+    mmap_offset: u64,
+    mode: Mode,
+    dma_addr: Option<u64>,
+    map: Option<NonNull<u8>>,
+}
+
+// SAFETY: The mapping is plain shared memory; access goes through `&self`/`&mut self`.
+unsafe impl Send for Buffer {}
+// SAFETY: As above: shared access is read-only through `as_slice`.
+unsafe impl Sync for Buffer {}
+
+impl Buffer {
+    /// The handle on its file.
+    pub fn handle(&self) -> u32 {
+        self.handle
+    }
+
+    /// Size in bytes (page-rounded).
+    pub fn len(&self) -> usize {
+        self.size as usize
+    }
+
+    /// Never true: buffers have at least one page.
+    pub fn is_empty(&self) -> bool {
+        self.size == 0
+    }
+
+    /// Cache mode.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// The device address, if this process may see it (`CAP_SYS_RAWIO`).
+    pub fn dma_addr(&self) -> Option<u64> {
+        self.dma_addr
+    }
+
+    /// Offset for `mmap()` on the device file, to map it elsewhere.
+    pub fn mmap_offset(&self) -> u64 {
+        self.mmap_offset
+    }
+
+    /// Whether it is mapped into this process.
+    pub fn is_mapped(&self) -> bool {
+        self.map.is_some()
+    }
+
+    /// The current state from the kernel.
+    pub fn info(&self) -> Result<BufferInfo> {
+        let mut i = sys::cmabuf_info {
+            handle: self.handle,
+            ..Default::default()
+        };
+        // SAFETY: `i` is a valid `cmabuf_info`.
+        unsafe { ioc::info(self.fd.as_raw_fd(), &mut i) }.map_err(Error::sys("INFO"))?;
+        Ok(BufferInfo {
+            mode: Mode::from_bits(i.flags),
+            size: i.size,
+            mmap_offset: i.mmap_offset,
+            dma_addr: addr(i.out_flags, i.dma_addr),
+            map_count: i.map_count,
+        })
+    }
+
+    /// Maps the whole buffer (shared, read-write) if not yet mapped.
+    pub fn map(&mut self) -> Result<()> {
+        if self.map.is_some() {
+            return Ok(());
+        }
+        let len =
+            NonZeroUsize::new(self.size as usize).ok_or(Error::Parse("empty buffer".into()))?;
+        let offset = i64::try_from(self.mmap_offset).map_err(|_| Error::Parse("offset".into()))?;
+        // SAFETY: A fresh shared mapping of the device file; nothing else aliases it in Rust.
+        let ptr = unsafe {
+            mmap(
+                None,
+                len,
+                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+                MapFlags::MAP_SHARED,
+                self.fd.as_fd(),
+                offset,
+            )
+        }
+        .map_err(Error::sys("mmap"))?;
+        self.map = Some(ptr.cast());
+        Ok(())
+    }
+
+    /// The mapped bytes. Panics if not mapped (see [`AllocBuilder::map`]).
+    pub fn as_slice(&self) -> &[u8] {
+        let ptr = self.map.expect("buffer is not mapped");
+        // SAFETY: The mapping covers `size` bytes and lives as long as `self`.
+        unsafe { std::slice::from_raw_parts(ptr.as_ptr(), self.size as usize) }
+    }
+
+    /// The mapped bytes, writable. Panics if not mapped.
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        let ptr = self.map.expect("buffer is not mapped");
+        // SAFETY: As above; `&mut self` makes this the only Rust reference.
+        unsafe { std::slice::from_raw_parts_mut(ptr.as_ptr(), self.size as usize) }
+    }
+
+    /// Syncs `len` bytes at `offset` for the CPU (`for_cpu`) or the device; `len` 0: to the end.
+    pub fn sync(&self, for_cpu: bool, access: Access, offset: u64, len: u64) -> Result<()> {
+        let side = if for_cpu {
+            sys::CMABUF_SYNC_FOR_CPU
+        } else {
+            sys::CMABUF_SYNC_FOR_DEVICE
+        };
+        let s = sys::cmabuf_sync {
+            handle: self.handle,
+            flags: side | access.bits(),
+            offset,
+            length: len,
+        };
+        // SAFETY: `s` is a valid `cmabuf_sync`.
+        unsafe { ioc::sync(self.fd.as_raw_fd(), &s) }.map_err(Error::sys("SYNC"))?;
+        Ok(())
+    }
+
+    /// Hands the buffer to the CPU until the guard drops, then back to the device.
+    ///
+    /// Needed for [`Mode::Cached`]; harmless (the kernel does nothing) for the other modes.
+    pub fn cpu_access(&mut self, access: Access) -> Result<CpuAccess<'_>> {
+        self.sync(true, access, 0, 0)?;
+        Ok(CpuAccess { buf: self, access })
+    }
+}
+
+impl Drop for Buffer {
+    fn drop(&mut self) {
+        if let Some(ptr) = self.map.take() {
+            // SAFETY: Our own mapping of `size` bytes; no slice of it outlives `self`.
+            let _ = unsafe { munmap(ptr.cast(), self.size as usize) };
+        }
+        let f = sys::cmabuf_free {
+            handle: self.handle,
+            ..Default::default()
+        };
+        // SAFETY: `f` is a valid `cmabuf_free`.
+        let _ = unsafe { ioc::free(self.fd.as_raw_fd(), &f) };
+    }
+}
+
+/// CPU access to a buffer; see [`Buffer::cpu_access`].
+pub struct CpuAccess<'a> {
+    buf: &'a mut Buffer,
+    access: Access,
+}
+
+impl CpuAccess<'_> {
+    /// The bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        self.buf.as_slice()
+    }
+
+    /// The bytes, writable.
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        self.buf.as_mut_slice()
+    }
+}
+
+impl Drop for CpuAccess<'_> {
+    fn drop(&mut self) {
+        // What the CPU wrote goes to the device; the device may then write.
+        let _ = self.buf.sync(false, self.access, 0, 0);
+    }
+}

@@ -1,0 +1,305 @@
+// SPDX-License-Identifier: GPL-2.0
+//! `cmabufctl`: inspect and exercise cmabuf devices.
+
+mod json;
+
+use clap::{Parser, Subcommand};
+use cmabuf::{cma, size, Access, Buffer, Device, Mode};
+use json::{Obj, Value};
+use std::{process::ExitCode, thread, time::Duration};
+
+/// Inspect and exercise cmabuf devices (/dev/cmabufN).
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// The device node.
+    #[arg(short, long, default_value = "/dev/cmabuf0", global = true)]
+    device: String,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The device, its region, limits and use.
+    Info,
+    /// Allocate buffers, optionally fill them and hold them for a while.
+    Alloc {
+        /// Size of each buffer (4096, 64K, 1M, ...).
+        #[arg(short, long, value_parser = parse_size)]
+        size: u64,
+        /// Cache mode: coherent, wc, cached.
+        #[arg(short, long, default_value = "coherent")]
+        mode: Mode,
+        /// Byte to fill each buffer with (e.g. 0xaa).
+        #[arg(short, long, value_parser = parse_byte)]
+        fill: Option<u8>,
+        /// Seconds to hold the buffers before freeing them.
+        #[arg(long, default_value_t = 0)]
+        hold: u64,
+        /// How many buffers.
+        #[arg(short, long, default_value_t = 1)]
+        count: u32,
+    },
+    /// Use of the device and the kernel's counters of its region.
+    Stats,
+    /// Allocate, map, check zeroing, write and read back a pattern, check contiguity.
+    Verify {
+        /// Buffer size.
+        #[arg(short, long, value_parser = parse_size, default_value = "4M")]
+        size: u64,
+        /// Cache mode: coherent, wc, cached.
+        #[arg(short, long, default_value = "coherent")]
+        mode: Mode,
+    },
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    size::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_byte(s: &str) -> Result<u8, String> {
+    let t = s.trim_start_matches("0x").trim_start_matches("0X");
+    let radix = if t.len() != s.len() { 16 } else { 10 };
+    u8::from_str_radix(t, radix).map_err(|e| format!("bad byte {s:?}: {e}"))
+}
+
+fn hex(v: Option<u64>) -> String {
+    v.map_or_else(|| "withheld".to_string(), |a| format!("{a:#x}"))
+}
+
+fn info(dev: &Device, json: bool) -> cmabuf::Result<bool> {
+    let i = dev.info()?;
+    if json {
+        let o = Obj::new()
+            .set("device", dev.path().display().to_string())
+            .set("index", i.index)
+            .set("region", i.region_name.as_str())
+            .set("region_base", i.region_base)
+            .set("region_size", i.region_size)
+            .set("page_size", i.page_size)
+            .set(
+                "limits",
+                Obj::new()
+                    .set("buffers_per_file", i.max_buffers_per_file)
+                    .set("bytes_per_file", i.max_bytes_per_file)
+                    .set("bytes_per_device", i.max_bytes_per_device),
+            )
+            .set("dev_buffers", i.dev_buffers)
+            .set("dev_bytes", i.dev_bytes);
+        println!("{}", o.render());
+    } else {
+        println!(
+            "device          {} (index {})",
+            dev.path().display(),
+            i.index
+        );
+        println!("region          {}", i.region_name);
+        println!("region base     {}", hex(i.region_base));
+        println!("region size     {}", size::human(i.region_size));
+        println!("page size       {}", i.page_size);
+        println!(
+            "limits          {} buffers/file, {}/file, {}/device",
+            i.max_buffers_per_file,
+            size::human(i.max_bytes_per_file),
+            size::human(i.max_bytes_per_device)
+        );
+        println!(
+            "in use          {} buffers, {}",
+            i.dev_buffers,
+            size::human(i.dev_bytes)
+        );
+    }
+    Ok(true)
+}
+
+fn alloc(
+    dev: &Device,
+    json: bool,
+    size_: u64,
+    mode: Mode,
+    fill: Option<u8>,
+    hold: u64,
+    count: u32,
+) -> cmabuf::Result<bool> {
+    let mut bufs: Vec<Buffer> = Vec::new();
+    for _ in 0..count {
+        let mut b = dev.alloc(size_).mode(mode).allocate()?;
+        if let Some(byte) = fill {
+            b.cpu_access(Access::Write)?.as_mut_slice().fill(byte);
+        }
+        bufs.push(b);
+    }
+    let list: Vec<Value> = bufs
+        .iter()
+        .map(|b| {
+            Obj::new()
+                .set("handle", b.handle())
+                .set("size", b.len() as u64)
+                .set("mode", b.mode().name())
+                .set("dma_addr", b.dma_addr())
+                .set("mmap_offset", b.mmap_offset())
+                .into()
+        })
+        .collect();
+    if json {
+        println!("{}", Obj::new().set("buffers", list).render());
+    } else {
+        for b in &bufs {
+            println!(
+                "handle {} size {} mode {} dma {} offset {:#x}",
+                b.handle(),
+                size::human(b.len() as u64),
+                b.mode().name(),
+                hex(b.dma_addr()),
+                b.mmap_offset()
+            );
+        }
+    }
+    if hold > 0 {
+        thread::sleep(Duration::from_secs(hold));
+    }
+    Ok(true)
+}
+
+fn stats(dev: &Device, json: bool) -> cmabuf::Result<bool> {
+    let i = dev.info()?;
+    let c = cma::counters(&i.region_name).ok();
+    if json {
+        let counters = c.map(|c| {
+            Obj::new()
+                .set("total_pages", c.total_pages)
+                .set("available_pages", c.available_pages)
+                .set("alloc_pages_success", c.alloc_pages_success)
+                .set("alloc_pages_fail", c.alloc_pages_fail)
+                .set("release_pages_success", c.release_pages_success)
+        });
+        let o = Obj::new()
+            .set("region", i.region_name.as_str())
+            .set("dev_buffers", i.dev_buffers)
+            .set("dev_bytes", i.dev_bytes)
+            .set("cma", counters);
+        println!("{}", o.render());
+    } else {
+        println!("region            {}", i.region_name);
+        println!("buffers live      {}", i.dev_buffers);
+        println!("bytes live        {}", size::human(i.dev_bytes));
+        match c {
+            Some(c) => {
+                println!("CMA total pages   {}", c.total_pages);
+                println!("CMA available     {}", c.available_pages);
+                println!(
+                    "CMA alloc ok/fail {}/{}",
+                    c.alloc_pages_success, c.alloc_pages_fail
+                );
+                println!("CMA released      {}", c.release_pages_success);
+            }
+            None => println!("CMA counters      unavailable (CONFIG_CMA_SYSFS?)"),
+        }
+    }
+    Ok(true)
+}
+
+fn verify(dev: &Device, json: bool, size_: u64, mode: Mode) -> cmabuf::Result<bool> {
+    let region = dev.info()?.region_name;
+    let mut b = dev.alloc(size_).mode(mode).allocate()?;
+    let len = b.len();
+    let zeroed;
+    let pattern_ok;
+    {
+        let mut cpu = b.cpu_access(Access::ReadWrite)?;
+        zeroed = cpu.as_slice().iter().all(|&x| x == 0);
+        for (i, x) in cpu.as_mut_slice().iter_mut().enumerate() {
+            *x = (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[3];
+        }
+        pattern_ok = cpu
+            .as_slice()
+            .iter()
+            .enumerate()
+            .all(|(i, &x)| x == (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[3]);
+    }
+    let pages = len as u64 / 4096;
+    // Contiguity: CMA's own bitmap must show exactly the buffer's pages taken at its DMA
+    // address. pagemap cannot show remap_pfn_range() mappings (they are holes to it).
+    let (contiguous, method) = match b.dma_addr() {
+        None => (
+            None,
+            "unknown: DMA address withheld (needs CAP_SYS_RAWIO)".to_string(),
+        ),
+        Some(addr) => {
+            let pagemap = cma::pfn_of(b.as_slice().as_ptr() as usize).ok().flatten();
+            match (pagemap, cma::allocated_pages(&region, addr / 4096, pages)) {
+                (Some(pfn), _) => {
+                    let mut ok = pfn == addr / 4096;
+                    for p in 1..pages {
+                        let at = b.as_slice()[p as usize * 4096..].as_ptr() as usize;
+                        ok &= cma::pfn_of(at).ok().flatten() == Some(pfn + p);
+                    }
+                    (Some(ok), "pagemap".to_string())
+                }
+                (None, Ok(set)) => (Some(set == pages), "cma-bitmap".to_string()),
+                (None, Err(e)) => (None, format!("unknown: {e}")),
+            }
+        }
+    };
+    let info = b.info()?;
+    let mapped = info.map_count == 1 && info.size == len as u64;
+    let ok = zeroed && pattern_ok && mapped && contiguous != Some(false);
+    if json {
+        let o = Obj::new()
+            .set("ok", ok)
+            .set("size", len as u64)
+            .set("mode", mode.name())
+            .set("dma_addr", b.dma_addr())
+            .set("zeroed", zeroed)
+            .set("pattern", pattern_ok)
+            .set("mapped", mapped)
+            .set("contiguous", contiguous)
+            .set("contiguity_check", method.as_str());
+        println!("{}", o.render());
+    } else {
+        println!("size        {}", size::human(len as u64));
+        println!("mode        {}", mode.name());
+        println!("dma address {}", hex(b.dma_addr()));
+        println!("zeroed      {}", if zeroed { "yes" } else { "NO" });
+        println!("pattern     {}", if pattern_ok { "ok" } else { "MISMATCH" });
+        println!("mapped      {}", if mapped { "yes" } else { "NO" });
+        println!(
+            "contiguous  {} ({method})",
+            match contiguous {
+                Some(true) => "yes",
+                Some(false) => "NO",
+                None => "unknown",
+            }
+        );
+        println!("{}", if ok { "OK" } else { "FAILED" });
+    }
+    Ok(ok)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let res = Device::open(&cli.device).and_then(|dev| match cli.command {
+        Command::Info => info(&dev, cli.json),
+        Command::Alloc {
+            size,
+            mode,
+            fill,
+            hold,
+            count,
+        } => alloc(&dev, cli.json, size, mode, fill, hold, count),
+        Command::Stats => stats(&dev, cli.json),
+        Command::Verify { size, mode } => verify(&dev, cli.json, size, mode),
+    });
+    match res {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("cmabufctl: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
