@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include <linux/cmabuf.h>
+#include <linux/dma-heap.h>
 
 #include "kselftest_harness.h"
 
@@ -480,6 +481,35 @@ TEST_F(dev, other_ioctls_bad_fields)
 	EXPECT_EQ(-EFAULT, xioctl(self->fd, CMABUF_IOCTL_DEV_INFO, &d));
 
 	/* Still there after all of that. */
+	EXPECT_EQ(0, free_buf(self->fd, a.handle));
+}
+
+/*
+ * A region that cannot satisfy a request is ENOMEM (not a limit): the
+ * mainline CMA heap on the same region takes a page in the middle first.
+ */
+TEST_F(dev, region_full_enomem)
+{
+	struct dma_heap_allocation_data h = {
+		.len = 1 * MiB, .fd_flags = O_RDWR | O_CLOEXEC,
+	};
+	struct cmabuf_dev_info d;
+	struct cmabuf_alloc a;
+	char path[128];
+	int heap;
+
+	snprintf(path, sizeof(path), "/dev/dma_heap/%s", self->region);
+	heap = open(path, O_RDWR | O_CLOEXEC);
+	if (heap < 0)
+		SKIP(return, "no %s (CONFIG_DMABUF_HEAPS_CMA)", path);
+	ASSERT_EQ(0, xioctl(heap, DMA_HEAP_IOCTL_ALLOC, &h));
+	EXPECT_EQ(-ENOMEM, alloc_buf(self->fd, self->region_size, 0, &a));
+	ASSERT_EQ(0, dev_info(self->fd, &d, NULL, 0));
+	EXPECT_EQ(0, d.file_buffers);
+	EXPECT_EQ(0, d.dev_bytes);
+	close(h.fd);
+	close(heap);
+	ASSERT_EQ(0, alloc_buf(self->fd, self->region_size, 0, &a));
 	EXPECT_EQ(0, free_buf(self->fd, a.handle));
 }
 
@@ -1055,7 +1085,9 @@ TEST_F(dev, unbind_revokes_live_buffers)
 	EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS) TH_LOG("status %x", status);
 	EXPECT_EQ(-ENODEV, buf_info(self->fd, b.handle, &i));
 	EXPECT_EQ(-ENODEV, alloc_buf(self->fd, PAGE, 0, &a));
+	EXPECT_EQ(-ENODEV, sync_buf(self->fd, b.handle, CMABUF_SYNC_FOR_CPU | CMABUF_SYNC_READ, 0, 0));
 	EXPECT_EQ(MAP_FAILED, mmap(NULL, PAGE, PROT_READ, MAP_SHARED, self->fd, b.mmap_offset));
+	EXPECT_EQ(ENODEV, errno);
 	EXPECT_EQ(0, free_buf(self->fd, b.handle));
 	munmap(p, 16 * PAGE);
 
