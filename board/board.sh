@@ -22,8 +22,16 @@ KDIR=$("$ROOT/board/kernel.sh")
 [ -n "$KDIR" ] && [ -f "$KDIR/arch/arm64/boot/Image" ] || die "kernel build failed"
 
 # --- the module ------------------------------------------------------------
-log "building cmabuf.ko"
-make -s -C "$KDIR" ARCH=arm64 LLVM=$LLVM_SUFFIX M="$ROOT" modules >&2
+log "building cmabuf.ko (with clippy; warnings fail the build)"
+touch "$ROOT/src/cmabuf.rs"
+make -s -C "$KDIR" ARCH=arm64 LLVM=$LLVM_SUFFIX M="$ROOT" CLIPPY=1 modules > "$BUILD/module-build.log" 2>&1 ||
+	{ cat "$BUILD/module-build.log" >&2; die "module build failed"; }
+if grep -q 'warning:' "$BUILD/module-build.log"; then
+	cat "$BUILD/module-build.log" >&2
+	die "warnings in the module build"
+fi
+rustfmt --check --edition 2021 --config-path "$KDIR/.rustfmt.toml" "$ROOT"/src/*.rs >&2 ||
+	die "src/ is not rustfmt-clean: run 'make rustfmt'"
 KO=$ROOT/src/cmabuf.ko
 
 # --- the kselftests (arm64, static) ---------------------------------------

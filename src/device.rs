@@ -246,8 +246,7 @@ impl Shared {
 
     /// Forgets a file that is being released.
     pub(crate) fn remove_file(&self, id: u64) {
-        let removed = self.state.lock().files.remove(&id);
-        drop(removed);
+        self.state.lock().files.remove(&id);
     }
 
     /// Revokes every buffer (unbind); see the module documentation.

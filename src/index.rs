@@ -45,7 +45,11 @@ impl IndexSet {
 
     /// Takes the lowest free index not below `min`, or fails with `ENOSPC`.
     pub(crate) fn take_from(&self, min: u32) -> Result<Index<'_>> {
-        let allowed = if min >= MAX_DEVICES { 0 } else { u64::MAX << min };
+        let allowed = if min >= MAX_DEVICES {
+            0
+        } else {
+            u64::MAX << min
+        };
         let mut cur = self.0.load(Ordering::Relaxed);
         loop {
             let free = !cur & allowed;

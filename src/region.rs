@@ -54,14 +54,14 @@ pub(crate) fn alias_index<Ctx: device::DeviceContext>(dev: &device::Device<Ctx>)
         return None;
     }
     // SAFETY: `np` is a valid node and the stem a NUL-terminated string.
-    let id = unsafe { bindings::of_alias_get_id(np, c"cmabuf".as_ptr()) };
+    let id = unsafe { bindings::of_alias_get_id(np, c"cmabuf".as_char_ptr()) };
     u32::try_from(id).ok()
 }
 
 /// The first index free for nodes without an alias: one above the highest `cmabufN` alias.
 pub(crate) fn first_unaliased_index() -> u32 {
     // SAFETY: The stem is a NUL-terminated string.
-    let highest = unsafe { bindings::of_alias_get_highest_id(c"cmabuf".as_ptr()) };
+    let highest = unsafe { bindings::of_alias_get_highest_id(c"cmabuf".as_char_ptr()) };
     u32::try_from(highest).map_or(0, |h| h + 1)
 }
 

@@ -91,6 +91,18 @@ static void *map_buf(int fd, const struct cmabuf_alloc *a)
 		    a->mmap_offset);
 }
 
+/* errno of a mapping attempt that must fail; 0 (after unmapping) if it worked. */
+static int mmap_errno(int fd, size_t len, int prot, int flags, __u64 off)
+{
+	void *p = mmap(NULL, len, prot, flags, fd, off);
+
+	if (p != MAP_FAILED) {
+		munmap(p, len);
+		return 0;
+	}
+	return errno;
+}
+
 /* Pages of the region handed out and not given back, or -1. */
 static long cma_used(const char *region)
 {
@@ -408,18 +420,26 @@ TEST_F(dev, struct_smaller_than_version0)
 	EXPECT_EQ(-EINVAL, xioctl(self->fd, cmd, raw));
 }
 
+/* A caller built against a future, larger struct cmabuf_alloc. */
+struct alloc_future {
+	struct cmabuf_alloc a;
+	__u64 future[4];
+};
+
+static int alloc_future(int fd, __u64 tail, struct alloc_future *big)
+{
+	memset(big, 0, sizeof(*big));
+	big->a.size = PAGE;
+	big->future[3] = tail;
+	return xioctl(fd, _IOC(_IOC_READ | _IOC_WRITE, CMABUF_IOC_MAGIC, CMABUF_IOC_NR_ALLOC,
+			       sizeof(*big)), big);
+}
+
 TEST_F(dev, newer_struct_zero_tail)
 {
-	struct {
-		struct cmabuf_alloc a;
-		__u64 future[4];
-	} big;
-	unsigned long cmd = _IOC(_IOC_READ | _IOC_WRITE, CMABUF_IOC_MAGIC, CMABUF_IOC_NR_ALLOC,
-				 sizeof(big));
+	struct alloc_future big;
 
-	memset(&big, 0, sizeof(big));
-	big.a.size = PAGE;
-	ASSERT_EQ(0, xioctl(self->fd, cmd, &big));
+	ASSERT_EQ(0, alloc_future(self->fd, 0, &big));
 	EXPECT_NE(0, big.a.handle);
 	EXPECT_EQ(PAGE, big.a.alloc_size);
 	EXPECT_EQ(0, big.future[0]);
@@ -430,17 +450,9 @@ TEST_F(dev, newer_struct_zero_tail)
 TEST_F(dev, newer_struct_garbage_tail)
 {
 	struct cmabuf_dev_info d;
-	struct {
-		struct cmabuf_alloc a;
-		__u64 future[4];
-	} big;
-	unsigned long cmd = _IOC(_IOC_READ | _IOC_WRITE, CMABUF_IOC_MAGIC, CMABUF_IOC_NR_ALLOC,
-				 sizeof(big));
+	struct alloc_future big;
 
-	memset(&big, 0, sizeof(big));
-	big.a.size = PAGE;
-	big.future[3] = 1;
-	EXPECT_EQ(-E2BIG, xioctl(self->fd, cmd, &big));
+	EXPECT_EQ(-E2BIG, alloc_future(self->fd, 1, &big));
 	EXPECT_EQ(0, big.a.handle);
 	ASSERT_EQ(0, dev_info(self->fd, &d, NULL, 0));
 	EXPECT_EQ(0, d.file_buffers);
@@ -540,9 +552,7 @@ TEST_F(dev, handle_on_another_file)
 	ASSERT_EQ(0, alloc_buf(self->fd, PAGE, 0, &a));
 	EXPECT_EQ(-ENOENT, buf_info(fd2, a.handle, &i));
 	EXPECT_EQ(-ENOENT, free_buf(fd2, a.handle));
-	p = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fd2, a.mmap_offset);
-	EXPECT_EQ(MAP_FAILED, p);
-	EXPECT_EQ(ENXIO, errno);
+	EXPECT_EQ(ENXIO, mmap_errno(fd2, PAGE, PROT_READ, MAP_SHARED, a.mmap_offset));
 	EXPECT_EQ(0, free_buf(self->fd, a.handle));
 	close(fd2);
 }
@@ -672,36 +682,21 @@ TEST_F(dev, mmap_range_inside)
 TEST_F(dev, mmap_out_of_bounds)
 {
 	struct cmabuf_alloc a;
-	void *p;
 
 	ASSERT_EQ(0, alloc_buf(self->fd, 4 * PAGE, 0, &a));
 	/* Longer than the buffer. */
-	p = mmap(NULL, 5 * PAGE, PROT_READ, MAP_SHARED, self->fd, a.mmap_offset);
-	EXPECT_EQ(MAP_FAILED, p);
-	EXPECT_EQ(ENXIO, errno);
+	EXPECT_EQ(ENXIO, mmap_errno(self->fd, 5 * PAGE, PROT_READ, MAP_SHARED, a.mmap_offset));
 	/* Starts inside, ends outside. */
-	p = mmap(NULL, 2 * PAGE, PROT_READ, MAP_SHARED, self->fd, a.mmap_offset + 3 * PAGE);
-	EXPECT_EQ(MAP_FAILED, p);
-	EXPECT_EQ(ENXIO, errno);
+	EXPECT_EQ(ENXIO, mmap_errno(self->fd, 2 * PAGE, PROT_READ, MAP_SHARED, a.mmap_offset + 3 * PAGE));
 	/* Starts past the end. */
-	p = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, self->fd, a.mmap_offset + 4 * PAGE);
-	EXPECT_EQ(MAP_FAILED, p);
-	EXPECT_EQ(ENXIO, errno);
+	EXPECT_EQ(ENXIO, mmap_errno(self->fd, PAGE, PROT_READ, MAP_SHARED, a.mmap_offset + 4 * PAGE));
 	/* Far inside the handle's window. */
-	p = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, self->fd, a.mmap_offset + (1ULL << 35));
-	EXPECT_EQ(MAP_FAILED, p);
-	EXPECT_EQ(ENXIO, errno);
+	EXPECT_EQ(ENXIO, mmap_errno(self->fd, PAGE, PROT_READ, MAP_SHARED, a.mmap_offset + (1ULL << 35)));
 	/* Offset 0 (no handle) and a handle that does not exist. */
-	p = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, self->fd, 0);
-	EXPECT_EQ(MAP_FAILED, p);
-	EXPECT_EQ(ENXIO, errno);
-	p = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, self->fd, a.mmap_offset + (1ULL << 36));
-	EXPECT_EQ(MAP_FAILED, p);
-	EXPECT_EQ(ENXIO, errno);
+	EXPECT_EQ(ENXIO, mmap_errno(self->fd, PAGE, PROT_READ, MAP_SHARED, 0));
+	EXPECT_EQ(ENXIO, mmap_errno(self->fd, PAGE, PROT_READ, MAP_SHARED, a.mmap_offset + (1ULL << 36)));
 	/* Unaligned offset: refused by the kernel before us. */
-	p = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, self->fd, a.mmap_offset + 1);
-	EXPECT_EQ(MAP_FAILED, p);
-	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(EINVAL, mmap_errno(self->fd, PAGE, PROT_READ, MAP_SHARED, a.mmap_offset + 1));
 	EXPECT_EQ(0, free_buf(self->fd, a.handle));
 }
 
@@ -711,12 +706,8 @@ TEST_F(dev, mmap_private_exec_refused)
 	void *p;
 
 	ASSERT_EQ(0, alloc_buf(self->fd, PAGE, 0, &a));
-	p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, self->fd, a.mmap_offset);
-	EXPECT_EQ(MAP_FAILED, p);
-	EXPECT_EQ(EINVAL, errno);
-	p = mmap(NULL, PAGE, PROT_READ | PROT_EXEC, MAP_SHARED, self->fd, a.mmap_offset);
-	EXPECT_EQ(MAP_FAILED, p);
-	EXPECT_EQ(EPERM, errno);
+	EXPECT_EQ(EINVAL, mmap_errno(self->fd, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, a.mmap_offset));
+	EXPECT_EQ(EPERM, mmap_errno(self->fd, PAGE, PROT_READ | PROT_EXEC, MAP_SHARED, a.mmap_offset));
 	p = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, self->fd, a.mmap_offset);
 	ASSERT_NE(MAP_FAILED, p);
 	EXPECT_EQ(-1, mprotect(p, PAGE, PROT_READ | PROT_EXEC));
@@ -730,13 +721,10 @@ TEST_F(dev, mmap_private_exec_refused)
 TEST_F(dev, mmap_after_free)
 {
 	struct cmabuf_alloc a;
-	void *p;
 
 	ASSERT_EQ(0, alloc_buf(self->fd, PAGE, 0, &a));
 	EXPECT_EQ(0, free_buf(self->fd, a.handle));
-	p = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, self->fd, a.mmap_offset);
-	EXPECT_EQ(MAP_FAILED, p);
-	EXPECT_EQ(ENXIO, errno);
+	EXPECT_EQ(ENXIO, mmap_errno(self->fd, PAGE, PROT_READ, MAP_SHARED, a.mmap_offset));
 }
 
 TEST_F(dev, two_mappings_and_fork_share)
@@ -1086,8 +1074,7 @@ TEST_F(dev, unbind_revokes_live_buffers)
 	EXPECT_EQ(-ENODEV, buf_info(self->fd, b.handle, &i));
 	EXPECT_EQ(-ENODEV, alloc_buf(self->fd, PAGE, 0, &a));
 	EXPECT_EQ(-ENODEV, sync_buf(self->fd, b.handle, CMABUF_SYNC_FOR_CPU | CMABUF_SYNC_READ, 0, 0));
-	EXPECT_EQ(MAP_FAILED, mmap(NULL, PAGE, PROT_READ, MAP_SHARED, self->fd, b.mmap_offset));
-	EXPECT_EQ(ENODEV, errno);
+	EXPECT_EQ(ENODEV, mmap_errno(self->fd, PAGE, PROT_READ, MAP_SHARED, b.mmap_offset));
 	EXPECT_EQ(0, free_buf(self->fd, b.handle));
 	munmap(p, 16 * PAGE);
 
