@@ -18,7 +18,13 @@ SMP=${SMP:-2}
 mkdir -p "$BUILD"
 
 "$ROOT/board/setup.sh"
-KDIR=$("$ROOT/board/kernel.sh")
+# Tests and the interactive board run the debug kernel (KASAN, lockdep,
+# kmemleak, DMA API debugging); benchmarks run one without debug options.
+case $mode in
+bench) flavor=perf ;;
+*) flavor=debug ;;
+esac
+KDIR=$("$ROOT/board/kernel.sh" "$flavor")
 [ -n "$KDIR" ] && [ -f "$KDIR/arch/arm64/boot/Image" ] || die "kernel build failed"
 
 # --- the module ------------------------------------------------------------

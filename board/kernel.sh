@@ -6,23 +6,40 @@
 # kernel version, config fragment and toolchain versions; a warm run only
 # prints its path.
 #
-# Usage: board/kernel.sh           -> prints the kernel build tree (KDIR)
+# Usage: board/kernel.sh [debug|perf] -> prints the kernel build tree (KDIR)
+#   debug (default): kernel.config + debug.config, for `make check`/`make run`
+#   perf:            kernel.config only, for `make bench`
 . "$(dirname "$0")/common.sh"
+
+flavor=${1:-debug}
+case $flavor in
+debug) FRAGMENTS=("$CMABUF_ROOT/board/kernel.config" "$CMABUF_ROOT/board/debug.config") ;;
+perf) FRAGMENTS=("$CMABUF_ROOT/board/kernel.config") ;;
+*) die "unknown kernel flavor $flavor" ;;
+esac
 
 papt_update
 deb=$(papt_fetch linux-source-$KERNEL_SERIES)
 kver=$(basename "$deb" | cut -d_ -f2)
 
-key=$( { echo "$kver"; cat "$CMABUF_ROOT/board/kernel.config"; rustc -V;
+key=$( { echo "$kver"; cat "${FRAGMENTS[@]}"; rustc -V;
 	 clang$LLVM_SUFFIX --version | head -n1; bindgen --version; } |
 	 sha256sum | cut -c1-16)
-kdir=$CACHE/kernel/$kver-$key
+kdir=$CACHE/kernel/$kver-$flavor-$key
+if [ -f "$kdir/.cmabuf-built" ]; then
+	echo "$kdir"
+	exit 0
+fi
+# One build at a time: a second caller waits, then finds it built.
+mkdir -p "$CACHE/kernel"
+exec 9> "$CACHE/kernel/.lock"
+flock 9
 if [ -f "$kdir/.cmabuf-built" ]; then
 	echo "$kdir"
 	exit 0
 fi
 
-log "building kernel $kver into $kdir (first run only: ~15-25 min on 2 cores)"
+log "building the $flavor kernel $kver into $kdir (first run only: ~5-10 min on 2 cores)"
 rm -rf "$kdir" "$kdir.tmp"
 mkdir -p "$kdir.tmp"
 dpkg-deb --fsys-tarfile "$deb" |
@@ -33,7 +50,7 @@ mv "$kdir.tmp" "$kdir"
 mk() { make -C "$kdir" ARCH=arm64 LLVM=$LLVM_SUFFIX -j"$(nproc)" "$@"; }
 mk -s allnoconfig >&2
 (cd "$kdir" && ARCH=arm64 LLVM=$LLVM_SUFFIX scripts/kconfig/merge_config.sh -m \
-	.config "$CMABUF_ROOT/board/kernel.config" >&2)
+	.config "${FRAGMENTS[@]}" >&2)
 mk -s olddefconfig >&2
 # Every option of the fragment must have survived dependency resolution.
 bad=0
@@ -42,7 +59,7 @@ while IFS= read -r line; do
 		grep -q "^$opt=" "$kdir/.config" && { log "not disabled: $opt"; bad=1; } ;;
 	CONFIG_*) grep -qx "$line" "$kdir/.config" || { log "not set: $line"; bad=1; } ;;
 	esac
-done < "$CMABUF_ROOT/board/kernel.config"
+done < <(cat "${FRAGMENTS[@]}")
 [ $bad = 0 ] || die "config fragment did not apply (see above); check rustc/bindgen/clang"
 
 mk Image modules >&2

@@ -24,6 +24,7 @@ SPLAT = re.compile(
     r"(------------\[ cut here \]------------|WARNING: CPU: |\bBUG: |"
     r"\bOops\b|Kernel panic|Unable to handle kernel|Internal error: |"
     r"Call trace:|kernel BUG at|UBSAN: |KASAN: |kmemleak: .*new suspected|"
+    r"unreferenced object 0x|"
     r"INFO: task .* blocked for more than|"
     r"possible circular locking|inconsistent lock state|RCU stall)")
 

@@ -43,6 +43,14 @@ for t in $(cat $KSFT/cmabuf/tests.txt); do
 done
 echo "KTAP-END"
 
+# kmemleak (debug kernel): two scans, so that only leaks that stay are reported.
+if [ -w /sys/kernel/debug/kmemleak ]; then
+	echo scan > /sys/kernel/debug/kmemleak
+	sleep 1
+	echo scan > /sys/kernel/debug/kmemleak
+fi
+
 echo "DMESG-BEGIN"
 dmesg
+[ -r /sys/kernel/debug/kmemleak ] && cat /sys/kernel/debug/kmemleak
 echo "DMESG-END"

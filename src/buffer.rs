@@ -51,7 +51,7 @@ struct Mem {
 /// The memory of one buffer, listed by the device for revocation.
 #[pin_data]
 pub(crate) struct Backing {
-    /// Key in the device's list.
+    /// Key in the device's list: the DMA address, unique among live buffers.
     id: u64,
     /// Size in bytes, page aligned.
     size: usize,
@@ -66,11 +66,11 @@ pub(crate) struct Backing {
 
 impl Backing {
     /// Wraps freshly allocated memory.
-    pub(crate) fn new(id: u64, dma: DmaMem, size: usize, mode: Mode) -> Result<Arc<Self>> {
+    pub(crate) fn new(dma: DmaMem, size: usize, mode: Mode) -> Result<Arc<Self>> {
         let dma_addr = dma.dma_addr();
         Arc::pin_init(
             pin_init!(Self {
-                id,
+                id: dma_addr,
                 size,
                 mode,
                 dma_addr,

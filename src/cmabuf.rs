@@ -23,22 +23,32 @@
 //! - [`vma`]: FFI edge: userspace mappings and their lifetime.
 //! - [`uapi`]: the ABI, generated from `include/uapi/linux/cmabuf.h`.
 //! - [`validate`]: the rules for every value userspace passes in.
+//! - [`policy`]: retries under pressure, room in the region, latency buckets.
 //! - [`index`]: the `N` of `/dev/cmabufN`.
+//! - [`debugfs`]: `/sys/kernel/debug/cmabuf/cmabufN`, statistics as text.
 
 mod buffer;
+mod debugfs;
 mod device;
 mod dmamem;
 mod driver;
 mod file;
 mod index;
 mod miscdev;
+mod policy;
 mod region;
 mod uapi;
 mod validate;
 mod vma;
 
-kernel::module_platform_driver! {
-    type: driver::CmabufDriver,
+use kernel::{
+    driver::Registration,
+    platform,
+    prelude::*, //
+};
+
+module! {
+    type: CmabufModule,
     name: "cmabuf",
     authors: ["The cmabuf developers"],
     description: "Contiguous DMA buffers from a CMA region for userspace",
@@ -50,15 +60,44 @@ kernel::module_platform_driver! {
         },
         max_bytes_per_file: u64 {
             default: 0,
-            description: "Most bytes one open file may hold (0: the region's size)",
+            description: "Most bytes one open file may hold (0: no limit)",
         },
         max_bytes_per_device: u64 {
             default: 0,
-            description: "Most bytes allocated on one device (0: the region's size)",
+            description: "Most bytes allocated on one device (0: no limit)",
+        },
+        alloc_retries: u32 {
+            default: 4,
+            description: "Retries of an allocation that fails although the region has room",
+        },
+        alloc_backoff_ms: u32 {
+            default: 10,
+            description: "Delay before the first retry in ms; doubles each retry (max 1000)",
         },
         expose_dma_addr: u32 {
             default: 0,
             description: "1: report DMA addresses to callers without CAP_SYS_RAWIO",
         },
     },
+}
+
+/// The module: the debugfs directory and the platform driver. Fields drop in declaration order,
+/// so the driver (and with it every device's debugfs file) goes before the directory.
+#[pin_data]
+struct CmabufModule {
+    /// The platform driver.
+    #[pin]
+    _driver: Registration<platform::Adapter<driver::CmabufDriver>>,
+    /// `/sys/kernel/debug/cmabuf/`.
+    _debugfs: debugfs::Root,
+}
+
+impl kernel::InPlaceModule for CmabufModule {
+    fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
+            // Before the driver: probes look the directory up.
+            _debugfs: debugfs::Root::create()?,
+            _driver <- Registration::new(c"cmabuf", module),
+        })
+    }
 }

@@ -29,6 +29,13 @@
 
 use crate::{
     buffer::Backing,
+    dmamem::DmaMem,
+    policy::{
+        self,
+        RetryPolicy,
+        HIST_BUCKETS, //
+    },
+    validate::Mode,
     vma::Mapping, //
 };
 use core::sync::atomic::{
@@ -36,9 +43,12 @@ use core::sync::atomic::{
     Ordering, //
 };
 use kernel::{
+    bindings,
+    current,
     device,
     new_condvar,
     new_mutex,
+    page::PAGE_SIZE,
     prelude::*,
     rbtree::{
         RBTree,
@@ -50,8 +60,46 @@ use kernel::{
         Arc,
         CondVar,
         Mutex, //
+    },
+    time::{
+        delay::fsleep,
+        Delta,
+        Instant,
+        Monotonic, //
     }, //
 };
+
+/// Allocation statistics of a device; see `struct cmabuf_stats` in the uapi header.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Stats {
+    /// Successful allocations.
+    pub(crate) allocs: u64,
+    /// `ENOMEM`: no room left by cmabuf's own buffers.
+    pub(crate) fail_nomem: u64,
+    /// `EBUSY`: room, but retries spent.
+    pub(crate) fail_busy: u64,
+    /// `EINTR`: a signal arrived.
+    pub(crate) fail_intr: u64,
+    /// Refused by a limit.
+    pub(crate) fail_limit: u64,
+    /// Memory from outside the region, given back.
+    pub(crate) fallbacks: u64,
+    /// Retries.
+    pub(crate) retries: u64,
+    /// Buffers allocated now.
+    pub(crate) live_buffers: u64,
+    /// Their bytes.
+    pub(crate) live_bytes: u64,
+    /// Most bytes at once.
+    pub(crate) peak_bytes: u64,
+    /// Largest range cmabuf's own buffers leave free.
+    pub(crate) largest_free: u64,
+    /// Latency of successful allocations, log2 µs buckets.
+    pub(crate) hist: [u64; HIST_BUCKETS],
+}
+
+/// `CONFIG_CMA_ALIGNMENT`: CMA aligns a request to at most this order of pages.
+const CMA_ALIGNMENT_ORDER: u32 = bindings::CONFIG_CMA_ALIGNMENT;
 
 /// What the device's lock protects.
 struct State {
@@ -63,8 +111,10 @@ struct State {
     buffers: u64,
     /// Their bytes.
     bytes: u64,
-    /// Every buffer's memory, by [`Backing::id`].
+    /// Every buffer's memory, by [`Backing::id`] (its DMA address, so in address order).
     backings: RBTree<u64, Arc<Backing>>,
+    /// Counters and the latency histogram.
+    stats: Stats,
     /// The page-cache mapping of every open file, by file id.
     files: RBTree<u64, Mapping>,
 }
@@ -80,9 +130,11 @@ pub(crate) struct Shared {
     region_name: CString,
     /// The region's physical base.
     region_base: u64,
+    /// The region's base as the device addresses it.
+    region_dma_base: u64,
     /// The region's size in bytes.
     region_size: u64,
-    /// Source of backing and file ids.
+    /// Source of file ids.
     next_id: AtomicU64,
     /// Binding state, accounting and lists.
     #[pin]
@@ -92,7 +144,7 @@ pub(crate) struct Shared {
     idle: CondVar,
 }
 
-/// The module's limits, from its parameters; 0 means "the region's size".
+/// The module's limits, from its parameters; 0 means "no limit" for the byte limits.
 pub(crate) struct Limits {
     /// Live handles per file.
     pub(crate) buffers_per_file: u64,
@@ -102,6 +154,15 @@ pub(crate) struct Limits {
     pub(crate) bytes_per_device: u64,
 }
 
+/// `limit` as a bound to compare against: 0 means none.
+pub(crate) fn bound(limit: u64) -> u64 {
+    if limit == 0 {
+        u64::MAX
+    } else {
+        limit
+    }
+}
+
 impl Shared {
     /// State for a freshly bound node.
     pub(crate) fn new(
@@ -109,6 +170,7 @@ impl Shared {
         index: u32,
         region_name: &CStr,
         region_base: u64,
+        region_dma_base: u64,
         region_size: u64,
     ) -> Result<Arc<Self>> {
         Arc::pin_init(
@@ -117,6 +179,7 @@ impl Shared {
                 index,
                 region_name: CString::try_from(region_name)?,
                 region_base,
+                region_dma_base,
                 region_size,
                 next_id: AtomicU64::new(1),
                 state <- new_mutex!(State {
@@ -125,6 +188,7 @@ impl Shared {
                     buffers: 0,
                     bytes: 0,
                     backings: RBTree::new(),
+                    stats: Stats::default(),
                     files: RBTree::new(),
                 }),
                 idle <- new_condvar!(),
@@ -158,18 +222,25 @@ impl Shared {
         self.region_size
     }
 
-    /// A new id for a backing or a file.
+    /// A new id for a file.
     pub(crate) fn new_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// The limits in force, with 0 ("no limit") replaced by the region's size.
+    /// The limits in force.
     pub(crate) fn limits(&self) -> Limits {
-        let or_region = |v: u64| if v == 0 { self.region_size } else { v };
         Limits {
             buffers_per_file: *crate::module_parameters::max_buffers_per_file.value(),
-            bytes_per_file: or_region(*crate::module_parameters::max_bytes_per_file.value()),
-            bytes_per_device: or_region(*crate::module_parameters::max_bytes_per_device.value()),
+            bytes_per_file: *crate::module_parameters::max_bytes_per_file.value(),
+            bytes_per_device: *crate::module_parameters::max_bytes_per_device.value(),
+        }
+    }
+
+    /// The retry policy in force.
+    fn policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            retries: *crate::module_parameters::alloc_retries.value(),
+            backoff_ms: *crate::module_parameters::alloc_backoff_ms.value(),
         }
     }
 
@@ -200,20 +271,129 @@ impl Shared {
         _guard: &BindGuard<'a>,
         bytes: u64,
     ) -> Result<DevReservation<'a>> {
-        let limit = self.limits().bytes_per_device;
+        let limit = bound(self.limits().bytes_per_device);
         let mut state = self.state.lock();
         match state.bytes.checked_add(bytes) {
             Some(total) if total <= limit => {
                 state.bytes = total;
                 state.buffers += 1;
+                state.stats.peak_bytes = state.stats.peak_bytes.max(total);
                 Ok(DevReservation {
                     shared: self,
                     bytes,
                     committed: false,
                 })
             }
-            _ => Err(crate::validate::edquot()),
+            _ => {
+                state.stats.fail_limit += 1;
+                Err(crate::validate::edquot())
+            }
         }
+    }
+
+    /// Counts an allocation refused by a per-file limit.
+    pub(crate) fn count_limit_failure(&self) {
+        self.state.lock().stats.fail_limit += 1;
+    }
+
+    /// The DMA ranges of cmabuf's own live buffers, in address order.
+    fn used_ranges(state: &State) -> Result<KVec<(u64, u64)>> {
+        let mut used = KVec::with_capacity(state.backings.iter().count(), GFP_KERNEL)?;
+        for (&addr, backing) in state.backings.iter() {
+            // CAST: A buffer's size fits in `u64`.
+            used.push((addr, backing.size() as u64), GFP_KERNEL)?;
+        }
+        Ok(used)
+    }
+
+    /// Whether cmabuf's own buffers leave room for `len` bytes as CMA would align them.
+    fn has_room(&self, len: u64) -> Result<bool> {
+        let state = self.state.lock();
+        let used = Self::used_ranges(&state)?;
+        // CAST: The page size fits in `u64`.
+        let align = policy::cma_alignment(len, PAGE_SIZE as u64, CMA_ALIGNMENT_ORDER);
+        Ok(policy::fits(
+            &used,
+            self.region_dma_base,
+            self.region_size,
+            len,
+            align,
+        ))
+    }
+
+    /// Allocates `len` bytes in `mode` from the region, with the retry policy; see
+    /// [`crate::policy`]. Never returns memory from outside the region.
+    ///
+    /// Sleeps while CMA migrates pages, holding no lock meanwhile. `ENOMEM` when cmabuf's own
+    /// buffers leave no room, `EBUSY` when the retries are spent, `EINTR` on a signal.
+    pub(crate) fn allocate(
+        &self,
+        _guard: &BindGuard<'_>,
+        len: usize,
+        mode: Mode,
+    ) -> Result<DmaMem> {
+        let start = Instant::<Monotonic>::now();
+        let policy = self.policy();
+        // CAST: `len` fits in `u64`.
+        let len64 = len as u64;
+        let mut retry = 0;
+        let res = loop {
+            match DmaMem::alloc(&self.dev, len, mode) {
+                Ok(mem) if self.in_region(mem.dma_addr(), len64) => break Ok(mem),
+                Ok(mem) => {
+                    // The DMA API fell back to the page allocator: not ours to hand out.
+                    drop(mem);
+                    self.state.lock().stats.fallbacks += 1;
+                }
+                Err(_) => {}
+            }
+            if current!().signal_pending() {
+                break Err(EINTR);
+            }
+            if !self.has_room(len64)? {
+                break Err(ENOMEM);
+            }
+            match policy.delay_ms(retry) {
+                None => break Err(EBUSY),
+                Some(ms) => {
+                    self.state.lock().stats.retries += 1;
+                    fsleep(Delta::from_millis(ms.into()));
+                    retry += 1;
+                }
+            }
+        };
+        let mut state = self.state.lock();
+        let stats = &mut state.stats;
+        match &res {
+            Ok(_) => {
+                stats.allocs += 1;
+                // CAST: Elapsed time is never negative.
+                let us = start.elapsed().as_micros_ceil() as u64;
+                stats.hist[policy::bucket(us)] += 1;
+            }
+            Err(e) if *e == ENOMEM => stats.fail_nomem += 1,
+            Err(e) if *e == EBUSY => stats.fail_busy += 1,
+            Err(e) if *e == EINTR => stats.fail_intr += 1,
+            Err(_) => {}
+        }
+        res
+    }
+
+    /// Whether `[addr, addr + len)` lies in the region, as the device addresses it.
+    fn in_region(&self, addr: u64, len: u64) -> bool {
+        let end = self.region_dma_base + self.region_size;
+        addr >= self.region_dma_base && addr.checked_add(len).is_some_and(|e| e <= end)
+    }
+
+    /// A snapshot of the statistics.
+    pub(crate) fn stats(&self) -> Result<Stats> {
+        let state = self.state.lock();
+        let used = Self::used_ranges(&state)?;
+        let mut stats = state.stats;
+        stats.live_buffers = state.buffers;
+        stats.live_bytes = state.bytes;
+        stats.largest_free = policy::largest_free(&used, self.region_dma_base, self.region_size);
+        Ok(stats)
     }
 
     /// Lists a new buffer's memory (`node` is preallocated); the guard proves the device is bound.

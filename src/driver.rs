@@ -19,6 +19,10 @@ use crate::{
     region::Region,
 };
 use kernel::{
+    debugfs::{
+        self,
+        Dir, //
+    },
     device::{
         self,
         Core, //
@@ -43,6 +47,11 @@ pub(crate) struct CmabufDriver {
     /// `/dev/cmabufN`.
     #[pin]
     misc: Registration,
+    /// `/sys/kernel/debug/cmabuf/cmabufN`.
+    #[pin]
+    _stats: debugfs::File<Arc<Shared>>,
+    /// The debugfs directory, and the file's name.
+    _debugfs: (Dir, CString),
     /// State shared with open files.
     shared: Arc<Shared>,
     /// The node's CMA region, attached to the device.
@@ -72,8 +81,18 @@ impl platform::Driver for CmabufDriver {
                 index.get(),
                 region.name(),
                 region.base(),
+                region.dma_base(),
                 region.size()
             )?,
+            _debugfs: (
+                crate::debugfs::root()?,
+                CString::try_from_fmt(fmt!("cmabuf{}", index.get()))?
+            ),
+            _stats <- _debugfs.0.read_callback_file(
+                &_debugfs.1,
+                shared.clone(),
+                &crate::debugfs::render
+            ),
             misc <- Registration::register(
                 CString::try_from_fmt(fmt!("cmabuf{}", index.get()))?,
                 shared.clone()

@@ -11,11 +11,11 @@ use crate::{
         Backing,
         Buffer, //
     },
-    device::Shared,
-    dmamem::{
+    device::{
         self,
-        DmaMem, //
+        Shared, //
     },
+    dmamem,
     miscdev::Registration,
     uapi::{
         self,
@@ -23,6 +23,7 @@ use crate::{
         cmabuf_dev_info,
         cmabuf_free,
         cmabuf_info,
+        cmabuf_stats,
         cmabuf_sync,
         cmd,
         CMABUF_OUT_ADDR_WITHHELD, //
@@ -58,6 +59,7 @@ use kernel::{
         Arc,
         Mutex, //
     }, //
+    transmute::AsBytes,
 };
 
 /// What the file's lock protects.
@@ -136,7 +138,7 @@ impl CmabufFile {
             return Err(EMFILE);
         }
         match state.bytes.checked_add(bytes) {
-            Some(total) if total <= limits.bytes_per_file => state.bytes = total,
+            Some(total) if total <= device::bound(limits.bytes_per_file) => state.bytes = total,
             _ => return Err(validate::edquot()),
         }
         if state.next_handle > validate::MAX_HANDLE {
@@ -172,10 +174,12 @@ impl CmabufFile {
         let len64 = len as u64;
 
         let guard = self.shared.enter()?;
-        let mut file_res = self.reserve(len64)?;
+        let mut file_res = self
+            .reserve(len64)
+            .inspect_err(|_| self.shared.count_limit_failure())?;
         let dev_res = self.shared.reserve(&guard, len64)?;
-        let dma = DmaMem::alloc(self.shared.dev(), len, mode)?;
-        let backing = Backing::new(self.shared.new_id(), dma, len, mode)?;
+        let dma = self.shared.allocate(&guard, len, mode)?;
+        let backing = Backing::new(dma, len, mode)?;
         let backing_node = RBTreeNode::new(backing.id(), backing.clone(), GFP_KERNEL)?;
         let buffer = Buffer::new(self.shared.clone(), backing, file_res.handle, dev_res)?;
         let handle_node = RBTreeNode::new(file_res.handle, buffer.clone(), GFP_KERNEL)?;
@@ -245,6 +249,30 @@ impl CmabufFile {
         let buffer = self.lookup(s.handle)?;
         let req = validate::SyncRequest::parse(s.flags, s.offset, s.length, buffer.size())?;
         buffer.sync(&req)?;
+        Ok(0)
+    }
+
+    /// `CMABUF_IOCTL_STATS`.
+    fn stats(&self, arg: usize, size: usize) -> Result<isize> {
+        let mut st: cmabuf_stats = uapi::read(arg, size)?;
+        if st.as_bytes().iter().any(|&b| b != 0) {
+            return Err(EINVAL);
+        }
+        let s = self.shared.stats()?;
+        st.allocs = s.allocs;
+        st.fail_nomem = s.fail_nomem;
+        st.fail_busy = s.fail_busy;
+        st.fail_intr = s.fail_intr;
+        st.fail_limit = s.fail_limit;
+        st.fallbacks = s.fallbacks;
+        st.retries = s.retries;
+        st.live_buffers = s.live_buffers;
+        st.live_bytes = s.live_bytes;
+        st.peak_bytes = s.peak_bytes;
+        st.region_size = self.shared.region_size();
+        st.largest_free = s.largest_free;
+        st.latency_hist = s.hist;
+        uapi::write(arg, size, &st)?;
         Ok(0)
     }
 
@@ -340,7 +368,8 @@ impl MiscDevice for CmabufFile {
             // Freeing works after unbind too, so that userspace can clean up.
             return this.free(arg, size);
         }
-        let known = is(cmd::ALLOC) || is(cmd::INFO) || is(cmd::SYNC) || is(cmd::DEV_INFO);
+        let known =
+            is(cmd::ALLOC) || is(cmd::INFO) || is(cmd::SYNC) || is(cmd::DEV_INFO) || is(cmd::STATS);
         if !known {
             return Err(ENOTTY);
         }
@@ -353,6 +382,8 @@ impl MiscDevice for CmabufFile {
             this.info(arg, size)
         } else if is(cmd::SYNC) {
             this.sync(arg, size)
+        } else if is(cmd::STATS) {
+            this.stats(arg, size)
         } else {
             this.dev_info(arg, size)
         }

@@ -19,6 +19,7 @@ use kernel::{
         self,
         DmaMask, //
     },
+    page::PAGE_SIZE,
     platform,
     prelude::*,
     str::{
@@ -90,6 +91,8 @@ pub(crate) struct Region {
     name: CString,
     /// Physical base address.
     base: u64,
+    /// The base as the device addresses it (DMA address).
+    dma_base: u64,
     /// Size in bytes.
     size: u64,
 }
@@ -178,11 +181,26 @@ impl Region {
             return Err(EINVAL);
         }
 
+        // The region's DMA address, which may differ from its physical one (`dma-ranges`):
+        // map its first page as a resource and unmap it again.
+        let dir = bindings::dma_data_direction_DMA_BIDIRECTIONAL;
+        // SAFETY: `raw` is a bound device set up for DMA above; `base` is RAM it may address.
+        let dma_base = unsafe { bindings::dma_map_resource(raw, base, PAGE_SIZE, dir, 0) };
+        if dma_base == !0 {
+            dev_err!(dev, "region {} is not addressable by the device\n", &*name);
+            // SAFETY: Undoes the successful init above.
+            unsafe { of_reserved_mem_device_release(raw) };
+            return Err(EINVAL);
+        }
+        // SAFETY: Unmaps the mapping just made, with the same arguments.
+        unsafe { bindings::dma_unmap_resource(raw, dma_base, PAGE_SIZE, dir, 0) };
+
         // INVARIANT: The region was assigned above and `cma_area` checked to be it.
         Ok(Self {
             dev: ARef::from(&**dev),
             name,
             base,
+            dma_base,
             size,
         })
     }
@@ -195,6 +213,11 @@ impl Region {
     /// The region's physical base address.
     pub(crate) fn base(&self) -> u64 {
         self.base
+    }
+
+    /// The region's base as the device addresses it.
+    pub(crate) fn dma_base(&self) -> u64 {
+        self.dma_base
     }
 
     /// The region's size in bytes.

@@ -70,6 +70,7 @@ ioctl_arg!(cmabuf_free, CMABUF_FREE_SIZE_VER0, 8);
 ioctl_arg!(cmabuf_info, CMABUF_INFO_SIZE_VER0, 40);
 ioctl_arg!(cmabuf_sync, CMABUF_SYNC_SIZE_VER0, 24);
 ioctl_arg!(cmabuf_dev_info, CMABUF_DEV_INFO_SIZE_VER0, 96);
+ioctl_arg!(cmabuf_stats, CMABUF_STATS_SIZE_VER0, 288);
 
 /// `CMABUF_IOC_MAGIC` as the ioctl type.
 const MAGIC: u32 = CMABUF_IOC_MAGIC;
@@ -88,6 +89,8 @@ pub(crate) mod cmd {
     pub(crate) const SYNC: u32 = ioctl::_IOW::<cmabuf_sync>(MAGIC, CMABUF_IOC_NR_SYNC);
     /// `CMABUF_IOCTL_DEV_INFO` with the kernel's structure size.
     pub(crate) const DEV_INFO: u32 = ioctl::_IOWR::<cmabuf_dev_info>(MAGIC, CMABUF_IOC_NR_DEV_INFO);
+    /// `CMABUF_IOCTL_STATS` with the kernel's structure size.
+    pub(crate) const STATS: u32 = ioctl::_IOWR::<cmabuf_stats>(MAGIC, CMABUF_IOC_NR_STATS);
 }
 
 /// The command `cmd` with its size bits cleared, to compare against [`cmd`] values likewise

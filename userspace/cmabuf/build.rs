@@ -5,11 +5,14 @@
 use std::{env, path::PathBuf};
 
 fn main() {
+    // Relative to the package: a target directory shared by several checkouts must still
+    // regenerate when this checkout's header changes.
+    const HEADER: &str = "../../include/uapi/linux/cmabuf.h";
+    println!("cargo:rerun-if-changed={HEADER}");
     let header = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../include/uapi/linux/cmabuf.h")
+        .join(HEADER)
         .canonicalize()
         .expect("include/uapi/linux/cmabuf.h next to the userspace/ directory");
-    println!("cargo:rerun-if-changed={}", header.display());
     let bindings = bindgen::Builder::default()
         .header(header.to_string_lossy())
         .use_core()

@@ -142,8 +142,8 @@ struct cmabuf_sync {
  * @page_size:	out: the page size allocations are rounded to
  * @out_flags:	out: CMABUF_OUT_* bits
  * @max_buffers_per_file: out: limit on live handles per file
- * @max_bytes_per_file: out: limit on bytes of live handles per file
- * @max_bytes_per_device: out: limit on bytes allocated on this device
+ * @max_bytes_per_file: out: limit on bytes of live handles per file (0: none)
+ * @max_bytes_per_device: out: limit on bytes allocated on this device (0: none)
  * @file_buffers: out: live handles of this file
  * @file_bytes:	out: bytes of live handles of this file
  * @dev_buffers: out: buffers allocated on this device (handles or mappings)
@@ -167,16 +167,60 @@ struct cmabuf_dev_info {
 };
 #define CMABUF_DEV_INFO_SIZE_VER0	96
 
+/* Buckets of cmabuf_stats.latency_hist: bucket i counts allocations that took
+ * [2^i, 2^(i+1)) microseconds (bucket 0 also less, the last one also more). */
+#define CMABUF_STATS_HIST_BUCKETS	24
+
+/**
+ * struct cmabuf_stats - allocation statistics of the device
+ *	(CMABUF_IOCTL_STATS); every field is an output and must be zero on input
+ * @allocs:	allocations that succeeded
+ * @fail_nomem:	failed with ENOMEM: cmabuf's own buffers leave no room
+ * @fail_busy:	failed with EBUSY: room, but CMA could not provide it (pinned
+ *		pages, other users of the region) after all retries
+ * @fail_intr:	failed with EINTR: a signal arrived during the allocation
+ * @fail_limit:	refused by a limit (EMFILE, EDQUOT)
+ * @fallbacks:	times the DMA API returned memory outside the region (it falls
+ *		back to the page allocator when CMA fails); given back at once
+ * @retries:	retries after a failed attempt
+ * @live_buffers: buffers allocated now
+ * @live_bytes:	their bytes
+ * @peak_bytes:	the most bytes allocated at once since the device was bound
+ * @region_size: the region's size
+ * @largest_free: the largest range cmabuf's own buffers leave free in the
+ *		region (other users of the region are not visible to cmabuf)
+ * @latency_hist: allocation latency (successful ones), log2 microsecond
+ *		buckets, see CMABUF_STATS_HIST_BUCKETS
+ */
+struct cmabuf_stats {
+	__u64 allocs;
+	__u64 fail_nomem;
+	__u64 fail_busy;
+	__u64 fail_intr;
+	__u64 fail_limit;
+	__u64 fallbacks;
+	__u64 retries;
+	__u64 live_buffers;
+	__u64 live_bytes;
+	__u64 peak_bytes;
+	__u64 region_size;
+	__u64 largest_free;
+	__u64 latency_hist[CMABUF_STATS_HIST_BUCKETS];
+};
+#define CMABUF_STATS_SIZE_VER0		288
+
 #define CMABUF_IOC_NR_ALLOC		0x00
 #define CMABUF_IOC_NR_FREE		0x01
 #define CMABUF_IOC_NR_INFO		0x02
 #define CMABUF_IOC_NR_SYNC		0x03
 #define CMABUF_IOC_NR_DEV_INFO		0x04
+#define CMABUF_IOC_NR_STATS		0x05
 
 #define CMABUF_IOCTL_ALLOC	_IOWR(CMABUF_IOC_MAGIC, CMABUF_IOC_NR_ALLOC, struct cmabuf_alloc)
 #define CMABUF_IOCTL_FREE	_IOW(CMABUF_IOC_MAGIC, CMABUF_IOC_NR_FREE, struct cmabuf_free)
 #define CMABUF_IOCTL_INFO	_IOWR(CMABUF_IOC_MAGIC, CMABUF_IOC_NR_INFO, struct cmabuf_info)
 #define CMABUF_IOCTL_SYNC	_IOW(CMABUF_IOC_MAGIC, CMABUF_IOC_NR_SYNC, struct cmabuf_sync)
 #define CMABUF_IOCTL_DEV_INFO	_IOWR(CMABUF_IOC_MAGIC, CMABUF_IOC_NR_DEV_INFO, struct cmabuf_dev_info)
+#define CMABUF_IOCTL_STATS	_IOWR(CMABUF_IOC_MAGIC, CMABUF_IOC_NR_STATS, struct cmabuf_stats)
 
 #endif /* _UAPI_LINUX_CMABUF_H */

@@ -102,6 +102,73 @@ pub fn pfn_of(addr: usize) -> Result<Option<u64>> {
     Ok((e >> 63 == 1 && pfn != 0).then_some(pfn))
 }
 
+/// One row of `/proc/pagetypeinfo`'s free-page table: free blocks per order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FreeBlocks {
+    /// NUMA node.
+    pub node: u32,
+    /// Zone name (`DMA`, `Normal`, ...).
+    pub zone: String,
+    /// Migrate type (`Unmovable`, `Movable`, `CMA`, ...).
+    pub migratetype: String,
+    /// Free blocks at order 0, 1, ...
+    pub counts: Vec<u64>,
+}
+
+/// The free-page table of `/proc/pagetypeinfo`.
+pub fn parse_pagetypeinfo(text: &str) -> Vec<FreeBlocks> {
+    let mut rows = Vec::new();
+    for line in text.lines() {
+        // "Node    0, zone    DMA, type    Unmovable      1      2 ..."
+        let Some(rest) = line.strip_prefix("Node") else {
+            continue;
+        };
+        let Some((node, rest)) = rest.split_once(',') else {
+            continue;
+        };
+        let Some(rest) = rest.trim_start().strip_prefix("zone") else {
+            continue;
+        };
+        let Some((zone, rest)) = rest.split_once(',') else {
+            continue;
+        };
+        let Some(rest) = rest.trim_start().strip_prefix("type") else {
+            continue;
+        };
+        let mut words = rest.split_whitespace();
+        let Some(mt) = words.next() else { continue };
+        let counts: Option<Vec<u64>> = words.map(|w| w.parse().ok()).collect();
+        let (Ok(node), Some(counts)) = (node.trim().parse(), counts) else {
+            continue;
+        };
+        rows.push(FreeBlocks {
+            node,
+            zone: zone.trim().to_string(),
+            migratetype: mt.to_string(),
+            counts,
+        });
+    }
+    rows
+}
+
+/// Reads and parses `/proc/pagetypeinfo` (root only on most kernels).
+pub fn pagetypeinfo() -> Result<Vec<FreeBlocks>> {
+    let path = Path::new("/proc/pagetypeinfo");
+    let text = fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(parse_pagetypeinfo(&text))
+}
+
+/// Free blocks of at least `order` outside CMA (all zones and non-CMA migrate types).
+pub fn free_blocks_outside_cma(rows: &[FreeBlocks], order: usize) -> u64 {
+    rows.iter()
+        .filter(|r| r.migratetype != "CMA")
+        .map(|r| r.counts.iter().skip(order).sum::<u64>())
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,6 +181,32 @@ mod tests {
         assert_eq!(bits_set(&dump, 30, 6).unwrap(), 5);
         assert_eq!(bits_set(&dump, 0, 30).unwrap(), 0);
         assert_eq!(bits_set(&dump, 64, 32).unwrap(), 0);
+    }
+
+    const PAGETYPEINFO: &str = "Page block order: 10
+Pages per block:  1024
+
+Free pages count per migrate type at order       0      1      2      3      4      5      6      7      8      9     10
+Node    0, zone    DMA, type    Unmovable      5      3      1      0      0      0      0      0      0      0      0
+Node    0, zone    DMA, type      Movable     10      4      2      1      0      0      0      0      1      2      3
+Node    0, zone    DMA, type  Reclaimable      0      0      0      0      0      0      0      0      0      0      0
+Node    0, zone    DMA, type          CMA      0      0      0      0      0      0      0      0      0      0     40
+Node    0, zone    DMA, type      Isolate      0      0      0      0      0      0      0      0      0      0      0
+
+Number of blocks type     Unmovable      Movable  Reclaimable   HighAtomic          CMA      Isolate
+Node 0, zone      DMA            3          200            1            0           40            0
+";
+
+    #[test]
+    fn parses_pagetypeinfo() {
+        let rows = parse_pagetypeinfo(PAGETYPEINFO);
+        assert_eq!(rows.len(), 5);
+        assert_eq!(rows[1].zone, "DMA");
+        assert_eq!(rows[1].migratetype, "Movable");
+        assert_eq!(rows[1].counts.len(), 11);
+        assert_eq!(rows[3].counts[10], 40);
+        assert_eq!(free_blocks_outside_cma(&rows, 9), 5);
+        assert_eq!(free_blocks_outside_cma(&rows, 0), 32);
     }
 
     #[test]

@@ -160,6 +160,56 @@ pub struct BufferInfo {
     pub map_count: u32,
 }
 
+/// Allocation statistics of a device (`CMABUF_IOCTL_STATS`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stats {
+    /// Successful allocations.
+    pub allocs: u64,
+    /// `ENOMEM`: cmabuf's own buffers left no room.
+    pub fail_nomem: u64,
+    /// `EBUSY`: room, but CMA could not provide it after the retries.
+    pub fail_busy: u64,
+    /// `EINTR`: interrupted by a signal.
+    pub fail_intr: u64,
+    /// Refused by a limit.
+    pub fail_limit: u64,
+    /// Memory from outside the region that was given back.
+    pub fallbacks: u64,
+    /// Retries.
+    pub retries: u64,
+    /// Buffers allocated now.
+    pub live_buffers: u64,
+    /// Their bytes.
+    pub live_bytes: u64,
+    /// Most bytes at once.
+    pub peak_bytes: u64,
+    /// The region's size.
+    pub region_size: u64,
+    /// Largest range cmabuf's own buffers leave free.
+    pub largest_free: u64,
+    /// Latency of successful allocations: bucket `i` is `[2^i, 2^(i+1))` µs.
+    pub latency_hist: Vec<u64>,
+}
+
+impl Stats {
+    /// The latency below which `pct` percent of allocations finished, as a bucket's upper
+    /// bound in µs (`None` if there were none).
+    pub fn latency_percentile_us(&self, pct: u64) -> Option<u64> {
+        let total: u64 = self.latency_hist.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let mut seen = 0;
+        for (i, n) in self.latency_hist.iter().enumerate() {
+            seen += n;
+            if seen * 100 >= total * pct {
+                return Some(1 << (i + 1));
+            }
+        }
+        None
+    }
+}
+
 mod ioc {
     use crate::sys::*;
     nix::ioctl_readwrite!(alloc, CMABUF_IOC_MAGIC, CMABUF_IOC_NR_ALLOC, cmabuf_alloc);
@@ -172,6 +222,7 @@ mod ioc {
         CMABUF_IOC_NR_DEV_INFO,
         cmabuf_dev_info
     );
+    nix::ioctl_readwrite!(stats, CMABUF_IOC_MAGIC, CMABUF_IOC_NR_STATS, cmabuf_stats);
 }
 
 fn addr(out_flags: u32, addr: u64) -> Option<u64> {
@@ -235,6 +286,28 @@ impl Device {
             file_bytes: d.file_bytes,
             dev_buffers: d.dev_buffers,
             dev_bytes: d.dev_bytes,
+        })
+    }
+
+    /// Allocation statistics of the device.
+    pub fn stats(&self) -> Result<Stats> {
+        let mut s = sys::cmabuf_stats::default();
+        // SAFETY: `s` is a valid, zeroed `cmabuf_stats`.
+        unsafe { ioc::stats(self.fd.as_raw_fd(), &mut s) }.map_err(Error::sys("STATS"))?;
+        Ok(Stats {
+            allocs: s.allocs,
+            fail_nomem: s.fail_nomem,
+            fail_busy: s.fail_busy,
+            fail_intr: s.fail_intr,
+            fail_limit: s.fail_limit,
+            fallbacks: s.fallbacks,
+            retries: s.retries,
+            live_buffers: s.live_buffers,
+            live_bytes: s.live_bytes,
+            peak_bytes: s.peak_bytes,
+            region_size: s.region_size,
+            largest_free: s.largest_free,
+            latency_hist: s.latency_hist.to_vec(),
         })
     }
 

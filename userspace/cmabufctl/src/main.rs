@@ -167,7 +167,9 @@ fn alloc(
 
 fn stats(dev: &Device, json: bool) -> cmabuf::Result<bool> {
     let i = dev.info()?;
+    let st = dev.stats()?;
     let c = cma::counters(&i.region_name).ok();
+    let ptinfo = cma::pagetypeinfo().ok();
     if json {
         let counters = c.map(|c| {
             Obj::new()
@@ -177,28 +179,109 @@ fn stats(dev: &Device, json: bool) -> cmabuf::Result<bool> {
                 .set("alloc_pages_fail", c.alloc_pages_fail)
                 .set("release_pages_success", c.release_pages_success)
         });
+        let hist: Vec<Value> = st.latency_hist.iter().map(|&n| n.into()).collect();
+        let free = ptinfo.as_ref().map(|rows| {
+            let list: Vec<Value> = rows
+                .iter()
+                .map(|r| {
+                    let counts: Vec<Value> = r.counts.iter().map(|&n| n.into()).collect();
+                    Obj::new()
+                        .set("zone", r.zone.as_str())
+                        .set("type", r.migratetype.as_str())
+                        .set("free_by_order", counts)
+                        .into()
+                })
+                .collect();
+            Value::from(list)
+        });
         let o = Obj::new()
             .set("region", i.region_name.as_str())
             .set("dev_buffers", i.dev_buffers)
             .set("dev_bytes", i.dev_bytes)
-            .set("cma", counters);
+            .set(
+                "allocs",
+                Obj::new()
+                    .set("ok", st.allocs)
+                    .set("fail_nomem", st.fail_nomem)
+                    .set("fail_busy", st.fail_busy)
+                    .set("fail_intr", st.fail_intr)
+                    .set("fail_limit", st.fail_limit)
+                    .set("fallbacks", st.fallbacks)
+                    .set("retries", st.retries),
+            )
+            .set("live_buffers", st.live_buffers)
+            .set("live_bytes", st.live_bytes)
+            .set("peak_bytes", st.peak_bytes)
+            .set("region_size", st.region_size)
+            .set("largest_free", st.largest_free)
+            .set("latency_hist_log2_us", hist)
+            .set("cma", counters)
+            .set("pagetypeinfo", free.unwrap_or(Value::Null));
         println!("{}", o.render());
-    } else {
-        println!("region            {}", i.region_name);
-        println!("buffers live      {}", i.dev_buffers);
-        println!("bytes live        {}", size::human(i.dev_bytes));
-        match c {
-            Some(c) => {
-                println!("CMA total pages   {}", c.total_pages);
-                println!("CMA available     {}", c.available_pages);
-                println!(
-                    "CMA alloc ok/fail {}/{}",
-                    c.alloc_pages_success, c.alloc_pages_fail
-                );
-                println!("CMA released      {}", c.release_pages_success);
+        return Ok(true);
+    }
+    println!(
+        "region            {} ({})",
+        i.region_name,
+        size::human(st.region_size)
+    );
+    println!(
+        "live              {} buffers, {} (peak {})",
+        st.live_buffers,
+        size::human(st.live_bytes),
+        size::human(st.peak_bytes)
+    );
+    println!(
+        "largest free      {} (cmabuf's view)",
+        size::human(st.largest_free)
+    );
+    println!(
+        "allocations       {} ok; failed: {} nomem, {} busy, {} intr, {} limit",
+        st.allocs, st.fail_nomem, st.fail_busy, st.fail_intr, st.fail_limit
+    );
+    println!(
+        "retries           {}; fallbacks given back {}",
+        st.retries, st.fallbacks
+    );
+    if let (Some(p50), Some(p95)) = (st.latency_percentile_us(50), st.latency_percentile_us(95)) {
+        println!("latency           p50 < {p50} us, p95 < {p95} us");
+    }
+    for (b, n) in st.latency_hist.iter().enumerate().filter(|(_, n)| **n > 0) {
+        println!("  < {:>9} us    {n}", 1u64 << (b + 1));
+    }
+    match c {
+        Some(c) => println!(
+            "CMA (kernel)      {} of {} pages free; {} allocated, {} failed, {} released",
+            c.available_pages,
+            c.total_pages,
+            c.alloc_pages_success,
+            c.alloc_pages_fail,
+            c.release_pages_success
+        ),
+        None => println!("CMA (kernel)      counters unavailable (CONFIG_CMA_SYSFS?)"),
+    }
+    match ptinfo {
+        Some(rows) => {
+            println!("free blocks by order (/proc/pagetypeinfo):");
+            print!("  {:<8} {:<12}", "zone", "type");
+            let orders = rows.iter().map(|r| r.counts.len()).max().unwrap_or(0);
+            for o in 0..orders {
+                print!(" {o:>5}");
             }
-            None => println!("CMA counters      unavailable (CONFIG_CMA_SYSFS?)"),
+            println!();
+            for r in rows.iter().filter(|r| r.counts.iter().any(|&n| n > 0)) {
+                print!("  {:<8} {:<12}", r.zone, r.migratetype);
+                for n in &r.counts {
+                    print!(" {n:>5}");
+                }
+                println!();
+            }
+            println!(
+                "  order >= 9 blocks free outside CMA: {}",
+                cma::free_blocks_outside_cma(&rows, 9)
+            );
         }
+        None => println!("free blocks        /proc/pagetypeinfo unreadable (needs root)"),
     }
     Ok(true)
 }

@@ -275,8 +275,6 @@ TEST_F(dev, dev_info_fields)
 	EXPECT_EQ(getpagesize(), d.page_size);
 	EXPECT_LT(0, d.region_size);
 	EXPECT_LT(0, d.max_buffers_per_file);
-	EXPECT_LT(0, d.max_bytes_per_file);
-	EXPECT_LT(0, d.max_bytes_per_device);
 	EXPECT_EQ(0, d.file_buffers);
 	EXPECT_EQ(0, d.file_bytes);
 	if (geteuid() == 0)
@@ -496,16 +494,64 @@ TEST_F(dev, other_ioctls_bad_fields)
 	EXPECT_EQ(0, free_buf(self->fd, a.handle));
 }
 
-/*
- * A region that cannot satisfy a request is ENOMEM (not a limit): the
- * mainline CMA heap on the same region takes a page in the middle first.
- */
+static int get_stats(int fd, struct cmabuf_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	return xioctl(fd, CMABUF_IOCTL_STATS, st);
+}
+
+/* cmabuf's own buffers leave no room: ENOMEM at once, no retries. */
 TEST_F(dev, region_full_enomem)
+{
+	struct cmabuf_stats s0, s1;
+	struct cmabuf_alloc a, b;
+
+	ASSERT_EQ(0, get_stats(self->fd, &s0));
+	ASSERT_EQ(0, alloc_buf(self->fd, self->region_size, 0, &a));
+	EXPECT_EQ(-ENOMEM, alloc_buf(self->fd, PAGE, 0, &b));
+	ASSERT_EQ(0, get_stats(self->fd, &s1));
+	EXPECT_EQ(s0.fail_nomem + 1, s1.fail_nomem);
+	EXPECT_EQ(s0.retries, s1.retries);
+	EXPECT_EQ(0, s1.largest_free);
+	EXPECT_EQ(0, free_buf(self->fd, a.handle));
+}
+
+/* Free bytes, but no free range large enough: ENOMEM too. */
+TEST_F(dev, region_fragmented_enomem)
+{
+	__u64 n = self->region_size / MiB, i;
+	struct cmabuf_stats st;
+	struct cmabuf_alloc a;
+	__u32 *h = calloc(n, sizeof(*h));
+
+	ASSERT_NE(NULL, h);
+	for (i = 0; i < n; i++) {
+		ASSERT_EQ(0, alloc_buf(self->fd, MiB, 0, &a));
+		h[i] = a.handle;
+	}
+	for (i = 0; i < n; i += 2)
+		EXPECT_EQ(0, free_buf(self->fd, h[i]));
+	ASSERT_EQ(0, get_stats(self->fd, &st));
+	EXPECT_EQ(MiB, st.largest_free);
+	EXPECT_EQ(self->region_size / 2, st.live_bytes);
+	EXPECT_EQ(-ENOMEM, alloc_buf(self->fd, 2 * MiB, 0, &a));
+	EXPECT_EQ(0, alloc_buf(self->fd, MiB, 0, &a));
+	EXPECT_EQ(0, free_buf(self->fd, a.handle));
+	for (i = 1; i < n; i += 2)
+		EXPECT_EQ(0, free_buf(self->fd, h[i]));
+	free(h);
+}
+
+/*
+ * Room by cmabuf's account, but another user of the region (the mainline
+ * CMA heap) holds a page of every candidate range: retried, then EBUSY.
+ */
+TEST_F(dev, region_held_by_other_user_ebusy)
 {
 	struct dma_heap_allocation_data h = {
 		.len = 1 * MiB, .fd_flags = O_RDWR | O_CLOEXEC,
 	};
-	struct cmabuf_dev_info d;
+	struct cmabuf_stats s0, s1;
 	struct cmabuf_alloc a;
 	char path[128];
 	int heap;
@@ -514,15 +560,48 @@ TEST_F(dev, region_full_enomem)
 	heap = open(path, O_RDWR | O_CLOEXEC);
 	if (heap < 0)
 		SKIP(return, "no %s (CONFIG_DMABUF_HEAPS_CMA)", path);
+	ASSERT_EQ(0, get_stats(self->fd, &s0));
 	ASSERT_EQ(0, xioctl(heap, DMA_HEAP_IOCTL_ALLOC, &h));
-	EXPECT_EQ(-ENOMEM, alloc_buf(self->fd, self->region_size, 0, &a));
-	ASSERT_EQ(0, dev_info(self->fd, &d, NULL, 0));
-	EXPECT_EQ(0, d.file_buffers);
-	EXPECT_EQ(0, d.dev_bytes);
+	EXPECT_EQ(-EBUSY, alloc_buf(self->fd, self->region_size, 0, &a));
+	ASSERT_EQ(0, get_stats(self->fd, &s1));
+	EXPECT_EQ(s0.fail_busy + 1, s1.fail_busy);
+	EXPECT_LT(s0.retries, s1.retries);
+	EXPECT_EQ(0, s1.live_bytes);
 	close(h.fd);
 	close(heap);
 	ASSERT_EQ(0, alloc_buf(self->fd, self->region_size, 0, &a));
 	EXPECT_EQ(0, free_buf(self->fd, a.handle));
+}
+
+TEST_F(dev, stats_ioctl)
+{
+	struct cmabuf_stats s0, s1, bad;
+	struct cmabuf_alloc a;
+	__u64 n0 = 0, n1 = 0;
+	int i;
+
+	ASSERT_EQ(0, get_stats(self->fd, &s0));
+	EXPECT_EQ(self->region_size, s0.region_size);
+	ASSERT_EQ(0, alloc_buf(self->fd, 3 * PAGE, 0, &a));
+	ASSERT_EQ(0, get_stats(self->fd, &s1));
+	EXPECT_EQ(s0.allocs + 1, s1.allocs);
+	EXPECT_EQ(s0.live_bytes + 3 * PAGE, s1.live_bytes);
+	EXPECT_EQ(s0.live_buffers + 1, s1.live_buffers);
+	EXPECT_LE(s1.live_bytes, s1.peak_bytes);
+	for (i = 0; i < CMABUF_STATS_HIST_BUCKETS; i++) {
+		n0 += s0.latency_hist[i];
+		n1 += s1.latency_hist[i];
+	}
+	EXPECT_EQ(n0 + 1, n1);
+	EXPECT_EQ(0, free_buf(self->fd, a.handle));
+	/* Every field is an output. */
+	memset(&bad, 0, sizeof(bad));
+	bad.latency_hist[5] = 1;
+	EXPECT_EQ(-EINVAL, xioctl(self->fd, CMABUF_IOCTL_STATS, &bad));
+	memset(&bad, 0, sizeof(bad));
+	bad.allocs = 1;
+	EXPECT_EQ(-EINVAL, xioctl(self->fd, CMABUF_IOCTL_STATS, &bad));
+	EXPECT_EQ(-EFAULT, xioctl(self->fd, CMABUF_IOCTL_STATS, (void *)16));
 }
 
 /* ---- handles ---- */
@@ -563,7 +642,8 @@ TEST_F(dev, limit_buffers_per_file)
 	struct cmabuf_alloc a;
 	__u32 *handles;
 
-	if (max * PAGE > self->info.max_bytes_per_file || max > 65536)
+	if ((self->info.max_bytes_per_file && max * PAGE > self->info.max_bytes_per_file) ||
+	    max * PAGE > self->region_size || max > 65536)
 		SKIP(return, "buffer limit %llu not reachable with pages", (unsigned long long)max);
 	handles = calloc(max, sizeof(*handles));
 	ASSERT_NE(NULL, handles);
@@ -585,7 +665,9 @@ TEST_F(dev, limit_bytes_per_file)
 	__u64 max = self->info.max_bytes_per_file;
 	struct cmabuf_alloc a, b;
 
-	if (max > self->info.max_bytes_per_device)
+	if (!max)
+		SKIP(return, "no per-file byte limit set (max_bytes_per_file=0)");
+	if (self->info.max_bytes_per_device && max > self->info.max_bytes_per_device)
 		SKIP(return, "file byte limit above the device limit");
 	ASSERT_EQ(0, alloc_buf(self->fd, max, 0, &a));
 	EXPECT_EQ(-EDQUOT, alloc_buf(self->fd, PAGE, 0, &b));
@@ -598,11 +680,14 @@ TEST_F(dev, limit_bytes_per_device)
 {
 	__u64 max = self->info.max_bytes_per_device, half = max / 2 & ~(PAGE - 1);
 	struct cmabuf_alloc a, b, c;
-	int fd2 = open(dev_path(), O_RDWR | O_CLOEXEC);
+	int fd2;
 
-	ASSERT_LE(0, fd2);
-	if (max - half > self->info.max_bytes_per_file)
+	if (!max)
+		SKIP(return, "no per-device byte limit set (max_bytes_per_device=0)");
+	if (self->info.max_bytes_per_file && max - half > self->info.max_bytes_per_file)
 		SKIP(return, "device limit needs more files");
+	fd2 = open(dev_path(), O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, fd2);
 	ASSERT_EQ(0, alloc_buf(self->fd, half, 0, &a));
 	ASSERT_EQ(0, alloc_buf(fd2, max - half, 0, &b));
 	EXPECT_EQ(-EDQUOT, alloc_buf(fd2, PAGE, 0, &c));

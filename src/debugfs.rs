@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! debugfs: `/sys/kernel/debug/cmabuf/cmabufN`, each device's statistics as text.
+//!
+//! The directory belongs to the module ([`Root`], created before the driver
+//! is registered and dropped after it is unregistered); probes find it
+//! through [`root`]. A per-device file keeps the directory alive until the
+//! file goes.
+
+use crate::{
+    device::Shared,
+    policy::HIST_BUCKETS, //
+};
+use core::{
+    ptr,
+    sync::atomic::{
+        AtomicPtr,
+        Ordering, //
+    },
+};
+use kernel::{
+    debugfs::Dir,
+    fmt,
+    prelude::*,
+    sync::Arc, //
+};
+
+/// The module's debugfs directory, while [`Root`] lives.
+static ROOT: AtomicPtr<Dir> = AtomicPtr::new(ptr::null_mut());
+
+/// Owner of `/sys/kernel/debug/cmabuf/`.
+///
+/// # Invariants
+///
+/// [`ROOT`] points at `*self._dir` from construction until [`Drop`], and is null otherwise.
+pub(crate) struct Root {
+    /// The directory; only reached through [`ROOT`].
+    _dir: KBox<Dir>,
+}
+
+impl Root {
+    /// Creates the directory; the module does this before registering the driver.
+    pub(crate) fn create() -> Result<Self> {
+        let dir = KBox::new(Dir::new(c"cmabuf"), GFP_KERNEL)?;
+        // INVARIANT: Published until `drop`; the box does not move its contents.
+        ROOT.store(ptr::from_ref(&*dir).cast_mut(), Ordering::Release);
+        Ok(Self { _dir: dir })
+    }
+}
+
+impl Drop for Root {
+    fn drop(&mut self) {
+        // INVARIANT: Unpublished before the box is freed.
+        ROOT.store(ptr::null_mut(), Ordering::Release);
+    }
+}
+
+/// The module's debugfs directory; `ENOENT` outside the module's lifetime.
+pub(crate) fn root() -> Result<Dir> {
+    let dir = ROOT.load(Ordering::Acquire);
+    if dir.is_null() {
+        return Err(ENOENT);
+    }
+    // SAFETY: By `Root`'s invariant a non-null `ROOT` points at a live `Dir`. Probes, the only
+    // callers, run while the driver is registered, which is strictly inside `Root`'s lifetime
+    // (the module creates it before registering the driver and drops it after unregistering),
+    // so it cannot be freed while we clone it.
+    Ok(unsafe { &*dir }.clone())
+}
+
+/// Renders a device's statistics.
+pub(crate) fn render(shared: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let s = match shared.stats() {
+        Ok(s) => s,
+        Err(_) => return writeln!(f, "(statistics unavailable: out of memory)"),
+    };
+    writeln!(f, "device          /dev/cmabuf{}", shared.index())?;
+    let name = shared.region_name().to_str().unwrap_or("(not UTF-8)");
+    writeln!(f, "region          {name}")?;
+    writeln!(f, "region_size     {}", shared.region_size())?;
+    writeln!(f, "largest_free    {}", s.largest_free)?;
+    writeln!(f, "live_buffers    {}", s.live_buffers)?;
+    writeln!(f, "live_bytes      {}", s.live_bytes)?;
+    writeln!(f, "peak_bytes      {}", s.peak_bytes)?;
+    writeln!(f, "allocs          {}", s.allocs)?;
+    writeln!(f, "fail_nomem      {}", s.fail_nomem)?;
+    writeln!(f, "fail_busy       {}", s.fail_busy)?;
+    writeln!(f, "fail_intr       {}", s.fail_intr)?;
+    writeln!(f, "fail_limit      {}", s.fail_limit)?;
+    writeln!(f, "fallbacks       {}", s.fallbacks)?;
+    writeln!(f, "retries         {}", s.retries)?;
+    writeln!(f, "latency_us      count")?;
+    for (i, n) in s.hist.iter().enumerate() {
+        if *n == 0 {
+            continue;
+        }
+        let lo = if i == 0 { 0 } else { 1u64 << i };
+        if i == HIST_BUCKETS - 1 {
+            writeln!(f, "  [{lo}, inf)  {n}")?;
+        } else {
+            writeln!(f, "  [{lo}, {})  {n}", 1u64 << (i + 1))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,568 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * cmabuf under memory pressure: what CMA promises, shown in the board.
+ *
+ *  migration_keeps_data    the region full of movable pages (tmpfs and
+ *                          anonymous memory); buffers for 75% of it still
+ *                          succeed and the pages' contents survive migration
+ *  fragmentation           the seed story: unmovable pages scattered over all
+ *                          ordinary memory leave no order >= 9 block outside
+ *                          CMA even after compaction, while 1000 cycles of
+ *                          8 MiB buffers through cmabuf all succeed
+ *  concurrent_under_pressure  8 processes allocate, map, write, verify, free
+ *                          while a hog churns movable memory
+ *  interrupted_allocation  a large allocation killed during migration leaks
+ *                          nothing
+ *
+ * Every test ends with the region's pages back where they started. Needs
+ * root, /dev/cmabuf0 and CONFIG_CMA_SYSFS; skips otherwise.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/cmabuf.h>
+
+#include "kselftest_harness.h"
+
+#define MiB (1024UL * 1024)
+#define PAGE 4096UL
+
+static const char *dev_path(void)
+{
+	const char *p = getenv("CMABUF_DEV");
+
+	return p ? p : "/dev/cmabuf0";
+}
+
+static int xioctl(int fd, unsigned long cmd, void *arg)
+{
+	return ioctl(fd, cmd, arg) ? -errno : 0;
+}
+
+static int alloc_buf(int fd, __u64 size, __u32 flags, struct cmabuf_alloc *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->size = size;
+	a->flags = flags;
+	return xioctl(fd, CMABUF_IOCTL_ALLOC, a);
+}
+
+static int free_buf(int fd, __u32 handle)
+{
+	struct cmabuf_free f = { .handle = handle };
+
+	return xioctl(fd, CMABUF_IOCTL_FREE, &f);
+}
+
+static int get_stats(int fd, struct cmabuf_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	return xioctl(fd, CMABUF_IOCTL_STATS, st);
+}
+
+/* A /proc/meminfo field in bytes, or -1. */
+static long long meminfo(const char *key)
+{
+	char line[256];
+	long long kb = -1;
+	size_t n = strlen(key);
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, n) && line[n] == ':') {
+			kb = strtoll(line + n + 1, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return kb < 0 ? -1 : kb * 1024;
+}
+
+static long read_long(const char *fmt, const char *arg)
+{
+	char path[256];
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), fmt, arg);
+	f = fopen(path, "r");
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+/* Pages of the region handed out and not given back, or -1. */
+static long cma_used(const char *region)
+{
+	long total = read_long("/sys/kernel/mm/cma/%s/total_pages", region);
+	long avail = read_long("/sys/kernel/mm/cma/%s/available_pages", region);
+
+	return total < 0 || avail < 0 ? -1 : total - avail;
+}
+
+/* Free blocks of order >= min_order in /proc/pagetypeinfo, CMA or not. */
+static long free_blocks(int min_order, int cma)
+{
+	char line[512];
+	long total = 0;
+	FILE *f = fopen("/proc/pagetypeinfo", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		char type[32];
+		int consumed, order = 0;
+		long n;
+		char *p;
+
+		if (strncmp(line, "Node", 4) || !strstr(line, "type"))
+			continue;
+		p = strstr(line, "type") + 4;
+		if (sscanf(p, "%31s%n", type, &consumed) != 1)
+			continue;
+		if (!!strcmp(type, "CMA") == cma)
+			continue;
+		p += consumed;
+		while (sscanf(p, "%ld%n", &n, &consumed) == 1) {
+			if (order >= min_order)
+				total += n;
+			order++;
+			p += consumed;
+		}
+	}
+	fclose(f);
+	return total;
+}
+
+static uint64_t fnv(const unsigned char *p, size_t len)
+{
+	uint64_t h = 1469598103934665603ULL;
+	size_t i;
+
+	for (i = 0; i < len; i += 64) /* a byte per cache line is enough to notice */
+		h = (h ^ p[i]) * 1099511628211ULL;
+	return h;
+}
+
+static void fill_random(unsigned char *p, size_t len, unsigned int seed)
+{
+	size_t i;
+
+	for (i = 0; i < len; i += 64)
+		p[i] = rand_r(&seed);
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Anonymous memory, touched so that it is really allocated. */
+static void *hog(size_t len, unsigned int seed)
+{
+	unsigned char *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	fill_random(p, len, seed);
+	return p;
+}
+
+/*
+ * The region full of movable pages. Allocations go to CMA once its free
+ * pages outnumber the rest, so ordinary memory is first taken by `early`
+ * (freed again before the buffers are asked for: room for the migrated
+ * pages), then tmpfs and anonymous memory fill both until CmaFree is low.
+ */
+struct fill {
+	unsigned char *early;
+	size_t early_len;
+	unsigned char *tmpfs;
+	size_t tmpfs_len;
+	int tmpfs_fd;
+	unsigned char **chunks;
+	size_t nchunks;
+	uint64_t tmpfs_sum, hog_sum;
+	long long cma_free;
+};
+
+#define CHUNK (4 * MiB)
+
+static int fill_region(struct fill *f, size_t room)
+{
+	long long cma_total = meminfo("CmaTotal");
+	size_t max_chunks = 4096;
+
+	memset(f, 0, sizeof(*f));
+	f->tmpfs_fd = -1;
+	/* 1. Ordinary memory until free CMA and free ordinary memory are even. */
+	f->early_len = meminfo("MemFree") - 2 * meminfo("CmaFree");
+	if ((long long)f->early_len < (long long)room)
+		f->early_len = room;
+	f->early = hog(f->early_len, 1);
+	if (!f->early)
+		return -ENOMEM;
+	/* 2. A tmpfs file, then anonymous chunks, until CMA is nearly full. */
+	f->tmpfs_len = 32 * MiB;
+	f->tmpfs_fd = open("/dev/shm/cmabuf-pressure", O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (f->tmpfs_fd < 0 || ftruncate(f->tmpfs_fd, f->tmpfs_len))
+		return -errno;
+	unlink("/dev/shm/cmabuf-pressure");
+	f->tmpfs = mmap(NULL, f->tmpfs_len, PROT_READ | PROT_WRITE, MAP_SHARED, f->tmpfs_fd, 0);
+	if (f->tmpfs == MAP_FAILED)
+		return -errno;
+	fill_random(f->tmpfs, f->tmpfs_len, 2);
+	f->chunks = calloc(max_chunks, sizeof(*f->chunks));
+	while (f->nchunks < max_chunks && meminfo("CmaFree") > cma_total / 20 &&
+	       meminfo("MemFree") > 40 * (long long)MiB) {
+		f->chunks[f->nchunks] = hog(CHUNK, 3 + f->nchunks);
+		if (!f->chunks[f->nchunks])
+			break;
+		f->nchunks++;
+	}
+	f->cma_free = meminfo("CmaFree");
+	f->tmpfs_sum = fnv(f->tmpfs, f->tmpfs_len);
+	for (size_t i = 0; i < f->nchunks; i++)
+		f->hog_sum ^= fnv(f->chunks[i], CHUNK) + i;
+	/* 3. Room outside CMA for what migration moves. */
+	munmap(f->early, f->early_len);
+	f->early = NULL;
+	return 0;
+}
+
+static int fill_intact(struct fill *f)
+{
+	uint64_t sum = 0;
+
+	for (size_t i = 0; i < f->nchunks; i++)
+		sum ^= fnv(f->chunks[i], CHUNK) + i;
+	return sum == f->hog_sum && fnv(f->tmpfs, f->tmpfs_len) == f->tmpfs_sum;
+}
+
+static void unfill(struct fill *f)
+{
+	if (f->early)
+		munmap(f->early, f->early_len);
+	for (size_t i = 0; i < f->nchunks; i++)
+		munmap(f->chunks[i], CHUNK);
+	free(f->chunks);
+	if (f->tmpfs && f->tmpfs != MAP_FAILED)
+		munmap(f->tmpfs, f->tmpfs_len);
+	if (f->tmpfs_fd >= 0)
+		close(f->tmpfs_fd);
+	memset(f, 0, sizeof(*f));
+}
+
+FIXTURE(pressure) {
+	int fd;
+	char region[64];
+	__u64 region_size;
+	long used0;
+};
+
+FIXTURE_SETUP(pressure)
+{
+	struct cmabuf_dev_info d = { 0 };
+
+	if (geteuid() != 0)
+		SKIP(return, "needs root (pagetypeinfo, sysfs, large memory use)");
+	self->fd = open(dev_path(), O_RDWR | O_CLOEXEC);
+	if (self->fd < 0)
+		SKIP(return, "%s: %s", dev_path(), strerror(errno));
+	d.region_name_ptr = (uintptr_t)self->region;
+	d.region_name_len = sizeof(self->region);
+	ASSERT_EQ(0, xioctl(self->fd, CMABUF_IOCTL_DEV_INFO, &d));
+	self->region_size = d.region_size;
+	self->used0 = cma_used(self->region);
+	if (self->used0 < 0)
+		SKIP(return, "no /sys/kernel/mm/cma/%s (CONFIG_CMA_SYSFS)", self->region);
+}
+
+FIXTURE_TEARDOWN(pressure)
+{
+	if (self->fd >= 0)
+		close(self->fd);
+	if (self->used0 >= 0)
+		EXPECT_EQ(self->used0, cma_used(self->region))
+			TH_LOG("region %s: pages not given back", self->region);
+}
+
+TEST_F_TIMEOUT(pressure, migration_keeps_data, 600)
+{
+	__u64 want = self->region_size * 3 / 4, got = 0;
+	long long cma_total = meminfo("CmaTotal");
+	struct cmabuf_alloc a[64];
+	struct cmabuf_stats st;
+	struct fill f;
+	int n = 0, i;
+	double t0;
+
+	ASSERT_EQ(0, fill_region(&f, want + 64 * MiB));
+	TH_LOG("movable pages in CMA: CmaFree %lld of %lld MiB, %zu MiB anonymous + %zu MiB tmpfs",
+	       f.cma_free / (long long)MiB, cma_total / (long long)MiB, f.nchunks * CHUNK / MiB,
+	       f.tmpfs_len / MiB);
+	EXPECT_GT(cma_total / 5, f.cma_free) TH_LOG("could not fill the region with movable pages");
+	t0 = now();
+	while (got < want) {
+		ASSERT_EQ(0, alloc_buf(self->fd, 8 * MiB, 0, &a[n])) TH_LOG("after %llu MiB", got / MiB);
+		got += a[n++].alloc_size;
+	}
+	TH_LOG("%llu MiB in %d buffers from the full region in %.2f s (emulated)", got / MiB, n,
+	       now() - t0);
+	EXPECT_TRUE(fill_intact(&f)) TH_LOG("migrated pages changed");
+	ASSERT_EQ(0, get_stats(self->fd, &st));
+	EXPECT_EQ(0, st.fallbacks);
+	for (i = 0; i < n; i++)
+		EXPECT_EQ(0, free_buf(self->fd, a[i].handle));
+	unfill(&f);
+}
+
+/* The fragmenter: unmovable pipe pages into every other page of ordinary memory. */
+struct frag {
+	int (*pipes)[2];
+	int npipes;
+};
+
+static int fragment(struct __test_metadata *_metadata, struct frag *fr, int max_rounds)
+{
+	struct rlimit rl = { 4096, 4096 };
+	int round;
+
+	setrlimit(RLIMIT_NOFILE, &rl);
+	fr->pipes = calloc(2048, sizeof(*fr->pipes));
+	fr->npipes = 0;
+	for (round = 0; round < max_rounds; round++) {
+		long big = free_blocks(9, 0);
+		size_t len = 64 * MiB, off;
+		unsigned char *p;
+		int k;
+
+		if (big == 0)
+			return round;
+		if (meminfo("MemFree") - meminfo("CmaFree") < 96 * (long long)MiB)
+			len = 32 * MiB;
+		p = hog(len, round);
+		if (!p)
+			return -ENOMEM;
+		for (off = 0; off < len; off += 2 * PAGE)
+			madvise(p + off, PAGE, MADV_DONTNEED);
+		/* Half the chunk, in pipes of 1 MiB: the holes just punched. */
+		for (k = 0; k < (int)(len / MiB / 2) && fr->npipes < 2048; k++) {
+			int *pp = fr->pipes[fr->npipes];
+			static char block[MiB];
+
+			if (pipe(pp))
+				break;
+			fr->npipes++;
+			if (fcntl(pp[1], F_SETPIPE_SZ, MiB) < 0 ||
+			    write(pp[1], block, MiB) != (ssize_t)MiB)
+				break;
+		}
+		munmap(p, len);
+	}
+	return free_blocks(9, 0) == 0 ? round : -EAGAIN;
+}
+
+static void unfragment(struct frag *fr)
+{
+	for (int i = 0; i < fr->npipes; i++) {
+		close(fr->pipes[i][0]);
+		close(fr->pipes[i][1]);
+	}
+	free(fr->pipes);
+}
+
+TEST_F_TIMEOUT(pressure, fragmentation, 900)
+{
+	const int cycles = getenv("CMABUF_FRAG_CYCLES") ? atoi(getenv("CMABUF_FRAG_CYCLES")) : 1000;
+	long big_before, big_after, cma10;
+	struct frag fr;
+	int rounds, i, ok = 0, fd;
+	double t0;
+
+	rounds = fragment(_metadata, &fr, 64);
+	ASSERT_LE(0, rounds) TH_LOG("fragmenter could not clear order >= 9 blocks (%d)", rounds);
+	big_before = free_blocks(9, 0);
+	/* Give the kernel its best chance: compact all memory, then look again. */
+	fd = open("/proc/sys/vm/compact_memory", O_WRONLY);
+	if (fd >= 0) {
+		EXPECT_EQ(1, write(fd, "1", 1));
+		close(fd);
+	}
+	big_after = free_blocks(9, 0);
+	cma10 = free_blocks(10, 1);
+	TH_LOG("after %d rounds, %d MiB of pipes: order>=9 free outside CMA %ld, after compaction %ld; order-10 free in CMA %ld",
+	       rounds, fr.npipes, big_before, big_after, cma10);
+	EXPECT_EQ(0, big_after) TH_LOG("an order-10 allocation outside CMA could still succeed");
+	t0 = now();
+	for (i = 0; i < cycles; i++) {
+		struct cmabuf_alloc a;
+		unsigned char *p;
+		size_t off;
+
+		if (alloc_buf(self->fd, 8 * MiB, 0, &a))
+			continue;
+		p = mmap(NULL, a.alloc_size, PROT_READ | PROT_WRITE, MAP_SHARED, self->fd,
+			 a.mmap_offset);
+		if (p != MAP_FAILED) {
+			for (off = 0; off < a.alloc_size; off += PAGE)
+				p[off] = i;
+			ok += p[a.alloc_size - PAGE] == (unsigned char)i;
+			munmap(p, a.alloc_size);
+		}
+		free_buf(self->fd, a.handle);
+	}
+	TH_LOG("fragmentation_success %d/%d (8 MiB each, %.1f s emulated)", ok, cycles, now() - t0);
+	EXPECT_EQ(cycles, ok);
+	unfragment(&fr);
+}
+
+/* One worker: random sizes and modes for `secs`; exit status says what went wrong. */
+static int worker(const char *dev, int id, double secs)
+{
+	unsigned int seed = id * 7919 + 1;
+	double end = now() + secs;
+	int fd = open(dev, O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return 10;
+	while (now() < end) {
+		struct cmabuf_alloc a;
+		size_t size = ((rand_r(&seed) % (8 * 256)) + 1) * PAGE, off;
+		unsigned char *p;
+		int ret = alloc_buf(fd, size, rand_r(&seed) % 3, &a);
+
+		if (ret == -ENOMEM || ret == -EBUSY)
+			continue;	/* region full or busy: documented */
+		if (ret)
+			return 11;
+		p = mmap(NULL, a.alloc_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, a.mmap_offset);
+		if (p == MAP_FAILED)
+			return 12;
+		for (off = 0; off < a.alloc_size; off += PAGE)
+			if (p[off])
+				return 13;	/* not zeroed */
+		for (off = 0; off < a.alloc_size; off += PAGE)
+			p[off] = id + off / PAGE;
+		for (off = 0; off < a.alloc_size; off += PAGE)
+			if (p[off] != (unsigned char)(id + off / PAGE))
+				return 14;
+		munmap(p, a.alloc_size);
+		if (free_buf(fd, a.handle))
+			return 15;
+	}
+	close(fd);
+	return 0;
+}
+
+TEST_F_TIMEOUT(pressure, concurrent_under_pressure, 600)
+{
+	const double secs = 15;
+	struct cmabuf_stats s0, s1;
+	pid_t hogger, pids[8];
+	int i, status;
+
+	ASSERT_EQ(0, get_stats(self->fd, &s0));
+	hogger = fork();
+	ASSERT_LE(0, hogger);
+	if (hogger == 0) {
+		size_t len = meminfo("MemFree") / 2;
+
+		for (unsigned int r = 0;; r++) {
+			void *p = hog(len, r);
+
+			if (p)
+				munmap(p, len);
+		}
+	}
+	for (i = 0; i < 8; i++) {
+		pids[i] = fork();
+		ASSERT_LE(0, pids[i]);
+		if (pids[i] == 0)
+			_exit(worker(dev_path(), i, secs));
+	}
+	for (i = 0; i < 8; i++) {
+		ASSERT_EQ(pids[i], waitpid(pids[i], &status, 0));
+		EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+			TH_LOG("worker %d: status %#x", i, status);
+	}
+	kill(hogger, SIGKILL);
+	waitpid(hogger, &status, 0);
+	ASSERT_EQ(0, get_stats(self->fd, &s1));
+	TH_LOG("%llu allocations, %llu ENOMEM, %llu EBUSY, %llu retries, %llu fallbacks",
+	       s1.allocs - s0.allocs, s1.fail_nomem - s0.fail_nomem, s1.fail_busy - s0.fail_busy,
+	       s1.retries - s0.retries, s1.fallbacks - s0.fallbacks);
+	EXPECT_LT(s0.allocs + 8, s1.allocs);
+	EXPECT_EQ(0, s1.live_bytes);
+}
+
+TEST_F_TIMEOUT(pressure, interrupted_allocation, 600)
+{
+	__u64 size = self->region_size * 3 / 4;
+	struct cmabuf_stats s0, s1;
+	int attempt, interrupted = 0;
+	struct fill f;
+
+	ASSERT_EQ(0, fill_region(&f, size + 64 * MiB));
+	ASSERT_EQ(0, get_stats(self->fd, &s0));
+	for (attempt = 0; attempt < 8 && !interrupted; attempt++) {
+		int done[2], status;
+		char c;
+		pid_t pid;
+
+		ASSERT_EQ(0, pipe(done));
+		pid = fork();
+		ASSERT_LE(0, pid);
+		if (pid == 0) {
+			struct cmabuf_alloc a;
+			int fd = open(dev_path(), O_RDWR);
+
+			close(done[0]);
+			if (write(done[1], "s", 1) != 1 || alloc_buf(fd, size, 0, &a))
+				_exit(1);
+			if (write(done[1], "d", 1) != 1)
+				_exit(2);
+			pause();
+			_exit(0);
+		}
+		close(done[1]);
+		ASSERT_EQ(1, read(done[0], &c, 1));
+		usleep(20000 + attempt * 20000);
+		kill(pid, SIGKILL);
+		ASSERT_EQ(pid, waitpid(pid, &status, 0));
+		interrupted = read(done[0], &c, 1) == 0;
+		close(done[0]);
+		TH_LOG("attempt %d: killed %s", attempt, interrupted ? "during the allocation" :
+							     "after it finished");
+	}
+	ASSERT_EQ(0, get_stats(self->fd, &s1));
+	EXPECT_TRUE(interrupted);
+	EXPECT_LE(s0.fail_intr + 1, s1.fail_intr);
+	EXPECT_EQ(0, s1.live_bytes);
+	EXPECT_TRUE(fill_intact(&f));
+	unfill(&f);
+}
+
+TEST_HARNESS_MAIN
