@@ -182,10 +182,12 @@ impl Region {
         }
 
         // The region's DMA address, which may differ from its physical one (`dma-ranges`):
-        // map its first page as a resource and unmap it again.
+        // map its first page (RAM, without touching caches) and unmap it again.
         let dir = bindings::dma_data_direction_DMA_BIDIRECTIONAL;
-        // SAFETY: `raw` is a bound device set up for DMA above; `base` is RAM it may address.
-        let dma_base = unsafe { bindings::dma_map_resource(raw, base, PAGE_SIZE, dir, 0) };
+        // CAST: A small flag constant.
+        let attrs = bindings::DMA_ATTR_SKIP_CPU_SYNC as c_ulong;
+        // SAFETY: `raw` is a bound device set up for DMA above; `base` is RAM (the region).
+        let dma_base = unsafe { bindings::dma_map_phys(raw, base, PAGE_SIZE, dir, attrs) };
         if dma_base == !0 {
             dev_err!(dev, "region {} is not addressable by the device\n", &*name);
             // SAFETY: Undoes the successful init above.
@@ -193,7 +195,7 @@ impl Region {
             return Err(EINVAL);
         }
         // SAFETY: Unmaps the mapping just made, with the same arguments.
-        unsafe { bindings::dma_unmap_resource(raw, dma_base, PAGE_SIZE, dir, 0) };
+        unsafe { bindings::dma_unmap_phys(raw, dma_base, PAGE_SIZE, dir, attrs) };
 
         // INVARIANT: The region was assigned above and `cma_area` checked to be it.
         Ok(Self {

@@ -18,6 +18,8 @@ pub enum Value {
     Obj(Obj),
     /// An array.
     Arr(Vec<Value>),
+    /// A ratio, printed with 3 decimals (`null` if not finite).
+    Ratio(f64),
 }
 
 /// A JSON object with keys in insertion order.
@@ -109,6 +111,10 @@ fn write_value(out: &mut String, v: &Value) {
         Value::Str(s) => write_str(out, s),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Null => out.push_str("null"),
+        Value::Ratio(r) if r.is_finite() => {
+            let _ = write!(out, "{r:.3}");
+        }
+        Value::Ratio(_) => out.push_str("null"),
         Value::Obj(o) => write_obj(out, o),
         Value::Arr(a) => {
             out.push('[');
@@ -152,6 +158,14 @@ mod tests {
             o.render(),
             r#"{"a":1,"b":"x\"y\n","c":null,"d":{"e":true},"f":[1,false]}"#
         );
+    }
+
+    #[test]
+    fn ratios() {
+        let o = Obj::new()
+            .set("a", Value::Ratio(1.23456))
+            .set("b", Value::Ratio(f64::NAN));
+        assert_eq!(o.render(), r#"{"a":1.235,"b":null}"#);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! `cmabufctl`: inspect and exercise cmabuf devices.
 
+mod bench;
 mod json;
 
 use clap::{Parser, Subcommand};
@@ -46,6 +47,12 @@ enum Command {
     },
     /// Use of the device and the kernel's counters of its region.
     Stats,
+    /// Compare with the mainline CMA heap on the same region; prints JSON of ratios.
+    Bench {
+        /// Few repetitions: a smoke test, not a measurement.
+        #[arg(long)]
+        quick: bool,
+    },
     /// Allocate, map, check zeroing, write and read back a pattern, check contiguity.
     Verify {
         /// Buffer size.
@@ -376,6 +383,16 @@ fn main() -> ExitCode {
         } => alloc(&dev, cli.json, size, mode, fill, hold, count),
         Command::Stats => stats(&dev, cli.json),
         Command::Verify { size, mode } => verify(&dev, cli.json, size, mode),
+        Command::Bench { quick } => match bench::run(&dev, quick) {
+            Ok(o) => {
+                println!("{}", o.render());
+                Ok(true)
+            }
+            Err(e) => {
+                eprintln!("cmabufctl bench: {e}");
+                Ok(false)
+            }
+        },
     });
     match res {
         Ok(true) => ExitCode::SUCCESS,

@@ -12,7 +12,7 @@ CTL=$(command -v cmabufctl || echo "$DIR/cmabufctl")
 ktap_print_header
 [ -x "$CTL" ] || { ktap_skip_all "cmabufctl not found"; exit "$KSFT_SKIP"; }
 [ -c "$DEV" ] || { ktap_skip_all "no $DEV"; exit "$KSFT_SKIP"; }
-ktap_set_plan 9
+ktap_set_plan 10
 
 # has STRING: whether $out contains STRING (ktap_test_result re-splits its
 # arguments, so the text travels in $out and the needle in $want).
@@ -52,8 +52,10 @@ n=$(echo "$out" | grep -o '"handle"' | wc -l)
 ktap_test_result "alloc --count 3 --fill gives 3 buffers" test "$n" -eq 3
 
 out=$("$CTL" -d "$DEV" stats --json)
-want='"dev_buffers":0,"dev_bytes":0,"cma":{"total_pages":'
-ktap_test_result "stats --json shows CMA counters and nothing live" has
+want='"live_buffers":0,"live_bytes":0,'
+ktap_test_result "stats --json: nothing live after the allocations" has
+want='"cma":{"total_pages":'
+ktap_test_result "stats --json shows the kernel's CMA counters" has
 
 "$CTL" -d "$DEV" alloc --size 0 > /dev/null 2>&1
 rc=$?

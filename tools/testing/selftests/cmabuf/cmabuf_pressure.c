@@ -339,49 +339,85 @@ TEST_F_TIMEOUT(pressure, migration_keeps_data, 600)
 	unfill(&f);
 }
 
-/* The fragmenter: unmovable pipe pages into every other page of ordinary memory. */
+/*
+ * The fragmenter. Each round fills ordinary memory with anonymous pages,
+ * frees every other one, fills all free ordinary memory but a small floor
+ * with unmovable pages (pipe buffers; the allocator gives them the largest
+ * free blocks first, then the holes), and frees the anonymous pages: every
+ * pageblock is left with unmovable pages scattered through it. Rounds
+ * repeat until even compaction finds no free order >= 9 block outside CMA.
+ */
 struct frag {
 	int (*pipes)[2];
 	int npipes;
+	long long pipe_bytes;
 };
 
-static int fragment(struct __test_metadata *_metadata, struct frag *fr, int max_rounds)
+#define MAX_PIPES 4000
+
+static void compact(void)
 {
-	struct rlimit rl = { 4096, 4096 };
+	int fd = open("/proc/sys/vm/compact_memory", O_WRONLY);
+
+	if (fd >= 0) {
+		if (write(fd, "1", 1) != 1)
+			perror("compact_memory");
+		close(fd);
+	}
+}
+
+/* Unmovable pages: `bytes` more of pipe buffers, 1 MiB per pipe. */
+static int add_pipes(struct frag *fr, long long bytes)
+{
+	static char block[MiB];
+
+	while (bytes > 0 && fr->npipes < MAX_PIPES) {
+		int *pp = fr->pipes[fr->npipes];
+
+		if (pipe(pp))
+			return -errno;
+		fr->npipes++;
+		if (fcntl(pp[1], F_SETPIPE_SZ, MiB) < 0 || write(pp[1], block, MiB) != (ssize_t)MiB)
+			return -errno;
+		fr->pipe_bytes += MiB;
+		bytes -= MiB;
+	}
+	return 0;
+}
+
+static int fragment(struct frag *fr, int max_rounds)
+{
+	struct rlimit rl = { 2 * MAX_PIPES + 64, 2 * MAX_PIPES + 64 };
+	const long long floor = 24 * MiB;
 	int round;
 
 	setrlimit(RLIMIT_NOFILE, &rl);
-	fr->pipes = calloc(2048, sizeof(*fr->pipes));
+	fr->pipes = calloc(MAX_PIPES, sizeof(*fr->pipes));
 	fr->npipes = 0;
+	fr->pipe_bytes = 0;
 	for (round = 0; round < max_rounds; round++) {
-		long big = free_blocks(9, 0);
-		size_t len = 64 * MiB, off;
+		long long plain, len;
 		unsigned char *p;
-		int k;
+		size_t off;
 
-		if (big == 0)
+		compact();
+		if (free_blocks(9, 0) == 0)
 			return round;
-		if (meminfo("MemFree") - meminfo("CmaFree") < 96 * (long long)MiB)
-			len = 32 * MiB;
+		plain = meminfo("MemFree") - meminfo("CmaFree");
+		len = plain - floor;
+		if (len < 16 * (long long)MiB)
+			len = 16 * MiB;
 		p = hog(len, round);
 		if (!p)
 			return -ENOMEM;
-		for (off = 0; off < len; off += 2 * PAGE)
+		for (off = 0; off < (size_t)len; off += 2 * PAGE)
 			madvise(p + off, PAGE, MADV_DONTNEED);
-		/* Half the chunk, in pipes of 1 MiB: the holes just punched. */
-		for (k = 0; k < (int)(len / MiB / 2) && fr->npipes < 2048; k++) {
-			int *pp = fr->pipes[fr->npipes];
-			static char block[MiB];
-
-			if (pipe(pp))
-				break;
-			fr->npipes++;
-			if (fcntl(pp[1], F_SETPIPE_SZ, MiB) < 0 ||
-			    write(pp[1], block, MiB) != (ssize_t)MiB)
-				break;
-		}
+		plain = meminfo("MemFree") - meminfo("CmaFree");
+		if (plain > floor && add_pipes(fr, plain - floor))
+			return -EMFILE;
 		munmap(p, len);
 	}
+	compact();
 	return free_blocks(9, 0) == 0 ? round : -EAGAIN;
 }
 
@@ -399,22 +435,21 @@ TEST_F_TIMEOUT(pressure, fragmentation, 900)
 	const int cycles = getenv("CMABUF_FRAG_CYCLES") ? atoi(getenv("CMABUF_FRAG_CYCLES")) : 1000;
 	long big_before, big_after, cma10;
 	struct frag fr;
-	int rounds, i, ok = 0, fd;
+	int rounds, i, ok = 0;
 	double t0;
 
-	rounds = fragment(_metadata, &fr, 64);
-	ASSERT_LE(0, rounds) TH_LOG("fragmenter could not clear order >= 9 blocks (%d)", rounds);
+	rounds = fragment(&fr, 8);
 	big_before = free_blocks(9, 0);
 	/* Give the kernel its best chance: compact all memory, then look again. */
-	fd = open("/proc/sys/vm/compact_memory", O_WRONLY);
-	if (fd >= 0) {
-		EXPECT_EQ(1, write(fd, "1", 1));
-		close(fd);
-	}
+	compact();
 	big_after = free_blocks(9, 0);
 	cma10 = free_blocks(10, 1);
-	TH_LOG("after %d rounds, %d MiB of pipes: order>=9 free outside CMA %ld, after compaction %ld; order-10 free in CMA %ld",
-	       rounds, fr.npipes, big_before, big_after, cma10);
+	TH_LOG("fragmenter: %d rounds, %lld MiB of unmovable pipe pages, %lld MiB free outside CMA",
+	       rounds, fr.pipe_bytes / (long long)MiB,
+	       (meminfo("MemFree") - meminfo("CmaFree")) / (long long)MiB);
+	TH_LOG("free blocks of order >= 9 outside CMA: %ld, after compaction %ld; order-10 blocks free in CMA: %ld",
+	       big_before, big_after, cma10);
+	ASSERT_LE(0, rounds) TH_LOG("fragmenter could not clear order >= 9 blocks (%d)", rounds);
 	EXPECT_EQ(0, big_after) TH_LOG("an order-10 allocation outside CMA could still succeed");
 	t0 = now();
 	for (i = 0; i < cycles; i++) {

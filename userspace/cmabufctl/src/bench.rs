@@ -1,0 +1,391 @@
+// SPDX-License-Identifier: GPL-2.0
+//! `cmabufctl bench`: cmabuf against the mainline CMA heap on the same region,
+//! in the same boot, and against a plain `memset` (the zeroing floor).
+//!
+//! Every figure is a ratio. Absolute times on an emulated board mean nothing
+//! and are not printed.
+
+use crate::json::{Obj, Value};
+use cmabuf::{Device, Mode};
+use nix::sys::mman::{mmap, mmap_anonymous, munmap, MapFlags, ProtFlags};
+use std::{
+    fs,
+    num::NonZeroUsize,
+    os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd},
+    ptr::NonNull,
+    time::Instant,
+};
+
+/// Sizes measured, with their labels and repetitions (idle, under pressure).
+pub const SIZES: [(&str, u64, usize, usize); 4] = [
+    ("64K", 64 << 10, 41, 5),
+    ("1M", 1 << 20, 31, 5),
+    ("8M", 8 << 20, 15, 5),
+    ("64M", 64 << 20, 7, 3),
+];
+
+#[repr(C)]
+#[derive(Default)]
+struct HeapAlloc {
+    len: u64,
+    fd: u32,
+    fd_flags: u32,
+    heap_flags: u64,
+}
+
+nix::ioctl_readwrite!(heap_alloc, b'H', 0, HeapAlloc);
+
+/// The mainline CMA heap of the region: `/dev/dma_heap/<region>`.
+pub struct Heap(OwnedFd);
+
+impl Heap {
+    pub fn open(region: &str) -> Result<Heap, String> {
+        let path = format!("/dev/dma_heap/{region}");
+        let fd = nix::fcntl::open(
+            path.as_str(),
+            nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(|e| format!("{path}: {e}"))?;
+        Ok(Heap(fd))
+    }
+
+    /// Allocates a dma-buf of `len` bytes; its fd frees it when dropped.
+    pub fn alloc(&self, len: u64) -> Result<OwnedFd, String> {
+        let mut a = HeapAlloc {
+            len,
+            fd_flags: (libc_o_rdwr() | libc_o_cloexec()) as u32,
+            ..Default::default()
+        };
+        // SAFETY: `a` is a valid `dma_heap_allocation_data`.
+        unsafe { heap_alloc(self.0.as_raw_fd(), &mut a) }
+            .map_err(|e| format!("heap alloc: {e}"))?;
+        // SAFETY: The kernel returned a new dma-buf fd that we now own.
+        Ok(unsafe { OwnedFd::from_raw_fd(a.fd as i32) })
+    }
+}
+
+fn libc_o_rdwr() -> i32 {
+    nix::fcntl::OFlag::O_RDWR.bits()
+}
+
+fn libc_o_cloexec() -> i32 {
+    nix::fcntl::OFlag::O_CLOEXEC.bits()
+}
+
+/// The `p`th percentile (0-100) of `v` (sorted in place).
+pub fn percentile(v: &mut [f64], p: usize) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let idx = ((v.len() - 1) * p).div_ceil(100);
+    v[idx.min(v.len() - 1)]
+}
+
+fn secs<F: FnOnce()>(f: F) -> f64 {
+    let t = Instant::now();
+    f();
+    t.elapsed().as_secs_f64()
+}
+
+/// A shared mapping of `len` bytes of `fd` at `offset`.
+struct Map {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+impl Map {
+    fn new(fd: impl AsFd, len: u64, offset: u64) -> Result<Map, String> {
+        let n = NonZeroUsize::new(len as usize).ok_or("empty")?;
+        // SAFETY: A fresh shared mapping; only this `Map` refers to it.
+        let ptr = unsafe {
+            mmap(
+                None,
+                n,
+                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+                MapFlags::MAP_SHARED,
+                fd,
+                offset as i64,
+            )
+        }
+        .map_err(|e| format!("mmap: {e}"))?;
+        Ok(Map {
+            ptr: ptr.cast(),
+            len: len as usize,
+        })
+    }
+
+    fn anon(len: u64) -> Result<Map, String> {
+        let n = NonZeroUsize::new(len as usize).ok_or("empty")?;
+        // SAFETY: A fresh private anonymous mapping.
+        let ptr = unsafe {
+            mmap_anonymous(
+                None,
+                n,
+                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+                MapFlags::MAP_PRIVATE,
+            )
+        }
+        .map_err(|e| format!("mmap: {e}"))?;
+        Ok(Map {
+            ptr: ptr.cast(),
+            len: len as usize,
+        })
+    }
+
+    fn bytes(&mut self) -> &mut [u8] {
+        // SAFETY: The mapping covers `len` bytes and lives as long as `self`.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+
+    /// Writes one byte per page.
+    fn touch(&mut self) {
+        let b = self.bytes();
+        for i in (0..b.len()).step_by(4096) {
+            // SAFETY: In bounds; volatile so that the store is not elided.
+            unsafe { std::ptr::write_volatile(&mut b[i], 1) };
+        }
+    }
+}
+
+impl Drop for Map {
+    fn drop(&mut self) {
+        // SAFETY: Our own mapping.
+        let _ = unsafe { munmap(self.ptr.cast(), self.len) };
+    }
+}
+
+fn meminfo(key: &str) -> u64 {
+    let text = fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix(key).and_then(|r| r.strip_prefix(':')) {
+            let kb: u64 = rest
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .unwrap_or(0);
+            return kb * 1024;
+        }
+    }
+    0
+}
+
+/// The region (and every CMA area) full of movable pages, with room outside CMA for
+/// what migration moves; see `cmabuf_pressure.c` for the reasoning.
+struct Fill {
+    _chunks: Vec<Map>,
+}
+
+impl Fill {
+    fn new(room: u64) -> Result<Fill, String> {
+        let early_len = meminfo("MemFree")
+            .saturating_sub(2 * meminfo("CmaFree"))
+            .max(room);
+        let mut early = Map::anon(early_len)?;
+        early.touch();
+        let cma_total = meminfo("CmaTotal");
+        let mut chunks = Vec::new();
+        while meminfo("CmaFree") > cma_total / 20 && meminfo("MemFree") > 40 << 20 {
+            let mut c = Map::anon(4 << 20)?;
+            c.touch();
+            chunks.push(c);
+        }
+        drop(early);
+        Ok(Fill { _chunks: chunks })
+    }
+}
+
+struct Series {
+    cmabuf: Vec<f64>,
+    cmabuf_coherent: Vec<f64>,
+    heap: Vec<f64>,
+    memset: Vec<f64>,
+}
+
+fn alloc_series(
+    dev: &Device,
+    heap: &Heap,
+    size: u64,
+    reps: usize,
+    pressure: bool,
+) -> Result<Series, String> {
+    let mut s = Series {
+        cmabuf: vec![],
+        cmabuf_coherent: vec![],
+        heap: vec![],
+        memset: vec![],
+    };
+    let mut floor = Map::anon(size)?;
+    floor.touch();
+    for _ in 0..reps {
+        for which in 0..3 {
+            let fill = if pressure {
+                Some(Fill::new(size + (64 << 20))?)
+            } else {
+                None
+            };
+            match which {
+                0 => {
+                    let t = Instant::now();
+                    let b = dev
+                        .alloc(size)
+                        .mode(Mode::Cached)
+                        .map(false)
+                        .allocate()
+                        .map_err(|e| e.to_string())?;
+                    s.cmabuf.push(t.elapsed().as_secs_f64());
+                    drop(b);
+                }
+                1 => {
+                    let t = Instant::now();
+                    let b = dev
+                        .alloc(size)
+                        .map(false)
+                        .allocate()
+                        .map_err(|e| e.to_string())?;
+                    s.cmabuf_coherent.push(t.elapsed().as_secs_f64());
+                    drop(b);
+                }
+                _ => {
+                    let t = Instant::now();
+                    let fd = heap.alloc(size)?;
+                    s.heap.push(t.elapsed().as_secs_f64());
+                    drop(fd);
+                }
+            }
+            drop(fill);
+        }
+        s.memset.push(secs(|| floor.bytes().fill(0)));
+    }
+    Ok(s)
+}
+
+/// Runs everything; returns the JSON summary (ratios only).
+pub fn run(dev: &Device, quick: bool) -> Result<Obj, String> {
+    let info = dev.info().map_err(|e| e.to_string())?;
+    let heap = Heap::open(&info.region_name)?;
+    let mut alloc_vs_heap = Obj::new();
+    let mut alloc_coherent_vs_heap = Obj::new();
+    let mut alloc_vs_memset = Obj::new();
+    let mut alloc_p95_vs_heap = Obj::new();
+    let mut pressure_vs_heap = Obj::new();
+    let mut touch_vs_heap = Obj::new();
+    let mut write_bw = Obj::new();
+    for &(label, size, reps, preps) in &SIZES {
+        if size > info.region_size / 2 {
+            continue;
+        }
+        let (reps, preps) = if quick { (3, 1) } else { (reps, preps) };
+        let mut idle = alloc_series(dev, &heap, size, reps, false)?;
+        let c50 = percentile(&mut idle.cmabuf, 50);
+        let h50 = percentile(&mut idle.heap, 50);
+        alloc_vs_heap = alloc_vs_heap.set(label, Value::Ratio(c50 / h50));
+        alloc_coherent_vs_heap = alloc_coherent_vs_heap.set(
+            label,
+            Value::Ratio(percentile(&mut idle.cmabuf_coherent, 50) / h50),
+        );
+        alloc_vs_memset =
+            alloc_vs_memset.set(label, Value::Ratio(c50 / percentile(&mut idle.memset, 50)));
+        alloc_p95_vs_heap = alloc_p95_vs_heap.set(
+            label,
+            Value::Ratio(percentile(&mut idle.cmabuf, 95) / percentile(&mut idle.heap, 95)),
+        );
+        let mut pres = alloc_series(dev, &heap, size, preps, true)?;
+        pressure_vs_heap = pressure_vs_heap.set(
+            label,
+            Value::Ratio(percentile(&mut pres.cmabuf, 50) / percentile(&mut pres.heap, 50)),
+        );
+
+        // mmap + first touch of the whole buffer, and sustained writes, per mapping kind.
+        let mut touch_c = vec![];
+        let mut touch_h = vec![];
+        let mut bw = Obj::new();
+        let mut anon = Map::anon(size)?;
+        anon.touch();
+        let mut anon_t = vec![];
+        for _ in 0..reps.min(5) {
+            anon_t.push(secs(|| anon.bytes().fill(0x5a)));
+        }
+        let anon50 = percentile(&mut anon_t, 50);
+        for mode in [Mode::Cached, Mode::Coherent, Mode::WriteCombine] {
+            let b = dev
+                .alloc(size)
+                .mode(mode)
+                .map(false)
+                .allocate()
+                .map_err(|e| e.to_string())?;
+            let mut t = vec![];
+            let mut m = Map::new(dev_fd(dev)?, size, b.mmap_offset())?;
+            if mode == Mode::Cached {
+                for _ in 0..reps.min(5) {
+                    let mut m2 = None;
+                    touch_c.push(secs(|| {
+                        let mut mm = Map::new(dev_fd(dev).expect("fd"), size, b.mmap_offset())
+                            .expect("mmap");
+                        mm.touch();
+                        m2 = Some(mm);
+                    }));
+                }
+            }
+            for _ in 0..reps.min(5) {
+                t.push(secs(|| m.bytes().fill(0x5a)));
+            }
+            bw = bw.set(mode.name(), Value::Ratio(anon50 / percentile(&mut t, 50)));
+        }
+        let fd = heap.alloc(size)?;
+        for _ in 0..reps.min(5) {
+            let mut mm = None;
+            touch_h.push(secs(|| {
+                let mut m = Map::new(fd.as_fd(), size, 0).expect("mmap dma-buf");
+                m.touch();
+                mm = Some(m);
+            }));
+        }
+        let mut hm = Map::new(fd.as_fd(), size, 0)?;
+        let mut t = vec![];
+        for _ in 0..reps.min(5) {
+            t.push(secs(|| hm.bytes().fill(0x5a)));
+        }
+        bw = bw.set("cma_heap", Value::Ratio(anon50 / percentile(&mut t, 50)));
+        touch_vs_heap = touch_vs_heap.set(
+            label,
+            Value::Ratio(percentile(&mut touch_c, 50) / percentile(&mut touch_h, 50)),
+        );
+        write_bw = write_bw.set(label, bw);
+    }
+    Ok(Obj::new()
+        .set("region", info.region_name.as_str())
+        .set("alloc_p50_vs_cma_heap", alloc_vs_heap)
+        .set("alloc_p95_vs_cma_heap", alloc_p95_vs_heap)
+        .set("alloc_coherent_p50_vs_cma_heap", alloc_coherent_vs_heap)
+        .set("alloc_p50_vs_memset", alloc_vs_memset)
+        .set("alloc_pressure_p50_vs_cma_heap", pressure_vs_heap)
+        .set("first_touch_vs_cma_heap", touch_vs_heap)
+        .set("write_bandwidth_vs_anon", write_bw))
+}
+
+/// Another descriptor of the device, for raw mappings.
+fn dev_fd(dev: &Device) -> Result<OwnedFd, String> {
+    nix::fcntl::open(
+        dev.path(),
+        nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles() {
+        let mut v = vec![5.0, 1.0, 3.0, 2.0, 4.0];
+        assert_eq!(percentile(&mut v, 50), 3.0);
+        assert_eq!(percentile(&mut v, 95), 5.0);
+        assert_eq!(percentile(&mut v, 0), 1.0);
+        assert!(percentile(&mut [], 50).is_nan());
+    }
+}
