@@ -6,6 +6,8 @@
 #                          EXTRA=dir puts a host directory at /extra)
 #   board/board.sh check   runs every test in the board, parses the KTAP on
 #                          the host, ends with "N passed, N failed, N skipped"
+#   board/board.sh bench   benchmarks against the mainline CMA heap (ratios);
+#                          BENCH_JSON, BENCH_PNG name the outputs
 #
 # Environment: MEM (default 1G), SMP (2), TIMEOUT (seconds), CMABUF_CACHE.
 . "$(dirname "$0")/common.sh"
@@ -100,7 +102,7 @@ rm -rf "$IR"
 mkdir -p "$IR"/{bin,cmabuf/bin,lib/modules,kselftest,etc,extra}
 cp "$BB" "$IR/bin/busybox"
 cp "$ROOT/board/init.sh" "$IR/init"
-cp "$ROOT/board/run-tests.sh" "$IR/cmabuf/"
+cp "$ROOT/board/run-tests.sh" "$ROOT/board/bench.sh" "$IR/cmabuf/"
 cp "$KO" "$IR/lib/modules/"
 cp -a "$BUILD/kselftest/." "$IR/kselftest/"
 cp "$KO" "$IR/kselftest/cmabuf/"
@@ -158,6 +160,13 @@ check)
 		-append "$APPEND loglevel=4" < /dev/null > "$CONSOLE" 2>&1 || rc=$?
 	[ $rc = 124 ] && log "the board timed out"
 	exec python3 "$ROOT/board/report.py" --kdir "$KDIR" "$CONSOLE"
+	;;
+bench)
+	log "booting the board for the benchmarks (console log: $CONSOLE)"
+	timeout "${TIMEOUT:-3600}" "${BOOT[@]}" -serial stdio -monitor none \
+		-append "$APPEND loglevel=4" < /dev/null > "$CONSOLE" 2>&1 || true
+	exec python3 "$ROOT/board/bench_report.py" --json "${BENCH_JSON:-$BUILD/bench.json}" \
+		--png "${BENCH_PNG:-$BUILD/bench.png}" "$CONSOLE"
 	;;
 *) die "unknown mode $mode" ;;
 esac

@@ -5,6 +5,7 @@
 #   run    - an interactive shell on the console; leaving it powers off
 #   cmd    - runs /cmabuf/cmd, prints "CMABUF-EXIT: <status>", powers off
 #   check  - runs every test (/cmabuf/run-tests.sh), then as cmd
+#   bench  - runs the benchmarks (/cmabuf/bench.sh), then as cmd
 /bin/busybox mkdir -p /bin /sbin /usr/bin /usr/sbin
 /bin/busybox --install -s
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin:/cmabuf/bin
@@ -43,6 +44,10 @@ cmd)
 	;;
 check)
 	/cmabuf/run-tests.sh
+	echo "CMABUF-EXIT: $?"
+	;;
+bench)
+	/cmabuf/bench.sh
 	echo "CMABUF-EXIT: $?"
 	;;
 esac

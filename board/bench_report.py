@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Turn the board's benchmark output into a table, a JSON summary and a plot.
+
+The board prints one JSON document between ``BENCH-BEGIN`` and ``BENCH-END``
+(board/bench.sh): ratios of cmabuf against the mainline CMA heap on the same
+region and against ``memset``, by size label, and the fragmentation story's
+``successes/attempts``. Ratios below 1 mean cmabuf took less time (or, for
+bandwidth, wrote slower than anonymous memory: see the key's name).
+No absolute time is printed: the board is emulated.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+SIZES = ["64K", "1M", "8M", "64M"]
+
+# (key, what it compares, how to read it)
+ROWS = [
+    ("alloc_p50_vs_cma_heap", "allocation p50, cmabuf (cached) / CMA heap", "lower is better"),
+    ("alloc_p95_vs_cma_heap", "allocation p95, cmabuf (cached) / CMA heap", "lower is better"),
+    ("alloc_coherent_p50_vs_cma_heap", "allocation p50, cmabuf (coherent) / CMA heap",
+     "lower is better"),
+    ("alloc_p50_vs_memset", "allocation p50, cmabuf / memset of the size", "zeroing floor = 1"),
+    ("alloc_pressure_p50_vs_cma_heap", "allocation p50 with the region full of movable pages",
+     "lower is better"),
+    ("first_touch_vs_cma_heap", "mmap + touch every page, cmabuf / CMA heap", "lower is better"),
+]
+
+
+def section(lines, begin, end):
+    """Lines strictly between ``begin`` and ``end`` (None if absent)."""
+    try:
+        start = lines.index(begin)
+        stop = lines.index(end, start)
+    except ValueError:
+        return None
+    return lines[start + 1:stop]
+
+
+def parse(lines):
+    """The summary dict, with ``fragmentation_success`` turned into numbers."""
+    body = section(lines, "BENCH-BEGIN", "BENCH-END")
+    if not body:
+        raise ValueError("no BENCH-BEGIN/BENCH-END document in the console log")
+    data = json.loads("".join(body))
+    frag = str(data.get("fragmentation_success", "0/0"))
+    ok, _, total = frag.partition("/")
+    ok, total = int(ok or 0), int(total or 0)
+    data["fragmentation_successes"] = ok
+    data["fragmentation_attempts"] = total
+    data["fragmentation_success"] = ok / total if total else 0.0
+    return data
+
+
+def fmt(v):
+    return "-" if v is None else "%.2f" % v
+
+
+def table(data):
+    """The summary as a text table."""
+    out = ["%-58s %s" % ("ratio (by buffer size)", "".join("%8s" % s for s in SIZES))]
+    for key, what, _ in ROWS:
+        vals = data.get(key, {})
+        out.append("%-58s %s" % (what, "".join("%8s" % fmt(vals.get(s)) for s in SIZES)))
+    for size in SIZES:
+        bw = data.get("write_bandwidth_vs_anon", {}).get(size)
+        if bw:
+            out.append("write bandwidth vs anonymous memory, %-4s %s" % (
+                size, "  ".join("%s %s" % (k, fmt(v)) for k, v in bw.items())))
+    out.append("fragmentation: %d of %d 8 MiB allocations succeeded on a fragmented machine"
+               % (data["fragmentation_successes"], data["fragmentation_attempts"]))
+    return "\n".join(out)
+
+
+def gnuplot_script(data, png, datafile):
+    """A gnuplot script for a grouped bar chart of the allocation ratios."""
+    keys = ["alloc_p50_vs_cma_heap", "alloc_pressure_p50_vs_cma_heap", "first_touch_vs_cma_heap"]
+    with open(datafile, "w") as f:
+        f.write("size " + " ".join(keys) + "\n")
+        for s in SIZES:
+            f.write(s + " " + " ".join(
+                str(data.get(k, {}).get(s) if data.get(k, {}).get(s) is not None else "NaN")
+                for k in keys) + "\n")
+    return "\n".join([
+        "set terminal png size 900,500",
+        "set output '%s'" % png,
+        "set title 'cmabuf / mainline CMA heap, same region, same boot (lower is faster)'",
+        "set style data histograms",
+        "set style histogram clustered gap 1",
+        "set style fill solid 0.8 border -1",
+        "set logscale y 2",
+        "set ylabel 'ratio'",
+        "set xlabel 'buffer size'",
+        "set key top left",
+        "set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2",
+        "plot '%s' using 2:xtic(1) title 'allocation p50 (idle)', '' using 3 title "
+        "'allocation p50 (region full of movable pages)', '' using 4 title 'mmap + first touch'"
+        % datafile,
+    ])
+
+
+def plot(data, png):
+    """Renders the plot with gnuplot; returns an error message or None."""
+    if not shutil.which("gnuplot"):
+        return "gnuplot not installed: no plot"
+    with tempfile.TemporaryDirectory() as tmp:
+        script = gnuplot_script(data, png, os.path.join(tmp, "data"))
+        proc = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
+        if proc.returncode:
+            return "gnuplot failed: " + proc.stderr.strip()
+    return None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--json", required=True, help="where to write the summary")
+    ap.add_argument("--png", required=True, help="where to write the plot")
+    ap.add_argument("console", help="the board's console log")
+    args = ap.parse_args()
+    with open(args.console, encoding="utf-8", errors="replace") as f:
+        lines = [l.rstrip("\r\n") for l in f]
+    try:
+        data = parse(lines)
+    except ValueError as e:
+        print("error: %s (see %s)" % (e, args.console))
+        return 1
+    if "error" in data:
+        print("error: " + data["error"])
+        return 1
+    print(table(data))
+    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+    with open(args.json, "w") as f:
+        json.dump(data, f, indent=2, sort_keys=True)
+    print("summary: " + args.json)
+    err = plot(data, args.png)
+    print("plot: " + (err or args.png))
+    return 1 if err else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

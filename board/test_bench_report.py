@@ -1,0 +1,55 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Host-side tests of bench_report.py (run by `make check`)."""
+
+import os
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_report  # noqa: E402
+
+DOC = ['noise', 'BENCH-BEGIN',
+       '{"alloc_p50_vs_cma_heap":{"64K":0.5,"1M":0.8},"fragmentation_success":"999/1000"}',
+       'BENCH-END', 'CMABUF-EXIT: 0']
+
+
+class Parse(unittest.TestCase):
+    def test_numbers_and_fraction(self):
+        d = bench_report.parse(DOC)
+        self.assertEqual(d["alloc_p50_vs_cma_heap"]["1M"], 0.8)
+        self.assertEqual(d["fragmentation_successes"], 999)
+        self.assertEqual(d["fragmentation_attempts"], 1000)
+        self.assertAlmostEqual(d["fragmentation_success"], 0.999)
+
+    def test_missing_document(self):
+        with self.assertRaises(ValueError):
+            bench_report.parse(["BENCH-BEGIN"])
+
+    def test_zero_attempts(self):
+        d = bench_report.parse(['BENCH-BEGIN', '{"fragmentation_success":"0/0"}', 'BENCH-END'])
+        self.assertEqual(d["fragmentation_success"], 0.0)
+
+
+class Table(unittest.TestCase):
+    def test_missing_values_are_dashes(self):
+        t = bench_report.table(bench_report.parse(DOC))
+        self.assertIn("0.50", t)
+        self.assertIn("-", t)
+        self.assertIn("999 of 1000", t)
+
+
+class Script(unittest.TestCase):
+    def test_data_file_has_every_size(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "d")
+            s = bench_report.gnuplot_script(bench_report.parse(DOC), "/x.png", path)
+            self.assertIn("/x.png", s)
+            rows = open(path).read().splitlines()
+            self.assertEqual(len(rows), 1 + len(bench_report.SIZES))
+            self.assertTrue(rows[1].startswith("64K 0.5"))
+
+
+if __name__ == "__main__":
+    unittest.main()
