@@ -463,6 +463,32 @@ impl Buffer {
         Ok(())
     }
 
+    /// A further mapping of the whole buffer (shared, read-write), unmapped on drop.
+    ///
+    /// Independent of the buffer's own mapping; the kernel keeps the memory while any mapping
+    /// exists, even after the buffer is dropped.
+    pub fn mapping(&self) -> Result<Mapping> {
+        let len =
+            NonZeroUsize::new(self.size as usize).ok_or(Error::Parse("empty buffer".into()))?;
+        let offset = i64::try_from(self.mmap_offset).map_err(|_| Error::Parse("offset".into()))?;
+        // SAFETY: A fresh shared mapping of the device file, owned by the returned `Mapping`.
+        let ptr = unsafe {
+            mmap(
+                None,
+                len,
+                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+                MapFlags::MAP_SHARED,
+                self.fd.as_fd(),
+                offset,
+            )
+        }
+        .map_err(Error::sys("mmap"))?;
+        Ok(Mapping {
+            ptr: ptr.cast(),
+            len: len.get(),
+        })
+    }
+
     /// The mapped bytes. Panics if not mapped (see [`AllocBuilder::map`]).
     pub fn as_slice(&self) -> &[u8] {
         let ptr = self.map.expect("buffer is not mapped");
@@ -516,6 +542,37 @@ impl Drop for Buffer {
         };
         // SAFETY: `f` is a valid `cmabuf_free`.
         let _ = unsafe { ioc::free(self.fd.as_raw_fd(), &f) };
+    }
+}
+
+/// A mapping of a buffer; see [`Buffer::mapping`].
+#[derive(Debug)]
+pub struct Mapping {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: Plain shared memory; access goes through `&self`/`&mut self`.
+unsafe impl Send for Mapping {}
+
+impl Mapping {
+    /// The bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: The mapping covers `len` bytes and lives as long as `self`.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+
+    /// The bytes, writable.
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: As above; `&mut self` makes this the only Rust reference.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: Our own mapping of `len` bytes.
+        let _ = unsafe { munmap(self.ptr.cast(), self.len) };
     }
 }
 

@@ -340,12 +340,16 @@ TEST_F_TIMEOUT(pressure, migration_keeps_data, 600)
 }
 
 /*
- * The fragmenter. Each round fills ordinary memory with anonymous pages,
- * frees every other one, fills all free ordinary memory but a small floor
- * with unmovable pages (pipe buffers; the allocator gives them the largest
- * free blocks first, then the holes), and frees the anonymous pages: every
- * pageblock is left with unmovable pages scattered through it. Rounds
- * repeat until even compaction finds no free order >= 9 block outside CMA.
+ * The fragmenter. Each round fills ordinary memory with anonymous pages and
+ * frees some of them in layers: first one page of every 2 MiB, then a second
+ * one of every 2 MiB, and so on, 32 layers deep. Then unmovable pages (pipe
+ * buffers) take all free ordinary memory but a small floor: the allocator
+ * hands them the largest free blocks first, then the holes, most recently
+ * freed first, so the last layers go and every 2 MiB block of the anonymous
+ * memory gets unmovable pages. Freeing the anonymous memory then leaves no
+ * free 2 MiB block outside CMA, and compaction cannot move pipe buffers.
+ * Rounds repeat until even compaction finds no free order >= 9 block
+ * outside CMA, or ordinary memory runs low.
  */
 struct frag {
 	int (*pipes)[2];
@@ -354,6 +358,8 @@ struct frag {
 };
 
 #define MAX_PIPES 4000
+#define BLOCK (2 * MiB)
+#define LAYERS 32
 
 static void compact(void)
 {
@@ -388,7 +394,7 @@ static int add_pipes(struct frag *fr, long long bytes)
 static int fragment(struct frag *fr, int max_rounds)
 {
 	struct rlimit rl = { 2 * MAX_PIPES + 64, 2 * MAX_PIPES + 64 };
-	const long long floor = 24 * MiB;
+	const long long floor = 12 * MiB, keep = 96 * MiB;
 	int round;
 
 	setrlimit(RLIMIT_NOFILE, &rl);
@@ -399,19 +405,21 @@ static int fragment(struct frag *fr, int max_rounds)
 		long long plain, len;
 		unsigned char *p;
 		size_t off;
+		int layer;
 
 		compact();
 		if (free_blocks(9, 0) == 0)
 			return round;
 		plain = meminfo("MemFree") - meminfo("CmaFree");
-		len = plain - floor;
-		if (len < 16 * (long long)MiB)
-			len = 16 * MiB;
+		if (plain < keep)
+			break;
+		len = (plain - floor) & ~(BLOCK - 1);
 		p = hog(len, round);
 		if (!p)
 			return -ENOMEM;
-		for (off = 0; off < (size_t)len; off += 2 * PAGE)
-			madvise(p + off, PAGE, MADV_DONTNEED);
+		for (layer = 0; layer < LAYERS; layer++)
+			for (off = layer * (BLOCK / LAYERS); off < (size_t)len; off += BLOCK)
+				madvise(p + off, PAGE, MADV_DONTNEED);
 		plain = meminfo("MemFree") - meminfo("CmaFree");
 		if (plain > floor && add_pipes(fr, plain - floor))
 			return -EMFILE;
