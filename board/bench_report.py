@@ -134,13 +134,17 @@ def main():
         print("error: " + data["error"])
         return 1
     print(table(data))
+    failed = data["fragmentation_attempts"] == 0 or \
+        data["fragmentation_successes"] < data["fragmentation_attempts"]
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json, "w") as f:
         json.dump(data, f, indent=2, sort_keys=True)
     print("summary: " + args.json)
     err = plot(data, args.png)
     print("plot: " + (err or args.png))
-    return 1 if err else 0
+    if failed:
+        print("error: the fragmentation story did not complete (see %s)" % args.console)
+    return 1 if err or failed else 0
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@
 #   board/board.sh bench   benchmarks against the mainline CMA heap (ratios);
 #                          BENCH_JSON, BENCH_PNG name the outputs
 #
-# Environment: MEM (default 1G), SMP (2), TIMEOUT (seconds), CMABUF_CACHE.
+# Environment: MEM (default 1G), SMP (2), TIMEOUT (seconds), CMABUF_CACHE,
+# KERNEL_FLAVOR (debug or perf; by default debug for run/check, perf for bench).
 . "$(dirname "$0")/common.sh"
 
 mode=${1:?usage: board.sh run|check}
@@ -23,8 +24,8 @@ mkdir -p "$BUILD"
 # Tests and the interactive board run the debug kernel (KASAN, lockdep,
 # kmemleak, DMA API debugging); benchmarks run one without debug options.
 case $mode in
-bench) flavor=perf ;;
-*) flavor=debug ;;
+bench) flavor=${KERNEL_FLAVOR:-perf} ;;
+*) flavor=${KERNEL_FLAVOR:-debug} ;;
 esac
 KDIR=$("$ROOT/board/kernel.sh" "$flavor")
 [ -n "$KDIR" ] && [ -f "$KDIR/arch/arm64/boot/Image" ] || die "kernel build failed"

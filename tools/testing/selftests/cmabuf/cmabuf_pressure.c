@@ -340,26 +340,25 @@ TEST_F_TIMEOUT(pressure, migration_keeps_data, 600)
 }
 
 /*
- * The fragmenter. Each round fills ordinary memory with anonymous pages and
- * frees some of them in layers: first one page of every 2 MiB, then a second
- * one of every 2 MiB, and so on, 32 layers deep. Then unmovable pages (pipe
- * buffers) take all free ordinary memory but a small floor: the allocator
- * hands them the largest free blocks first, then the holes, most recently
- * freed first, so the last layers go and every 2 MiB block of the anonymous
- * memory gets unmovable pages. Freeing the anonymous memory then leaves no
- * free 2 MiB block outside CMA, and compaction cannot move pipe buffers.
- * Rounds repeat until even compaction finds no free order >= 9 block
- * outside CMA, or ordinary memory runs low.
+ * The fragmenter: many small allocations, every other one freed, the rest
+ * kept. Anonymous memory fills ordinary memory; every other page is freed;
+ * the rest is mlocked, and vm.compact_unevictable_allowed=0 keeps
+ * compaction from moving it (CMA's own allocations still may). The free
+ * blocks of order >= 9 that are left (memory the anonymous pages did not
+ * reach) are then taken by unmovable pipe buffers: the allocator hands
+ * unmovable requests the largest free blocks first. The result: no free
+ * order >= 9 block outside CMA, even after compaction.
  */
 struct frag {
+	unsigned char *hog;
+	size_t hog_len;
 	int (*pipes)[2];
 	int npipes;
 	long long pipe_bytes;
+	char unevictable[16];
 };
 
-#define MAX_PIPES 4000
-#define BLOCK (2 * MiB)
-#define LAYERS 32
+#define MAX_PIPES 1000
 
 static void compact(void)
 {
@@ -370,6 +369,32 @@ static void compact(void)
 			perror("compact_memory");
 		close(fd);
 	}
+}
+
+static int sysctl(const char *path, const char *value, char *old, size_t oldlen)
+{
+	int fd = open(path, O_RDWR);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	if (old) {
+		n = read(fd, old, oldlen - 1);
+		old[n > 0 ? n : 0] = 0;
+	}
+	n = pwrite(fd, value, strlen(value), 0);
+	close(fd);
+	return n == (ssize_t)strlen(value) ? 0 : -EIO;
+}
+
+/* Bytes in free blocks of order >= 9 outside CMA. */
+static long long big_free_bytes(void)
+{
+	long long bytes = 0;
+
+	for (int o = 9; o <= 10; o++)
+		bytes += (free_blocks(o, 0) - free_blocks(o + 1, 0)) * (PAGE << o);
+	return bytes;
 }
 
 /* Unmovable pages: `bytes` more of pipe buffers, 1 MiB per pipe. */
@@ -393,40 +418,42 @@ static int add_pipes(struct frag *fr, long long bytes)
 
 static int fragment(struct frag *fr, int max_rounds)
 {
-	struct rlimit rl = { 2 * MAX_PIPES + 64, 2 * MAX_PIPES + 64 };
-	const long long floor = 12 * MiB, keep = 96 * MiB;
+	struct rlimit files = { 2 * MAX_PIPES + 64, 2 * MAX_PIPES + 64 };
+	struct rlimit lock = { RLIM_INFINITY, RLIM_INFINITY };
+	long long plain = meminfo("MemFree") - meminfo("CmaFree");
+	size_t off;
 	int round;
 
-	setrlimit(RLIMIT_NOFILE, &rl);
+	memset(fr, 0, sizeof(*fr));
+	setrlimit(RLIMIT_NOFILE, &files);
+	setrlimit(RLIMIT_MEMLOCK, &lock);
+	if (sysctl("/proc/sys/vm/compact_unevictable_allowed", "0", fr->unevictable,
+		   sizeof(fr->unevictable)))
+		return -ENOENT;
 	fr->pipes = calloc(MAX_PIPES, sizeof(*fr->pipes));
-	fr->npipes = 0;
-	fr->pipe_bytes = 0;
+	/* Small allocations (pages) over all ordinary memory but a margin... */
+	fr->hog_len = (plain - 48 * (long long)MiB) & ~(MiB - 1);
+	fr->hog = hog(fr->hog_len, 7);
+	if (!fr->hog)
+		return -ENOMEM;
+	/* ...every other one freed, the rest kept where it is. */
+	for (off = PAGE; off < fr->hog_len; off += 2 * PAGE)
+		madvise(fr->hog + off, PAGE, MADV_DONTNEED);
+	if (mlock2(fr->hog, fr->hog_len, MLOCK_ONFAULT))
+		return -errno;
+	/* Whatever large free blocks are left go to unmovable pages. */
 	for (round = 0; round < max_rounds; round++) {
-		long long plain, len;
-		unsigned char *p;
-		size_t off;
-		int layer;
+		long long big;
 
 		compact();
-		if (free_blocks(9, 0) == 0)
+		big = big_free_bytes();
+		if (big == 0)
 			return round;
-		plain = meminfo("MemFree") - meminfo("CmaFree");
-		if (plain < keep)
-			break;
-		len = (plain - floor) & ~(BLOCK - 1);
-		p = hog(len, round);
-		if (!p)
-			return -ENOMEM;
-		for (layer = 0; layer < LAYERS; layer++)
-			for (off = layer * (BLOCK / LAYERS); off < (size_t)len; off += BLOCK)
-				madvise(p + off, PAGE, MADV_DONTNEED);
-		plain = meminfo("MemFree") - meminfo("CmaFree");
-		if (plain > floor && add_pipes(fr, plain - floor))
+		if (add_pipes(fr, big + 2 * MiB))
 			return -EMFILE;
-		munmap(p, len);
 	}
 	compact();
-	return free_blocks(9, 0) == 0 ? round : -EAGAIN;
+	return big_free_bytes() == 0 ? round : -EAGAIN;
 }
 
 static void unfragment(struct frag *fr)
@@ -436,6 +463,10 @@ static void unfragment(struct frag *fr)
 		close(fr->pipes[i][1]);
 	}
 	free(fr->pipes);
+	if (fr->hog)
+		munmap(fr->hog, fr->hog_len);
+	if (fr->unevictable[0])
+		sysctl("/proc/sys/vm/compact_unevictable_allowed", fr->unevictable, NULL, 0);
 }
 
 TEST_F_TIMEOUT(pressure, fragmentation, 900)
@@ -452,11 +483,13 @@ TEST_F_TIMEOUT(pressure, fragmentation, 900)
 	compact();
 	big_after = free_blocks(9, 0);
 	cma10 = free_blocks(10, 1);
-	TH_LOG("fragmenter: %d rounds, %lld MiB of unmovable pipe pages, %lld MiB free outside CMA",
-	       rounds, fr.pipe_bytes / (long long)MiB,
+	TH_LOG("fragmenter: %zu MiB of pages, every other one freed; %d rounds, %lld MiB of unmovable pipe pages; %lld MiB free outside CMA",
+	       fr.hog_len / MiB, rounds, fr.pipe_bytes / (long long)MiB,
 	       (meminfo("MemFree") - meminfo("CmaFree")) / (long long)MiB);
 	TH_LOG("free blocks of order >= 9 outside CMA: %ld, after compaction %ld; order-10 blocks free in CMA: %ld",
 	       big_before, big_after, cma10);
+	if (rounds < 0)
+		unfragment(&fr);
 	ASSERT_LE(0, rounds) TH_LOG("fragmenter could not clear order >= 9 blocks (%d)", rounds);
 	EXPECT_EQ(0, big_after) TH_LOG("an order-10 allocation outside CMA could still succeed");
 	t0 = now();
