@@ -82,22 +82,23 @@ def gnuplot_script(data, png, datafile):
     """A gnuplot script for a grouped bar chart of the allocation ratios."""
     keys = ["alloc_p50_vs_cma_heap", "alloc_pressure_p50_vs_cma_heap", "first_touch_vs_cma_heap"]
     with open(datafile, "w") as f:
-        f.write("size " + " ".join(keys) + "\n")
+        f.write("# size " + " ".join(keys) + "\n")
         for s in SIZES:
             f.write(s + " " + " ".join(
                 str(data.get(k, {}).get(s) if data.get(k, {}).get(s) is not None else "NaN")
                 for k in keys) + "\n")
     return "\n".join([
-        "set terminal png size 900,500",
+        "set terminal png size 900,560",
         "set output '%s'" % png,
         "set title 'cmabuf / mainline CMA heap, same region, same boot (lower is faster)'",
         "set style data histograms",
         "set style histogram clustered gap 1",
         "set style fill solid 0.8 border -1",
         "set logscale y 2",
+        "set yrange [0.25:4]",
         "set ylabel 'ratio'",
         "set xlabel 'buffer size'",
-        "set key top left",
+        "set key below",
         "set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2",
         "plot '%s' using 2:xtic(1) title 'allocation p50 (idle)', '' using 3 title "
         "'allocation p50 (region full of movable pages)', '' using 4 title 'mmap + first touch'"

@@ -48,6 +48,7 @@ class Script(unittest.TestCase):
             self.assertIn("/x.png", s)
             rows = open(path).read().splitlines()
             self.assertEqual(len(rows), 1 + len(bench_report.SIZES))
+            self.assertTrue(rows[0].startswith("#"))
             self.assertTrue(rows[1].startswith("64K 0.5"))
 
 

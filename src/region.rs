@@ -188,6 +188,13 @@ impl Region {
         let attrs = bindings::DMA_ATTR_SKIP_CPU_SYNC as c_ulong;
         // SAFETY: `raw` is a bound device set up for DMA above; `base` is RAM (the region).
         let dma_base = unsafe { bindings::dma_map_phys(raw, base, PAGE_SIZE, dir, attrs) };
+        // What the C inline `dma_mapping_error()` does: tell DMA API debugging that the
+        // result was checked, then compare with `DMA_MAPPING_ERROR`.
+        // SAFETY: `raw` is valid; `dma_base` was just returned for it.
+        #[cfg(CONFIG_DMA_API_DEBUG)]
+        unsafe {
+            bindings::debug_dma_mapping_error(raw, dma_base)
+        };
         if dma_base == !0 {
             dev_err!(dev, "region {} is not addressable by the device\n", &*name);
             // SAFETY: Undoes the successful init above.

@@ -18,10 +18,10 @@ use std::{
 
 /// Sizes measured, with their labels and repetitions (idle, under pressure).
 pub const SIZES: [(&str, u64, usize, usize); 4] = [
-    ("64K", 64 << 10, 41, 5),
-    ("1M", 1 << 20, 31, 5),
-    ("8M", 8 << 20, 15, 5),
-    ("64M", 64 << 20, 7, 3),
+    ("64K", 64 << 10, 41, 7),
+    ("1M", 1 << 20, 31, 7),
+    ("8M", 8 << 20, 15, 7),
+    ("64M", 64 << 20, 7, 5),
 ];
 
 #[repr(C)]
