@@ -441,25 +441,9 @@ impl Buffer {
 
     /// Maps the whole buffer (shared, read-write) if not yet mapped.
     pub fn map(&mut self) -> Result<()> {
-        if self.map.is_some() {
-            return Ok(());
+        if self.map.is_none() {
+            self.map = Some(self.mmap_whole()?);
         }
-        let len =
-            NonZeroUsize::new(self.size as usize).ok_or(Error::Parse("empty buffer".into()))?;
-        let offset = i64::try_from(self.mmap_offset).map_err(|_| Error::Parse("offset".into()))?;
-        // SAFETY: A fresh shared mapping of the device file; nothing else aliases it in Rust.
-        let ptr = unsafe {
-            mmap(
-                None,
-                len,
-                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
-                MapFlags::MAP_SHARED,
-                self.fd.as_fd(),
-                offset,
-            )
-        }
-        .map_err(Error::sys("mmap"))?;
-        self.map = Some(ptr.cast());
         Ok(())
     }
 
@@ -468,10 +452,18 @@ impl Buffer {
     /// Independent of the buffer's own mapping; the kernel keeps the memory while any mapping
     /// exists, even after the buffer is dropped.
     pub fn mapping(&self) -> Result<Mapping> {
+        Ok(Mapping {
+            ptr: self.mmap_whole()?,
+            len: self.size as usize,
+        })
+    }
+
+    /// A new shared mapping of the whole buffer; the caller unmaps it.
+    fn mmap_whole(&self) -> Result<NonNull<u8>> {
         let len =
             NonZeroUsize::new(self.size as usize).ok_or(Error::Parse("empty buffer".into()))?;
         let offset = i64::try_from(self.mmap_offset).map_err(|_| Error::Parse("offset".into()))?;
-        // SAFETY: A fresh shared mapping of the device file, owned by the returned `Mapping`.
+        // SAFETY: A fresh shared mapping of the device file; the caller owns it.
         let ptr = unsafe {
             mmap(
                 None,
@@ -483,10 +475,7 @@ impl Buffer {
             )
         }
         .map_err(Error::sys("mmap"))?;
-        Ok(Mapping {
-            ptr: ptr.cast(),
-            len: len.get(),
-        })
+        Ok(ptr.cast())
     }
 
     /// The mapped bytes. Panics if not mapped (see [`AllocBuilder::map`]).

@@ -37,42 +37,10 @@
 #include <linux/cmabuf.h>
 
 #include "kselftest_harness.h"
+#include "cmabuf_util.h"
 
 #define MiB (1024UL * 1024)
 #define PAGE 4096UL
-
-static const char *dev_path(void)
-{
-	const char *p = getenv("CMABUF_DEV");
-
-	return p ? p : "/dev/cmabuf0";
-}
-
-static int xioctl(int fd, unsigned long cmd, void *arg)
-{
-	return ioctl(fd, cmd, arg) ? -errno : 0;
-}
-
-static int alloc_buf(int fd, __u64 size, __u32 flags, struct cmabuf_alloc *a)
-{
-	memset(a, 0, sizeof(*a));
-	a->size = size;
-	a->flags = flags;
-	return xioctl(fd, CMABUF_IOCTL_ALLOC, a);
-}
-
-static int free_buf(int fd, __u32 handle)
-{
-	struct cmabuf_free f = { .handle = handle };
-
-	return xioctl(fd, CMABUF_IOCTL_FREE, &f);
-}
-
-static int get_stats(int fd, struct cmabuf_stats *st)
-{
-	memset(st, 0, sizeof(*st));
-	return xioctl(fd, CMABUF_IOCTL_STATS, st);
-}
 
 /* A /proc/meminfo field in bytes, or -1. */
 static long long meminfo(const char *key)
@@ -91,31 +59,6 @@ static long long meminfo(const char *key)
 		}
 	fclose(f);
 	return kb < 0 ? -1 : kb * 1024;
-}
-
-static long read_long(const char *fmt, const char *arg)
-{
-	char path[256];
-	long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), fmt, arg);
-	f = fopen(path, "r");
-	if (f) {
-		if (fscanf(f, "%ld", &v) != 1)
-			v = -1;
-		fclose(f);
-	}
-	return v;
-}
-
-/* Pages of the region handed out and not given back, or -1. */
-static long cma_used(const char *region)
-{
-	long total = read_long("/sys/kernel/mm/cma/%s/total_pages", region);
-	long avail = read_long("/sys/kernel/mm/cma/%s/available_pages", region);
-
-	return total < 0 || avail < 0 ? -1 : total - avail;
 }
 
 /* Free blocks of order >= min_order in /proc/pagetypeinfo, CMA or not. */

@@ -29,37 +29,11 @@
 #include <linux/dma-heap.h>
 
 #include "kselftest_harness.h"
+#include "cmabuf_util.h"
 
 #define KiB 1024ULL
 #define MiB (1024ULL * 1024)
 #define PAGE 4096ULL
-
-static const char *dev_path(void)
-{
-	const char *p = getenv("CMABUF_DEV");
-
-	return p ? p : "/dev/cmabuf0";
-}
-
-static int xioctl(int fd, unsigned long cmd, void *arg)
-{
-	return ioctl(fd, cmd, arg) ? -errno : 0;
-}
-
-static int alloc_buf(int fd, __u64 size, __u32 flags, struct cmabuf_alloc *a)
-{
-	memset(a, 0, sizeof(*a));
-	a->size = size;
-	a->flags = flags;
-	return xioctl(fd, CMABUF_IOCTL_ALLOC, a);
-}
-
-static int free_buf(int fd, __u32 handle)
-{
-	struct cmabuf_free f = { .handle = handle };
-
-	return xioctl(fd, CMABUF_IOCTL_FREE, &f);
-}
 
 static int buf_info(int fd, __u32 handle, struct cmabuf_info *i)
 {
@@ -101,28 +75,6 @@ static int mmap_errno(int fd, size_t len, int prot, int flags, __u64 off)
 		return 0;
 	}
 	return errno;
-}
-
-/* Pages of the region handed out and not given back, or -1. */
-static long cma_used(const char *region)
-{
-	char path[256];
-	long total = -1, avail = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/sys/kernel/mm/cma/%s/total_pages", region);
-	f = fopen(path, "r");
-	if (!f || fscanf(f, "%ld", &total) != 1)
-		total = -1;
-	if (f)
-		fclose(f);
-	snprintf(path, sizeof(path), "/sys/kernel/mm/cma/%s/available_pages", region);
-	f = fopen(path, "r");
-	if (!f || fscanf(f, "%ld", &avail) != 1)
-		avail = -1;
-	if (f)
-		fclose(f);
-	return total < 0 || avail < 0 ? -1 : total - avail;
 }
 
 /* The platform device name bound as /dev/cmabufN, for sysfs unbind/bind. */
@@ -494,12 +446,6 @@ TEST_F(dev, other_ioctls_bad_fields)
 	EXPECT_EQ(0, free_buf(self->fd, a.handle));
 }
 
-static int get_stats(int fd, struct cmabuf_stats *st)
-{
-	memset(st, 0, sizeof(*st));
-	return xioctl(fd, CMABUF_IOCTL_STATS, st);
-}
-
 /* cmabuf's own buffers leave no room: ENOMEM at once, no retries. */
 TEST_F(dev, region_full_enomem)
 {
@@ -625,7 +571,6 @@ TEST_F(dev, handle_on_another_file)
 	struct cmabuf_alloc a;
 	struct cmabuf_info i;
 	int fd2 = open(dev_path(), O_RDWR | O_CLOEXEC);
-	void *p;
 
 	ASSERT_LE(0, fd2);
 	ASSERT_EQ(0, alloc_buf(self->fd, PAGE, 0, &a));
@@ -1133,7 +1078,7 @@ static void touch_mapping(void *p)
 
 TEST_F(dev, unbind_revokes_live_buffers)
 {
-	char name[64], path[128];
+	char name[256], path[128];
 	struct cmabuf_alloc a, b;
 	struct cmabuf_info i;
 	unsigned char *p;

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Helpers shared by the cmabuf selftests: the device, the ioctls as
+ * "0 or -errno" calls, and the kernel's view of the CMA region.
+ */
+#ifndef CMABUF_UTIL_H
+#define CMABUF_UTIL_H
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include <linux/cmabuf.h>
+
+/* The device under test: $CMABUF_DEV, default /dev/cmabuf0. */
+static inline const char *dev_path(void)
+{
+	const char *p = getenv("CMABUF_DEV");
+
+	return p ? p : "/dev/cmabuf0";
+}
+
+/* ioctl() as 0 or -errno. */
+static inline int xioctl(int fd, unsigned long cmd, void *arg)
+{
+	return ioctl(fd, cmd, arg) ? -errno : 0;
+}
+
+static inline int alloc_buf(int fd, __u64 size, __u32 flags, struct cmabuf_alloc *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->size = size;
+	a->flags = flags;
+	return xioctl(fd, CMABUF_IOCTL_ALLOC, a);
+}
+
+static inline int free_buf(int fd, __u32 handle)
+{
+	struct cmabuf_free f = { .handle = handle };
+
+	return xioctl(fd, CMABUF_IOCTL_FREE, &f);
+}
+
+static inline int get_stats(int fd, struct cmabuf_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	return xioctl(fd, CMABUF_IOCTL_STATS, st);
+}
+
+/* A number from a sysfs file named by fmt and arg, or -1. */
+static inline long read_long(const char *fmt, const char *arg)
+{
+	char path[256];
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), fmt, arg);
+	f = fopen(path, "r");
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+/* Pages of the region handed out and not given back, or -1. */
+static inline long cma_used(const char *region)
+{
+	long total = read_long("/sys/kernel/mm/cma/%s/total_pages", region);
+	long avail = read_long("/sys/kernel/mm/cma/%s/available_pages", region);
+
+	return total < 0 || avail < 0 ? -1 : total - avail;
+}
+
+#endif /* CMABUF_UTIL_H */
