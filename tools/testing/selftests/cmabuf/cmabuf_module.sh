@@ -53,7 +53,7 @@ cma_used() {	# pages the region has handed out and not taken back
 	echo $(( $(cat "$CMA/total_pages") - $(cat "$CMA/available_pages") ))
 }
 
-ktap_set_plan 13
+ktap_set_plan 14
 
 # 1
 ktap_test_result "module loaded and bound $GOOD" test -n "$GOOD"
@@ -92,6 +92,18 @@ if [ -n "$REGION" ] && [ -r "$CMA/total_pages" ]; then
 else
 	ktap_test_fail "CMA region of /dev/cmabuf0 not found in /sys/kernel/mm/cma (REGION='$REGION')"
 	USED0=
+fi
+
+# 5b: statistics in debugfs.
+debugfs_stats() {
+	f=/sys/kernel/debug/cmabuf/cmabuf0
+	[ -r "$f" ] || { echo "# no $f"; return 1; }
+	grep -q "^region *$REGION" "$f" && grep -q '^allocs ' "$f" && grep -q '^fallbacks ' "$f"
+}
+if [ -d /sys/kernel/debug/cmabuf ]; then
+	ktap_test_result "statistics in /sys/kernel/debug/cmabuf/cmabuf0" debugfs_stats
+else
+	ktap_test_skip "debugfs not mounted or CONFIG_DEBUG_FS off"
 fi
 
 # 6: unbind/bind through sysfs.

@@ -519,6 +519,38 @@ TEST_F(dev, region_held_by_other_user_ebusy)
 	EXPECT_EQ(0, free_buf(self->fd, a.handle));
 }
 
+/*
+ * CMA cannot give even a small buffer (the CMA heap holds the whole region),
+ * so the DMA API falls back to the page allocator: cmabuf gives that memory
+ * back, counts it, and fails with EBUSY rather than hand out memory from
+ * outside the region.
+ */
+TEST_F(dev, fallback_outside_region_refused)
+{
+	struct dma_heap_allocation_data h = {
+		.len = 0, .fd_flags = O_RDWR | O_CLOEXEC,
+	};
+	struct cmabuf_stats s0, s1;
+	struct cmabuf_alloc a;
+	char path[128];
+	int heap;
+
+	snprintf(path, sizeof(path), "/dev/dma_heap/%s", self->region);
+	heap = open(path, O_RDWR | O_CLOEXEC);
+	if (heap < 0)
+		SKIP(return, "no %s (CONFIG_DMABUF_HEAPS_CMA)", path);
+	h.len = self->region_size;
+	ASSERT_EQ(0, xioctl(heap, DMA_HEAP_IOCTL_ALLOC, &h));
+	ASSERT_EQ(0, get_stats(self->fd, &s0));
+	EXPECT_EQ(-EBUSY, alloc_buf(self->fd, 64 * KiB, 0, &a));
+	ASSERT_EQ(0, get_stats(self->fd, &s1));
+	EXPECT_LT(s0.fallbacks, s1.fallbacks) TH_LOG("the DMA API did not fall back");
+	EXPECT_EQ(s0.fail_busy + 1, s1.fail_busy);
+	EXPECT_EQ(0, s1.live_bytes);
+	close(h.fd);
+	close(heap);
+}
+
 TEST_F(dev, stats_ioctl)
 {
 	struct cmabuf_stats s0, s1, bad;
