@@ -49,8 +49,15 @@ EOS
 papt_fetch() {
 	local pkg=$1 ver deb
 	# shellcheck disable=SC2046
-	ver=$(apt-cache $(papt_opts) policy "$pkg" | awk '/Candidate:/ {print $2}')
-	[ -n "$ver" ] && [ "$ver" != "(none)" ] || die "no candidate for $pkg"
+	ver=$(apt-cache $(papt_opts) policy "$pkg" 2>/dev/null | awk '/Candidate:/ {print $2}')
+	if [ -z "$ver" ] || [ "$ver" = "(none)" ]; then
+		# Not offered (any more): use the newest one fetched before, if any.
+		deb=$(ls -v "$PAPT_DIR/debs/${pkg%%:*}_"*.deb 2>/dev/null | tail -n1 || true)
+		[ -n "$deb" ] || die "no candidate for $pkg in the private apt sources"
+		log "$pkg not offered; using cached $(basename "$deb")"
+		echo "$deb"
+		return
+	fi
 	deb=$(ls "$PAPT_DIR/debs/${pkg%%:*}_${ver/:/%3a}_"*.deb 2>/dev/null | head -n1 || true)
 	if [ -z "$deb" ]; then
 		# shellcheck disable=SC2046

@@ -102,8 +102,8 @@ impl Backing {
             _ => return Err(ENODEV),
         };
         dma.mmap(vma, first)?;
-        // Remember the address space, until it maps the buffer and the VMA is linked, a revoke
-        // cannot see the new PTEs: it waits on this mm's mmap lock first.
+        // Remember the address space: until this mmap returns and the VMA is linked, a revoke
+        // could not find the new PTEs, so it first waits for this mm's mmap lock.
         let mm: &Mm = vma.mm();
         if !mem.mms.iter().any(|m| core::ptr::eq(&**m, mm)) {
             mem.mms.push(ARef::from(mm), GFP_KERNEL)?;
