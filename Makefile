@@ -46,14 +46,7 @@ clean:
 run:
 	board/board.sh run
 
-export LIBCLANG_PATH ?= /usr/lib/llvm-19/lib
-
 check:
-	board/setup.sh
-	python3 board/test_report.py -q
-	python3 board/test_bench_report.py -q
-	cd userspace && CARGO_TARGET_DIR=$${CMABUF_CACHE:-$$HOME/.cache/cmabuf}/userspace-target \
-		cargo test -q --locked
 	board/board.sh check
 
 bench:

@@ -18,6 +18,8 @@ import subprocess
 import sys
 import tempfile
 
+from report import section
+
 SIZES = ["64K", "1M", "8M", "64M"]
 
 # (key, what it compares, how to read it)
@@ -31,16 +33,6 @@ ROWS = [
      "lower is better"),
     ("first_touch_vs_cma_heap", "mmap + touch every page, cmabuf / CMA heap", "lower is better"),
 ]
-
-
-def section(lines, begin, end):
-    """Lines strictly between ``begin`` and ``end`` (None if absent)."""
-    try:
-        start = lines.index(begin)
-        stop = lines.index(end, start)
-    except ValueError:
-        return None
-    return lines[start + 1:stop]
 
 
 def parse(lines):

@@ -28,6 +28,13 @@ bench) flavor=${KERNEL_FLAVOR:-perf} ;;
 *) flavor=${KERNEL_FLAVOR:-debug} ;;
 esac
 KDIR=$("$ROOT/board/kernel.sh" "$flavor")
+
+if [ "$mode" = check ]; then
+	log "host-side tests"
+	python3 "$ROOT/board/test_report.py" -q >&2
+	python3 "$ROOT/board/test_bench_report.py" -q >&2
+	(cd "$ROOT/userspace" && CARGO_TARGET_DIR=$CACHE/userspace-target cargo test -q --locked >&2)
+fi
 [ -n "$KDIR" ] && [ -f "$KDIR/arch/arm64/boot/Image" ] || die "kernel build failed"
 
 # --- the module ------------------------------------------------------------
@@ -90,10 +97,10 @@ if [ ! -x "$BB" ]; then
 fi
 
 # --- device tree: QEMU's own plus our overlay ------------------------------
-QEMU=(qemu-system-aarch64 -machine virt -cpu cortex-a72 -smp "$SMP" -m "$MEM" -nic none
-	-nographic -no-reboot)
-qemu-system-aarch64 -machine virt,dumpdtb="$BUILD/virt.dtb" -cpu cortex-a72 \
-	-smp "$SMP" -m "$MEM" -nic none -nographic >/dev/null
+# The same machine options for the dump and the boot: the tree describes them.
+MACHINE=(-cpu cortex-a72 -smp "$SMP" -m "$MEM" -nic none -nographic)
+QEMU=(qemu-system-aarch64 -machine virt "${MACHINE[@]}" -no-reboot)
+qemu-system-aarch64 -machine virt,dumpdtb="$BUILD/virt.dtb" "${MACHINE[@]}" >/dev/null
 dtc -q -@ -I dts -O dtb -o "$BUILD/qemu-virt.dtbo" "$ROOT/dts/qemu-virt.dtso"
 fdtoverlay -i "$BUILD/virt.dtb" -o "$BUILD/board.dtb" "$BUILD/qemu-virt.dtbo"
 

@@ -59,7 +59,6 @@ use kernel::{
         Arc,
         Mutex, //
     }, //
-    transmute::AsBytes,
 };
 
 /// What the file's lock protects.
@@ -138,13 +137,13 @@ impl CmabufFile {
             return Err(EMFILE);
         }
         match state.bytes.checked_add(bytes) {
-            Some(total) if total <= device::bound(limits.bytes_per_file) => state.bytes = total,
+            Some(total) if total <= device::bound(limits.bytes_per_file) => {}
             _ => return Err(validate::edquot()),
         }
         if state.next_handle > validate::MAX_HANDLE {
-            state.bytes -= bytes;
             return Err(ENOSPC);
         }
+        state.bytes += bytes;
         let handle = state.next_handle;
         state.next_handle += 1;
         state.buffers += 1;
@@ -159,15 +158,12 @@ impl CmabufFile {
     /// `CMABUF_IOCTL_ALLOC`.
     fn alloc(&self, arg: usize, size: usize) -> Result<isize> {
         let mut a: cmabuf_alloc = uapi::read(arg, size)?;
-        if a.handle != 0
-            || a.mmap_offset != 0
-            || a.dma_addr != 0
-            || a.alloc_size != 0
-            || a.out_flags != 0
-            || a.reserved != 0
-        {
-            return Err(EINVAL);
-        }
+        let inputs = cmabuf_alloc {
+            size: a.size,
+            flags: a.flags,
+            ..Default::default()
+        };
+        uapi::only_inputs(&a, inputs)?;
         let mode = Mode::from_alloc_flags(a.flags)?;
         let len = validate::round_size(a.size, PAGE_SIZE, self.shared.region_size())?;
         // CAST: `len` came from a `u64`.
@@ -202,9 +198,11 @@ impl CmabufFile {
     /// `CMABUF_IOCTL_FREE`.
     fn free(&self, arg: usize, size: usize) -> Result<isize> {
         let f: cmabuf_free = uapi::read(arg, size)?;
-        if f.reserved != 0 {
-            return Err(EINVAL);
-        }
+        let inputs = cmabuf_free {
+            handle: f.handle,
+            ..Default::default()
+        };
+        uapi::only_inputs(&f, inputs)?;
         let buffer = {
             let mut state = self.state.lock();
             let buffer = state.handles.remove(&f.handle).ok_or(ENOENT)?;
@@ -221,15 +219,11 @@ impl CmabufFile {
     /// `CMABUF_IOCTL_INFO`.
     fn info(&self, arg: usize, size: usize) -> Result<isize> {
         let mut i: cmabuf_info = uapi::read(arg, size)?;
-        if i.flags != 0
-            || i.size != 0
-            || i.mmap_offset != 0
-            || i.dma_addr != 0
-            || i.map_count != 0
-            || i.out_flags != 0
-        {
-            return Err(EINVAL);
-        }
+        let inputs = cmabuf_info {
+            handle: i.handle,
+            ..Default::default()
+        };
+        uapi::only_inputs(&i, inputs)?;
         let buffer = self.lookup(i.handle)?;
         let (addr, out_flags) = self.reported_addr(buffer.dma_addr());
         i.flags = buffer.mode().bits();
@@ -255,9 +249,7 @@ impl CmabufFile {
     /// `CMABUF_IOCTL_STATS`.
     fn stats(&self, arg: usize, size: usize) -> Result<isize> {
         let mut st: cmabuf_stats = uapi::read(arg, size)?;
-        if st.as_bytes().iter().any(|&b| b != 0) {
-            return Err(EINVAL);
-        }
+        uapi::only_inputs(&st, cmabuf_stats::default())?;
         let s = self.shared.stats()?;
         st.allocs = s.allocs;
         st.fail_nomem = s.fail_nomem;
@@ -279,20 +271,13 @@ impl CmabufFile {
     /// `CMABUF_IOCTL_DEV_INFO`.
     fn dev_info(&self, arg: usize, size: usize) -> Result<isize> {
         let mut d: cmabuf_dev_info = uapi::read(arg, size)?;
-        if d.index != 0
-            || d.region_base != 0
-            || d.region_size != 0
-            || d.page_size != 0
-            || d.out_flags != 0
-            || d.max_buffers_per_file != 0
-            || d.max_bytes_per_file != 0
-            || d.max_bytes_per_device != 0
-            || d.file_buffers != 0
-            || d.file_bytes != 0
-            || d.dev_buffers != 0
-            || d.dev_bytes != 0
-            || (d.region_name_ptr == 0 && d.region_name_len != 0)
-        {
+        let inputs = cmabuf_dev_info {
+            region_name_ptr: d.region_name_ptr,
+            region_name_len: d.region_name_len,
+            ..Default::default()
+        };
+        uapi::only_inputs(&d, inputs)?;
+        if d.region_name_ptr == 0 && d.region_name_len != 0 {
             return Err(EINVAL);
         }
         if d.region_name_ptr != 0 {
@@ -364,29 +349,27 @@ impl MiscDevice for CmabufFile {
             return Err(ENOTTY);
         };
         let is = |known: u32| uapi::strip_size(known) == Some(c);
-        if is(cmd::FREE) {
+        type Op = fn(&CmabufFile, usize, usize) -> Result<isize>;
+        let op: Op = if is(cmd::FREE) {
             // Freeing works after unbind too, so that userspace can clean up.
             return this.free(arg, size);
-        }
-        let known =
-            is(cmd::ALLOC) || is(cmd::INFO) || is(cmd::SYNC) || is(cmd::DEV_INFO) || is(cmd::STATS);
-        if !known {
+        } else if is(cmd::ALLOC) {
+            Self::alloc
+        } else if is(cmd::INFO) {
+            Self::info
+        } else if is(cmd::SYNC) {
+            Self::sync
+        } else if is(cmd::DEV_INFO) {
+            Self::dev_info
+        } else if is(cmd::STATS) {
+            Self::stats
+        } else {
             return Err(ENOTTY);
-        }
+        };
         if !this.shared.is_bound() {
             return Err(ENODEV);
         }
-        if is(cmd::ALLOC) {
-            this.alloc(arg, size)
-        } else if is(cmd::INFO) {
-            this.info(arg, size)
-        } else if is(cmd::SYNC) {
-            this.sync(arg, size)
-        } else if is(cmd::STATS) {
-            this.stats(arg, size)
-        } else {
-            this.dev_info(arg, size)
-        }
+        op(&this, arg, size)
     }
 
     fn mmap(this: Pin<&Self>, _file: &File, vma: &VmaNew) -> Result {

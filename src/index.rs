@@ -26,11 +26,6 @@ impl IndexSet {
         Self(AtomicU64::new(0))
     }
 
-    /// Takes the lowest free index, or fails with `ENOSPC` when all are taken.
-    pub(crate) fn take(&self) -> Result<Index<'_>> {
-        self.take_from(0)
-    }
-
     /// Takes index `n`: `EBUSY` if taken, `EINVAL` if out of range.
     pub(crate) fn take_at(&self, n: u32) -> Result<Index<'_>> {
         if n >= MAX_DEVICES {
@@ -101,12 +96,12 @@ mod tests {
     #[test]
     fn lowest_free_first() -> Result {
         let set = IndexSet::new();
-        let a = set.take()?;
-        let b = set.take()?;
+        let a = set.take_from(0)?;
+        let b = set.take_from(0)?;
         assert_eq!(a.get(), 0);
         assert_eq!(b.get(), 1);
         drop(a);
-        let c = set.take()?;
+        let c = set.take_from(0)?;
         assert_eq!(c.get(), 0);
         Ok(())
     }
@@ -130,13 +125,13 @@ mod tests {
         let set = IndexSet::new();
         let mut held = KVec::new();
         for i in 0..MAX_DEVICES {
-            let idx = set.take()?;
+            let idx = set.take_from(0)?;
             assert_eq!(idx.get(), i);
             held.push(idx, GFP_KERNEL)?;
         }
-        assert!(matches!(set.take(), Err(e) if e == ENOSPC));
+        assert!(matches!(set.take_from(0), Err(e) if e == ENOSPC));
         held.truncate(10);
-        assert_eq!(set.take()?.get(), 10);
+        assert_eq!(set.take_from(0)?.get(), 10);
         Ok(())
     }
 }

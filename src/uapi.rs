@@ -127,6 +127,16 @@ pub(crate) fn read<T: IoctlArg>(arg: usize, user_size: usize) -> Result<T> {
     Ok(val)
 }
 
+/// Checks that `given` holds nothing but what `inputs` holds: every output, pad and reserved
+/// field must be zero on input (`EINVAL`). `inputs` is `given` with only its input fields copied.
+pub(crate) fn only_inputs<T: IoctlArg>(given: &T, inputs: T) -> Result {
+    if given.as_bytes() == inputs.as_bytes() {
+        Ok(())
+    } else {
+        Err(EINVAL)
+    }
+}
+
 /// Writes `val` back to user address `arg`, at most `user_size` bytes of it.
 pub(crate) fn write<T: IoctlArg>(arg: usize, user_size: usize, val: &T) -> Result {
     let n = user_size.min(size_of::<T>());

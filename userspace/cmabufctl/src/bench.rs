@@ -7,7 +7,10 @@
 
 use crate::json::{Obj, Value};
 use cmabuf::{Device, Mode};
-use nix::sys::mman::{mmap, mmap_anonymous, munmap, MapFlags, ProtFlags};
+use nix::{
+    fcntl::OFlag,
+    sys::mman::{mmap, mmap_anonymous, munmap, MapFlags, ProtFlags},
+};
 use std::{
     fs,
     num::NonZeroUsize,
@@ -54,7 +57,7 @@ impl Heap {
     pub fn alloc(&self, len: u64) -> Result<OwnedFd, String> {
         let mut a = HeapAlloc {
             len,
-            fd_flags: (libc_o_rdwr() | libc_o_cloexec()) as u32,
+            fd_flags: (OFlag::O_RDWR | OFlag::O_CLOEXEC).bits() as u32,
             ..Default::default()
         };
         // SAFETY: `a` is a valid `dma_heap_allocation_data`.
@@ -63,14 +66,6 @@ impl Heap {
         // SAFETY: The kernel returned a new dma-buf fd that we now own.
         Ok(unsafe { OwnedFd::from_raw_fd(a.fd as i32) })
     }
-}
-
-fn libc_o_rdwr() -> i32 {
-    nix::fcntl::OFlag::O_RDWR.bits()
-}
-
-fn libc_o_cloexec() -> i32 {
-    nix::fcntl::OFlag::O_CLOEXEC.bits()
 }
 
 /// The `p`th percentile (0-100) of `v` (sorted in place).
