@@ -3,21 +3,29 @@
 //! Buffers: one contiguous allocation from the region.
 //!
 //! A [`Buffer`] is what a handle and each mapping of it hold (`Arc`); when the
-//! last of them goes, [`Buffer`]'s `Drop` gives the memory back and updates
-//! the device's accounting. The memory itself lives in a [`Backing`], which
-//! the device also lists so that unbind can revoke it (see
-//! `Shared::revoke`).
+//! last of them goes, [`Buffer`]'s `Drop` hands its memory to
+//! `Shared::release`, which frees it inside the device's lock scope, and its
+//! [`Charge`] gives the bytes back to the device's accounting. The memory
+//! itself lives in a [`Backing`], which the device also lists so that unbind
+//! can revoke it (see `Shared::revoke`).
+//!
+//! Who frees the memory, by construction: a [`DmaMem`] is freed only with an
+//! `Attached` proof, which exists only inside the device's lock scope while
+//! the region is attached, or while an allocation is in flight (unbind waits
+//! for those). Whichever of `Shared::release` and `Shared::revoke` takes the
+//! memory out of the [`Backing`] first frees it, under the device lock.
 
 use crate::{
     device::{
-        DevReservation,
-        Shared, //
+        BindGuard,
+        Charge, //
     },
     dmamem::DmaMem,
     validate::{
         self,
         Mode, //
     },
+    vma,
 };
 use core::sync::atomic::{
     AtomicU32,
@@ -35,16 +43,18 @@ use kernel::{
         aref::ARef,
         Arc,
         Mutex, //
-    }, //
+    },
 };
 
 /// The memory of a buffer and what revoking it needs.
 struct Mem {
-    /// The allocation; `None` once revoked (unbind) and freed.
+    /// The allocation; `None` once freed (by the last holder, or by unbind).
     dma: Option<DmaMem>,
     /// Set at the start of a revoke: no new mappings from then on.
     revoked: bool,
-    /// Every address space that mapped the buffer, so a revoke can wait for mmaps in flight.
+    /// Address spaces that mapped the buffer and are still alive, so that a revoke can wait for
+    /// mmaps in flight (whose VMAs are not yet linked where a zap finds them). Dead ones are
+    /// pruned at every mmap, so the list is bounded by the processes alive, not by history.
     mms: KVec<ARef<Mm>>,
 }
 
@@ -65,23 +75,39 @@ pub(crate) struct Backing {
 }
 
 impl Backing {
-    /// Wraps freshly allocated memory.
-    pub(crate) fn new(dma: DmaMem, size: usize, mode: Mode) -> Result<Arc<Self>> {
+    /// Wraps freshly allocated memory; on failure the memory is freed (an allocation is in flight,
+    /// so `guard` proves the region attached).
+    pub(crate) fn new(
+        dma: DmaMem,
+        size: usize,
+        mode: Mode,
+        guard: &BindGuard<'_>,
+    ) -> Result<Arc<Self>> {
         let dma_addr = dma.dma_addr();
-        Arc::pin_init(
+        let backing = Arc::pin_init(
             pin_init!(Self {
                 id: dma_addr,
                 size,
                 mode,
                 dma_addr,
                 mem <- new_mutex!(Mem {
-                    dma: Some(dma),
+                    dma: None,
                     revoked: false,
                     mms: KVec::new(),
                 }),
             }),
             GFP_KERNEL,
-        )
+        );
+        match backing {
+            Ok(backing) => {
+                backing.mem.lock().dma = Some(dma);
+                Ok(backing)
+            }
+            Err(e) => {
+                dma.free(&guard.attached());
+                Err(e)
+            }
+        }
     }
 
     /// Key in the device's list.
@@ -97,21 +123,28 @@ impl Backing {
     /// Maps pages from `first` into `vma`. `ENODEV` once revoked.
     fn mmap(&self, vma: &VmaNew, first: usize) -> Result {
         let mut mem = self.mem.lock();
-        let dma = match (&mem.dma, mem.revoked) {
-            (Some(dma), false) => dma,
-            _ => return Err(ENODEV),
-        };
-        dma.mmap(vma, first)?;
+        if mem.revoked || mem.dma.is_none() {
+            return Err(ENODEV);
+        }
+        let mm: &Mm = vma.mm();
+        // Room for this mm first, so that a failure leaves no PTEs behind.
+        let known = mem.mms.iter().any(|m| core::ptr::eq(&**m, mm));
+        if !known {
+            // Forget address spaces that died: none of them can have an mmap in flight.
+            mem.mms.retain(|m| vma::mm_is_alive(m));
+            mem.mms.reserve(1, GFP_KERNEL)?;
+        }
+        mem.dma.as_ref().ok_or(ENODEV)?.mmap(vma, first)?;
         // Remember the address space: until this mmap returns and the VMA is linked, a revoke
         // could not find the new PTEs, so it first waits for this mm's mmap lock.
-        let mm: &Mm = vma.mm();
-        if !mem.mms.iter().any(|m| core::ptr::eq(&**m, mm)) {
-            mem.mms.push(ARef::from(mm), GFP_KERNEL)?;
+        if !known {
+            // Does not allocate (room was reserved above), so it cannot fail.
+            mem.mms.push(ARef::from(mm), GFP_NOWAIT)?;
         }
         Ok(())
     }
 
-    /// Syncs a checked range; `ENODEV` once revoked.
+    /// Syncs a checked range; `ENODEV` once freed.
     fn sync(&self, req: &validate::SyncRequest) -> Result {
         let mem = self.mem.lock();
         let dma = mem.dma.as_ref().ok_or(ENODEV)?;
@@ -126,17 +159,16 @@ impl Backing {
         core::mem::take(&mut mem.mms)
     }
 
-    /// Last step of a revoke, after every PTE is gone: free the memory.
-    pub(crate) fn revoke_finish(&self) {
-        let dma = self.mem.lock().dma.take();
-        drop(dma);
+    /// Takes the memory out, for the device to free under its lock; `None` if already taken.
+    pub(crate) fn take_mem(&self) -> Option<DmaMem> {
+        self.mem.lock().dma.take()
     }
 }
 
 /// A buffer as handles and mappings see it.
 pub(crate) struct Buffer {
-    /// The device, for accounting when the buffer goes.
-    shared: Arc<Shared>,
+    /// The buffer's bytes in the device's accounting; given back when the buffer goes.
+    charge: Charge,
     /// The memory.
     backing: Arc<Backing>,
     /// The handle it was allocated under (on its file).
@@ -146,25 +178,24 @@ pub(crate) struct Buffer {
 }
 
 impl Buffer {
-    /// A new buffer for `handle`, taking over the device-level reservation of its bytes.
-    pub(crate) fn new(
-        shared: Arc<Shared>,
-        backing: Arc<Backing>,
-        handle: u32,
-        reservation: DevReservation<'_>,
-    ) -> Result<Arc<Self>> {
-        let buffer = Arc::new(
+    /// A new buffer for `handle`. If this fails, the dropped parts give everything back: the
+    /// memory through [`Buffer`]'s `Drop`, the bytes through the [`Charge`]'s.
+    pub(crate) fn new(charge: Charge, backing: Arc<Backing>, handle: u32) -> Result<Arc<Self>> {
+        Arc::new(
             Self {
-                shared,
+                charge,
                 backing,
                 handle,
                 map_count: AtomicU32::new(0),
             },
             GFP_KERNEL,
-        )?;
-        // From here on `Drop for Buffer` gives the bytes back.
-        reservation.commit();
-        Ok(buffer)
+        )
+        .map_err(Into::into)
+    }
+
+    /// The buffer's charge on the device.
+    pub(crate) fn charge(&self) -> &Charge {
+        &self.charge
     }
 
     /// The handle on its file.
@@ -220,8 +251,8 @@ impl Buffer {
 
 impl Drop for Buffer {
     fn drop(&mut self) {
-        // The last handle or mapping is gone: unlist the memory (freed when `backing` drops
-        // right after this) and give its bytes back.
-        self.shared.release(&self.backing);
+        // The last handle or mapping is gone: unlist the memory and free it under the device
+        // lock. The charge gives the bytes back when it drops right after this.
+        self.charge.shared().release(&self.backing);
     }
 }

@@ -3,29 +3,56 @@
 //! The state a bound node shares with its open files: region facts, limits,
 //! accounting, the list of live memory, and the unbind protocol.
 //!
+//! # Freeing memory only while the region is attached
+//!
+//! DMA memory must go back to the region while the region is still attached
+//! to the device (unbind detaches it, and the DMA API tracks allocations per
+//! bound driver). [`DmaMem::alloc`] and [`DmaMem::free`] therefore take an
+//! [`Attached`] proof, which exists only
+//!
+//! - inside the device's lock scope while `State::attached` holds
+//!   ([`State::attached`]), or
+//! - while an allocation is in flight ([`BindGuard::attached`]): unbind waits
+//!   for those before it detaches anything.
+//!
+//! Buffers free their memory under the device lock ([`Shared::release`]);
+//! unbind frees what is left under the same lock and clears `attached` in
+//! that lock scope. So a release racing unbind either frees first or finds
+//! the memory already gone; it never frees after the region went.
+//!
 //! # Unbind
 //!
-//! DMA memory must not outlive the binding (the region is detached at
-//! unbind, and the DMA API tracks allocations per bound driver), so unbind
-//! revokes every buffer of the device ([`Shared::revoke`]):
+//! Unbind revokes every buffer of the device ([`Shared::revoke`]):
 //!
 //! 1. `bound` is cleared, so new allocations, ioctls and mmaps fail with
-//!    `ENODEV`, and unbind waits until no allocation is in flight
-//!    ([`BindGuard`]).
+//!    `ENODEV`, allocations backing off between retries stop at once, and
+//!    unbind waits until no allocation is in flight ([`BindGuard`]; none is
+//!    held across a user copy, so userspace cannot stall this).
 //! 2. Each buffer refuses new mappings, and unbind waits, through the mmap
-//!    lock of every address space that mapped it, until mmaps in flight have
-//!    linked their VMAs.
+//!    lock of every live address space that mapped it, until mmaps in flight
+//!    have linked their VMAs.
 //! 3. Every PTE of every open file's mapping is zapped; later accesses get
 //!    `SIGBUS`.
-//! 4. The memory is freed. Handles and VMAs still hold their (now empty)
-//!    buffers until they go.
+//! 4. The memory is freed and `attached` cleared, in one lock scope. Handles
+//!    and VMAs still hold their (now empty) buffers until they go.
+//!
+//! # Accounting
+//!
+//! A [`Charge`] is the one owner of a buffer's bytes in the device's
+//! accounting: it reserves them against the device limit when an allocation
+//! starts, counts them as live once the buffer is handed out
+//! ([`Shared::hand_out`]), and gives back exactly what it took when it drops.
 //!
 //! # Lock order
 //!
-//! `CmabufFile::state` → `Shared::state` → `Backing::mem`; `Shared::state` →
-//! `i_mmap_rwsem` (zapping). The mmap lock of a process may be held when
-//! `Shared::state` is taken (a VMA closing drops a buffer), so unbind takes
-//! mmap locks only while holding none of ours.
+//! `Shared::state` → `Backing::mem`; `Shared::state` → `i_mmap_rwsem`
+//! (zapping). A process's mmap lock may be held when `Shared::state` is taken
+//! (a VMA closing drops a buffer: `mmap_lock` → `Shared::state` →
+//! `Backing::mem`), when `Backing::mem` is taken (mmap: `mmap_lock` →
+//! `Backing::mem`) and when `CmabufFile::state` is taken (mmap looks the
+//! handle up: `mmap_lock` → `CmabufFile::state`). `CmabufFile::state` is
+//! never held while another of our locks is taken. Unbind takes mmap locks
+//! only while holding none of ours.
 
 use crate::{
     buffer::Backing,
@@ -38,9 +65,13 @@ use crate::{
     validate::Mode,
     vma::Mapping, //
 };
-use core::sync::atomic::{
-    AtomicU64,
-    Ordering, //
+use core::{
+    marker::PhantomData,
+    sync::atomic::{
+        AtomicBool,
+        AtomicU64,
+        Ordering, //
+    },
 };
 use kernel::{
     bindings,
@@ -59,11 +90,10 @@ use kernel::{
         aref::ARef,
         Arc,
         CondVar,
+        CondVarTimeoutResult,
         Mutex, //
     },
     time::{
-        delay::fsleep,
-        Delta,
         Instant,
         Monotonic, //
     }, //
@@ -103,14 +133,19 @@ const CMA_ALIGNMENT_ORDER: u32 = bindings::CONFIG_CMA_ALIGNMENT;
 
 /// What the device's lock protects.
 struct State {
-    /// Whether the node is bound; cleared at unbind.
+    /// Whether the node accepts new work; cleared when unbind starts.
     bound: bool,
+    /// Whether the region is attached, so DMA memory may be allocated and freed; cleared when
+    /// unbind has freed every buffer's memory.
+    attached: bool,
     /// Allocations in progress ([`BindGuard`]s alive).
     inflight: usize,
-    /// Buffers allocated or reserved on the device.
-    buffers: u64,
+    /// Bytes charged: live buffers and allocations in progress; what the device limit counts.
+    charged_bytes: u64,
+    /// Buffers handed out and not yet gone.
+    live_buffers: u64,
     /// Their bytes.
-    bytes: u64,
+    live_bytes: u64,
     /// Every buffer's memory, by [`Backing::id`] (its DMA address, so in address order).
     backings: RBTree<u64, Arc<Backing>>,
     /// Counters and the latency histogram.
@@ -118,6 +153,23 @@ struct State {
     /// The page-cache mapping of every open file, by file id.
     files: RBTree<u64, Mapping>,
 }
+
+impl State {
+    /// Proof that the region is attached, for as long as the lock is held; `None` after unbind.
+    fn attached(&self) -> Option<Attached<'_>> {
+        self.attached.then_some(Attached(PhantomData))
+    }
+}
+
+/// Proof that the device's region is attached, so that DMA memory may be allocated from it and
+/// freed to it: see the module documentation.
+///
+/// # Invariants
+///
+/// While an `Attached<'a>` exists, the region stays attached: it borrows either the device's
+/// lock guard while `State::attached` holds, or a [`BindGuard`], which unbind waits for before
+/// detaching.
+pub(crate) struct Attached<'a>(PhantomData<&'a ()>);
 
 /// The state shared by a bound node and its open files; outlives the binding while files are open.
 #[pin_data]
@@ -142,6 +194,9 @@ pub(crate) struct Shared {
     /// Signalled when the last in-flight allocation ends.
     #[pin]
     idle: CondVar,
+    /// Signalled when unbind starts: allocations backing off between retries stop waiting.
+    #[pin]
+    unbinding: CondVar,
 }
 
 /// The module's limits, from its parameters; 0 means "no limit" for the byte limits.
@@ -184,14 +239,17 @@ impl Shared {
                 next_id: AtomicU64::new(1),
                 state <- new_mutex!(State {
                     bound: true,
+                    attached: true,
                     inflight: 0,
-                    buffers: 0,
-                    bytes: 0,
+                    charged_bytes: 0,
+                    live_buffers: 0,
+                    live_bytes: 0,
                     backings: RBTree::new(),
                     stats: Stats::default(),
                     files: RBTree::new(),
                 }),
                 idle <- new_condvar!(),
+                unbinding <- new_condvar!(),
             }),
             GFP_KERNEL,
         )
@@ -249,10 +307,10 @@ impl Shared {
         self.state.lock().bound
     }
 
-    /// `(buffers, bytes)` allocated on the device.
+    /// `(buffers, bytes)` handed out on the device and not yet gone.
     pub(crate) fn usage(&self) -> (u64, u64) {
         let state = self.state.lock();
-        (state.buffers, state.bytes)
+        (state.live_buffers, state.live_bytes)
     }
 
     /// Starts an allocation: `ENODEV` if unbound; unbind waits until the guard is dropped.
@@ -265,23 +323,17 @@ impl Shared {
         Ok(BindGuard { shared: self })
     }
 
-    /// Reserves `bytes` against the device limit: `EDQUOT` when it would be exceeded.
-    pub(crate) fn reserve<'a>(
-        &'a self,
-        _guard: &BindGuard<'a>,
-        bytes: u64,
-    ) -> Result<DevReservation<'a>> {
-        let limit = bound(self.limits().bytes_per_device);
-        let mut state = self.state.lock();
-        match state.bytes.checked_add(bytes) {
+    /// Charges `bytes` to the device: `EDQUOT` when the device limit would be exceeded.
+    pub(crate) fn charge(this: &Arc<Self>, _guard: &BindGuard<'_>, bytes: u64) -> Result<Charge> {
+        let limit = bound(this.limits().bytes_per_device);
+        let mut state = this.state.lock();
+        match state.charged_bytes.checked_add(bytes) {
             Some(total) if total <= limit => {
-                state.bytes = total;
-                state.buffers += 1;
-                state.stats.peak_bytes = state.stats.peak_bytes.max(total);
-                Ok(DevReservation {
-                    shared: self,
+                state.charged_bytes = total;
+                Ok(Charge {
+                    shared: this.clone(),
                     bytes,
-                    committed: false,
+                    live: AtomicBool::new(false),
                 })
             }
             _ => {
@@ -322,27 +374,29 @@ impl Shared {
     }
 
     /// Allocates `len` bytes in `mode` from the region, with the retry policy; see
-    /// [`crate::policy`]. Never returns memory from outside the region.
+    /// [`crate::policy`]. Never returns memory from outside the region. Returns the memory and
+    /// how long it took, in µs.
     ///
     /// Sleeps while CMA migrates pages, holding no lock meanwhile. `ENOMEM` when cmabuf's own
-    /// buffers leave no room, `EBUSY` when the retries are spent, `EINTR` on a signal.
+    /// buffers leave no room, `EBUSY` when the retries are spent, `EINTR` on a signal, `ENODEV`
+    /// when unbind starts meanwhile.
     pub(crate) fn allocate(
         &self,
-        _guard: &BindGuard<'_>,
+        guard: &BindGuard<'_>,
         len: usize,
         mode: Mode,
-    ) -> Result<DmaMem> {
+    ) -> Result<(DmaMem, u64)> {
         let start = Instant::<Monotonic>::now();
         let policy = self.policy();
         // CAST: `len` fits in `u64`.
         let len64 = len as u64;
         let mut retry = 0;
         let res = loop {
-            match DmaMem::alloc(&self.dev, len, mode) {
+            match DmaMem::alloc(&self.dev, len, mode, &guard.attached()) {
                 Ok(mem) if self.in_region(mem.dma_addr(), len64) => break Ok(mem),
                 Ok(mem) => {
                     // The DMA API fell back to the page allocator: not ours to hand out.
-                    drop(mem);
+                    mem.free(&guard.attached());
                     self.state.lock().stats.fallbacks += 1;
                 }
                 Err(_) => {}
@@ -353,30 +407,37 @@ impl Shared {
             if !self.has_room(len64)? {
                 break Err(ENOMEM);
             }
-            match policy.delay_ms(retry) {
-                None => break Err(EBUSY),
-                Some(ms) => {
-                    self.state.lock().stats.retries += 1;
-                    fsleep(Delta::from_millis(ms.into()));
-                    retry += 1;
-                }
+            let Some(ms) = policy.delay_ms(retry) else {
+                break Err(EBUSY);
+            };
+            // Back off, but stop as soon as unbind starts or a signal arrives.
+            let mut state = self.state.lock();
+            if !state.bound {
+                break Err(ENODEV);
             }
+            state.stats.retries += 1;
+            let ret = self
+                .unbinding
+                .wait_interruptible_timeout(&mut state, kernel::time::msecs_to_jiffies(ms));
+            if !state.bound {
+                break Err(ENODEV);
+            }
+            if matches!(ret, CondVarTimeoutResult::Signal { .. }) {
+                break Err(EINTR);
+            }
+            retry += 1;
         };
         let mut state = self.state.lock();
         let stats = &mut state.stats;
         match &res {
-            Ok(_) => {
-                stats.allocs += 1;
-                // CAST: Elapsed time is never negative.
-                let us = start.elapsed().as_micros_ceil() as u64;
-                stats.hist[policy::bucket(us)] += 1;
-            }
+            Ok(_) => {}
             Err(e) if *e == ENOMEM => stats.fail_nomem += 1,
             Err(e) if *e == EBUSY => stats.fail_busy += 1,
             Err(e) if *e == EINTR => stats.fail_intr += 1,
             Err(_) => {}
         }
-        res
+        // CAST: Elapsed time is never negative.
+        res.map(|mem| (mem, start.elapsed().as_micros_ceil() as u64))
     }
 
     /// Whether `[addr, addr + len)` lies in the region, as the device addresses it.
@@ -390,8 +451,8 @@ impl Shared {
         let state = self.state.lock();
         let used = Self::used_ranges(&state)?;
         let mut stats = state.stats;
-        stats.live_buffers = state.buffers;
-        stats.live_bytes = state.bytes;
+        stats.live_buffers = state.live_buffers;
+        stats.live_bytes = state.live_bytes;
         stats.largest_free = policy::largest_free(&used, self.region_dma_base, self.region_size);
         Ok(stats)
     }
@@ -401,15 +462,37 @@ impl Shared {
         self.state.lock().backings.insert(node);
     }
 
-    /// A buffer is gone: unlist its memory and give its bytes back.
+    /// The buffer `charge` belongs to was handed to userspace: count it (live bytes, peak,
+    /// allocations, the latency `us` of its allocation). Only buffers handed out are counted, so
+    /// a call that fails after allocating leaves the statistics as they were.
+    pub(crate) fn hand_out(&self, charge: &Charge, us: u64) {
+        let mut state = self.state.lock();
+        if charge.live.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        state.live_buffers += 1;
+        state.live_bytes += charge.bytes;
+        let live = state.live_bytes;
+        let stats = &mut state.stats;
+        stats.peak_bytes = stats.peak_bytes.max(live);
+        stats.allocs += 1;
+        stats.hist[policy::bucket(us)] += 1;
+    }
+
+    /// A buffer is gone: unlist its memory and free it, in the device's lock scope.
     pub(crate) fn release(&self, backing: &Backing) {
-        let removed = {
-            let mut state = self.state.lock();
-            state.buffers -= 1;
-            // CAST: A buffer's size fits in `u64`.
-            state.bytes -= backing.size() as u64;
-            state.backings.remove(&backing.id())
-        };
+        let mut state = self.state.lock();
+        let removed = state.backings.remove(&backing.id());
+        if let Some(mem) = backing.take_mem() {
+            match state.attached() {
+                Some(attached) => mem.free(&attached),
+                // Unreachable: unbind frees every listed backing's memory before it clears
+                // `attached`, and an unlisted backing belongs to an allocation in flight, which
+                // unbind waits for. Dropping leaks, which is safe.
+                None => drop(mem),
+            }
+        }
+        drop(state);
         // The list's reference may be the last but one; drop it outside the lock.
         drop(removed);
     }
@@ -431,9 +514,10 @@ impl Shared {
 
     /// Revokes every buffer (unbind); see the module documentation.
     pub(crate) fn revoke(&self) {
-        // 1. No new users; wait for allocations in flight.
+        // 1. No new users; stop allocations that back off; wait for allocations in flight.
         let mut state = self.state.lock();
         state.bound = false;
+        self.unbinding.notify_all();
         while state.inflight > 0 {
             self.idle.wait(&mut state);
         }
@@ -465,8 +549,9 @@ impl Shared {
             }
         }
 
-        // 3. and 4. Zap every mapping of every open file, then free the memory.
-        let state = self.state.lock();
+        // 3. and 4. Zap every mapping of every open file, then free the memory and detach, in
+        // one lock scope.
+        let mut state = self.state.lock();
         let mut done: KVec<&Mapping> = KVec::new();
         for mapping in state.files.values() {
             if done.iter().any(|m| m.same(mapping)) {
@@ -476,9 +561,17 @@ impl Shared {
             // Deduplication is an optimisation only: zapping twice is harmless.
             let _ = done.push(mapping, GFP_KERNEL);
         }
-        for backing in state.backings.values() {
-            backing.revoke_finish();
+        drop(done);
+        if let Some(attached) = state.attached() {
+            for backing in state.backings.values() {
+                if let Some(mem) = backing.take_mem() {
+                    mem.free(&attached);
+                }
+            }
         }
+        // INVARIANT: From here on no `Attached` can be made from the state (and no `BindGuard`
+        // exists), so nothing is freed to the region after it is detached.
+        state.attached = false;
     }
 }
 
@@ -486,6 +579,14 @@ impl Shared {
 pub(crate) struct BindGuard<'a> {
     /// The device.
     shared: &'a Shared,
+}
+
+impl BindGuard<'_> {
+    /// Proof that the region is attached, for as long as the guard lives.
+    pub(crate) fn attached(&self) -> Attached<'_> {
+        // INVARIANT: Unbind waits for every `BindGuard` before it detaches the region.
+        Attached(PhantomData)
+    }
 }
 
 impl Drop for BindGuard<'_> {
@@ -498,29 +599,32 @@ impl Drop for BindGuard<'_> {
     }
 }
 
-/// Bytes reserved against the device limit; given back on drop unless committed to a buffer.
-pub(crate) struct DevReservation<'a> {
+/// A buffer's bytes in the device's accounting: charged against the device limit from the start
+/// of its allocation, counted as live once handed out ([`Shared::hand_out`]), and given back when
+/// this drops. The one owner of those numbers.
+pub(crate) struct Charge {
     /// The device.
-    shared: &'a Shared,
-    /// Bytes reserved.
+    shared: Arc<Shared>,
+    /// Bytes charged.
     bytes: u64,
-    /// Whether a buffer took the reservation over.
-    committed: bool,
+    /// Whether the buffer was handed out (counted in the live figures).
+    live: AtomicBool,
 }
 
-impl DevReservation<'_> {
-    /// A buffer now owns the bytes and gives them back when it goes.
-    pub(crate) fn commit(mut self) {
-        self.committed = true;
+impl Charge {
+    /// The device charged.
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 }
 
-impl Drop for DevReservation<'_> {
+impl Drop for Charge {
     fn drop(&mut self) {
-        if !self.committed {
-            let mut state = self.shared.state.lock();
-            state.buffers -= 1;
-            state.bytes -= self.bytes;
+        let mut state = self.shared.state.lock();
+        state.charged_bytes -= self.bytes;
+        if *self.live.get_mut() {
+            state.live_buffers -= 1;
+            state.live_bytes -= self.bytes;
         }
     }
 }

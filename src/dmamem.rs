@@ -10,11 +10,18 @@
 //!
 //! The kernel crate's `dma::Coherent` needs a `Device<Bound>` at allocation,
 //! which an ioctl does not have, and offers neither the non-coherent
-//! allocation nor mmap, hence this file. Callers guarantee that the device is
-//! bound (with its region attached) from allocation until the memory is
-//! dropped: see `Shared::enter` and `Shared::revoke` in `device.rs`.
+//! allocation nor mmap, hence this file.
+//!
+//! The memory must go back while the node's region is still attached: after
+//! unbind has detached it, `dma_free_*()` would hand CMA pages to the buddy
+//! allocator with their CMA bitmap bits still set. So allocating and freeing
+//! both take an [`Attached`] token, which only the device's lock scope (or an
+//! allocation in flight, which unbind waits for) can produce; see
+//! `device.rs`. Dropping a [`DmaMem`] without [`DmaMem::free`] leaks it
+//! (with an error in the log) rather than freeing it without that proof.
 
 use crate::{
+    device::Attached,
     region::raw_device,
     validate::{
         Direction,
@@ -43,8 +50,9 @@ enum Cookie {
 /// # Invariants
 ///
 /// `cookie`, `dma_addr` and `size` are what a successful `dma_alloc_attrs()` (with the attributes
-/// in the cookie) or `dma_alloc_pages()` (`DMA_BIDIRECTIONAL`) on `dev` returned, not yet freed;
-/// the device stays bound until this is dropped (guaranteed by the owner, see the module docs).
+/// in the cookie) or `dma_alloc_pages()` (`DMA_BIDIRECTIONAL`) on `dev` returned, not yet freed.
+/// The region it came from stays attached while the memory is in use: it is freed only by
+/// [`DmaMem::free`], whose [`Attached`] argument proves that.
 pub(crate) struct DmaMem {
     /// The device the memory was allocated for.
     dev: ARef<device::Device>,
@@ -54,6 +62,8 @@ pub(crate) struct DmaMem {
     dma_addr: u64,
     /// Its size in bytes, page aligned.
     size: usize,
+    /// Set by [`DmaMem::free`].
+    freed: bool,
 }
 
 // SAFETY: The allocation is not tied to the allocating thread; the DMA API may free, map and sync
@@ -72,11 +82,16 @@ fn dma_dir(dir: Direction) -> bindings::dma_data_direction {
 }
 
 impl DmaMem {
-    /// Allocates `size` bytes (page aligned, > 0) in `mode` for `dev`, which must be bound and
-    /// stay bound until the result is dropped.
+    /// Allocates `size` bytes (page aligned, > 0) in `mode` for `dev`, whose region `_attached`
+    /// proves attached.
     ///
     /// May sleep while CMA migrates pages; `ENOMEM` when the DMA API has nothing.
-    pub(crate) fn alloc(dev: &device::Device, size: usize, mode: Mode) -> Result<Self> {
+    pub(crate) fn alloc(
+        dev: &device::Device,
+        size: usize,
+        mode: Mode,
+        _attached: &Attached<'_>,
+    ) -> Result<Self> {
         let raw = raw_device(dev);
         let gfp = bindings::GFP_KERNEL | bindings::__GFP_NOWARN;
         let mut dma_addr: bindings::dma_addr_t = 0;
@@ -88,8 +103,8 @@ impl DmaMem {
                 } else {
                     0
                 };
-                // SAFETY: `raw` is a live device (we hold a reference through `dev`), bound by
-                // the caller's guarantee; `dma_addr` is writable.
+                // SAFETY: `raw` is a live device (we hold a reference through `dev`) whose
+                // region is attached (`_attached`); `dma_addr` is writable.
                 let cpu =
                     unsafe { bindings::dma_alloc_attrs(raw, size, &mut dma_addr, gfp, attrs) };
                 Cookie::Attrs(NonNull::new(cpu).ok_or(ENOMEM)?, attrs)
@@ -114,6 +129,7 @@ impl DmaMem {
             cookie,
             dma_addr,
             size,
+            freed: false,
         })
     }
 
@@ -173,14 +189,17 @@ impl DmaMem {
             unsafe { bindings::__dma_sync_single_for_device(raw, addr, len, dma_dir(dir)) };
         }
     }
-}
 
-impl Drop for DmaMem {
-    fn drop(&mut self) {
+    /// Gives the memory back to the region, which `_attached` proves still attached.
+    ///
+    /// The caller has removed every CPU mapping of it: user PTEs are gone once the last VMA
+    /// closed, or unbind zapped them.
+    pub(crate) fn free(mut self, _attached: &Attached<'_>) {
         let raw = raw_device(&self.dev);
         match self.cookie {
-            // SAFETY: By the type invariant this is a live `dma_alloc_attrs()` allocation on a
-            // bound device, freed exactly once, here.
+            // SAFETY: By the type invariant this is a live `dma_alloc_attrs()` allocation on
+            // `dev`; it is freed exactly once (`self` is consumed and `freed` stops `Drop`), while
+            // its region is attached (`_attached`).
             Cookie::Attrs(cpu, attrs) => unsafe {
                 bindings::dma_free_attrs(raw, self.size, cpu.as_ptr(), self.dma_addr, attrs)
             },
@@ -194,6 +213,22 @@ impl Drop for DmaMem {
                     bindings::dma_data_direction_DMA_BIDIRECTIONAL,
                 )
             },
+        }
+        self.freed = true;
+    }
+}
+
+impl Drop for DmaMem {
+    fn drop(&mut self) {
+        if !self.freed {
+            // Unreachable by construction (every owner frees with an `Attached` proof); without
+            // that proof the region may be detached, so leaking is the only safe choice.
+            dev_err!(
+                self.dev,
+                "leaking {} bytes of DMA memory at {:#x}: freed without its region\n",
+                self.size,
+                self.dma_addr
+            );
         }
     }
 }

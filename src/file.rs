@@ -4,7 +4,9 @@
 //!
 //! Handles are numbered per file from 1 and never reused on that file; a
 //! handle means nothing on another file. One method per ioctl; all input is
-//! judged in `validate.rs` or here before anything changes.
+//! judged in `validate.rs` or here before anything changes, and every output
+//! structure is checked writable before anything changes (`uapi::UserArg`),
+//! so a failed call changes nothing.
 
 use crate::{
     buffer::{
@@ -53,7 +55,8 @@ use kernel::{
     prelude::*,
     rbtree::{
         RBTree,
-        RBTreeNode, //
+        RBTreeNode,
+        RBTreeNodeReservation, //
     },
     sync::{
         Arc,
@@ -65,12 +68,14 @@ use kernel::{
 struct FileState {
     /// Live handles.
     handles: RBTree<u32, Arc<Buffer>>,
+    /// Bytes of the live handles.
+    handle_bytes: u64,
     /// The next handle to give out.
     next_handle: u32,
-    /// Handles live or being allocated.
-    buffers: u64,
+    /// Handles live or being allocated: what the per-file limits count.
+    reserved_buffers: u64,
     /// Their bytes.
-    bytes: u64,
+    reserved_bytes: u64,
 }
 
 /// The private data of an open `/dev/cmabufN`.
@@ -103,8 +108,12 @@ impl Drop for FileReservation<'_> {
     fn drop(&mut self) {
         if !self.committed {
             let mut state = self.file.state.lock();
-            state.buffers -= 1;
-            state.bytes -= self.bytes;
+            state.reserved_buffers -= 1;
+            state.reserved_bytes -= self.bytes;
+            // Give the number back unless a later allocation took the next one meanwhile.
+            if state.next_handle == self.handle + 1 {
+                state.next_handle = self.handle;
+            }
         }
     }
 }
@@ -133,20 +142,20 @@ impl CmabufFile {
     fn reserve(&self, bytes: u64) -> Result<FileReservation<'_>> {
         let limits = self.shared.limits();
         let mut state = self.state.lock();
-        if state.buffers >= limits.buffers_per_file {
+        if state.reserved_buffers >= limits.buffers_per_file {
             return Err(EMFILE);
         }
-        match state.bytes.checked_add(bytes) {
+        match state.reserved_bytes.checked_add(bytes) {
             Some(total) if total <= device::bound(limits.bytes_per_file) => {}
             _ => return Err(validate::edquot()),
         }
         if state.next_handle > validate::MAX_HANDLE {
             return Err(ENOSPC);
         }
-        state.bytes += bytes;
+        state.reserved_bytes += bytes;
         let handle = state.next_handle;
         state.next_handle += 1;
-        state.buffers += 1;
+        state.reserved_buffers += 1;
         Ok(FileReservation {
             file: self,
             handle,
@@ -157,7 +166,8 @@ impl CmabufFile {
 
     /// `CMABUF_IOCTL_ALLOC`.
     fn alloc(&self, arg: usize, size: usize) -> Result<isize> {
-        let mut a: cmabuf_alloc = uapi::read(arg, size)?;
+        let user = uapi::read::<cmabuf_alloc>(arg, size)?;
+        let mut a = user.val;
         let inputs = cmabuf_alloc {
             size: a.size,
             flags: a.flags,
@@ -168,18 +178,25 @@ impl CmabufFile {
         let len = validate::round_size(a.size, PAGE_SIZE, self.shared.region_size())?;
         // CAST: `len` came from a `u64`.
         let len64 = len as u64;
+        // A result that could not be written back must fail before anything is allocated.
+        user.check_writable()?;
 
         let guard = self.shared.enter()?;
         let mut file_res = self
             .reserve(len64)
             .inspect_err(|_| self.shared.count_limit_failure())?;
-        let dev_res = self.shared.reserve(&guard, len64)?;
-        let dma = self.shared.allocate(&guard, len, mode)?;
-        let backing = Backing::new(dma, len, mode)?;
-        let backing_node = RBTreeNode::new(backing.id(), backing.clone(), GFP_KERNEL)?;
-        let buffer = Buffer::new(self.shared.clone(), backing, file_res.handle, dev_res)?;
-        let handle_node = RBTreeNode::new(file_res.handle, buffer.clone(), GFP_KERNEL)?;
-        self.shared.register(&guard, backing_node);
+        let charge = Shared::charge(&self.shared, &guard, len64)?;
+        let backing_node = RBTreeNodeReservation::new(GFP_KERNEL)?;
+        let handle_node = RBTreeNodeReservation::new(GFP_KERNEL)?;
+        let (dma, us) = self.shared.allocate(&guard, len, mode)?;
+        // From here on, a failure gives everything back by dropping: the memory through
+        // `Backing::new` or `Buffer`'s drop, the bytes through the charge.
+        let backing = Backing::new(dma, len, mode, &guard)?;
+        let buffer = Buffer::new(charge, backing.clone(), file_res.handle)?;
+        self.shared
+            .register(&guard, backing_node.into_node(backing.id(), backing));
+        // Nothing that unbind waits for is held across the copy to userspace.
+        drop(guard);
 
         let (addr, out_flags) = self.reported_addr(buffer.dma_addr());
         a.handle = file_res.handle;
@@ -187,17 +204,23 @@ impl CmabufFile {
         a.dma_addr = addr;
         a.alloc_size = len64;
         a.out_flags = out_flags;
-        // On `EFAULT` the buffer is dropped again: nothing changed.
-        uapi::write(arg, size, &a)?;
+        // `EFAULT` only if the caller unmapped the structure meanwhile; the buffer is dropped
+        // again and nothing was counted.
+        user.write(&a)?;
 
-        self.state.lock().handles.insert(handle_node);
+        self.shared.hand_out(buffer.charge(), us);
+        let mut state = self.state.lock();
+        state
+            .handles
+            .insert(handle_node.into_node(file_res.handle, buffer));
+        state.handle_bytes += len64;
         file_res.committed = true;
         Ok(0)
     }
 
     /// `CMABUF_IOCTL_FREE`.
     fn free(&self, arg: usize, size: usize) -> Result<isize> {
-        let f: cmabuf_free = uapi::read(arg, size)?;
+        let f = uapi::read::<cmabuf_free>(arg, size)?.val;
         let inputs = cmabuf_free {
             handle: f.handle,
             ..Default::default()
@@ -206,9 +229,11 @@ impl CmabufFile {
         let buffer = {
             let mut state = self.state.lock();
             let buffer = state.handles.remove(&f.handle).ok_or(ENOENT)?;
-            state.buffers -= 1;
             // CAST: A buffer's size fits in `u64`.
-            state.bytes -= buffer.size() as u64;
+            let bytes = buffer.size() as u64;
+            state.reserved_buffers -= 1;
+            state.reserved_bytes -= bytes;
+            state.handle_bytes -= bytes;
             buffer
         };
         // Mappings may still hold it; the memory goes when the last one does.
@@ -218,7 +243,8 @@ impl CmabufFile {
 
     /// `CMABUF_IOCTL_INFO`.
     fn info(&self, arg: usize, size: usize) -> Result<isize> {
-        let mut i: cmabuf_info = uapi::read(arg, size)?;
+        let user = uapi::read::<cmabuf_info>(arg, size)?;
+        let mut i = user.val;
         let inputs = cmabuf_info {
             handle: i.handle,
             ..Default::default()
@@ -233,13 +259,13 @@ impl CmabufFile {
         i.dma_addr = addr;
         i.map_count = buffer.map_count();
         i.out_flags = out_flags;
-        uapi::write(arg, size, &i)?;
+        user.write(&i)?;
         Ok(0)
     }
 
     /// `CMABUF_IOCTL_SYNC`.
     fn sync(&self, arg: usize, size: usize) -> Result<isize> {
-        let s: cmabuf_sync = uapi::read(arg, size)?;
+        let s = uapi::read::<cmabuf_sync>(arg, size)?.val;
         let buffer = self.lookup(s.handle)?;
         let req = validate::SyncRequest::parse(s.flags, s.offset, s.length, buffer.size())?;
         buffer.sync(&req)?;
@@ -248,7 +274,8 @@ impl CmabufFile {
 
     /// `CMABUF_IOCTL_STATS`.
     fn stats(&self, arg: usize, size: usize) -> Result<isize> {
-        let mut st: cmabuf_stats = uapi::read(arg, size)?;
+        let user = uapi::read::<cmabuf_stats>(arg, size)?;
+        let mut st = user.val;
         uapi::only_inputs(&st, cmabuf_stats::default())?;
         let s = self.shared.stats()?;
         st.allocs = s.allocs;
@@ -264,13 +291,14 @@ impl CmabufFile {
         st.region_size = self.shared.region_size();
         st.largest_free = s.largest_free;
         st.latency_hist = s.hist;
-        uapi::write(arg, size, &st)?;
+        user.write(&st)?;
         Ok(0)
     }
 
     /// `CMABUF_IOCTL_DEV_INFO`.
     fn dev_info(&self, arg: usize, size: usize) -> Result<isize> {
-        let mut d: cmabuf_dev_info = uapi::read(arg, size)?;
+        let user = uapi::read::<cmabuf_dev_info>(arg, size)?;
+        let mut d = user.val;
         let inputs = cmabuf_dev_info {
             region_name_ptr: d.region_name_ptr,
             region_name_len: d.region_name_len,
@@ -280,17 +308,25 @@ impl CmabufFile {
         if d.region_name_ptr == 0 && d.region_name_len != 0 {
             return Err(EINVAL);
         }
-        if d.region_name_ptr != 0 {
-            let name = self.shared.region_name().to_bytes_with_nul();
+        let name = self.shared.region_name().to_bytes_with_nul();
+        // Both outputs are checked before either is written.
+        let name_out = match d.region_name_ptr {
+            0 => None,
             // CAST: `u32` fits in `usize`.
-            uapi::write_bytes(d.region_name_ptr, d.region_name_len as usize, name)?;
-        }
+            ptr => Some(uapi::UserBytes::prepare(
+                ptr,
+                d.region_name_len as usize,
+                name.len(),
+            )?),
+        };
+        user.check_writable()?;
         let limits = self.shared.limits();
         let (base, out_flags) = self.reported_addr(self.shared.region_base());
         let (dev_buffers, dev_bytes) = self.shared.usage();
         let (file_buffers, file_bytes) = {
             let state = self.state.lock();
-            (state.handles.iter().count() as u64, state.bytes)
+            // CAST: A count of handles fits in `u64`.
+            (state.handles.iter().count() as u64, state.handle_bytes)
         };
         d.index = self.shared.index();
         d.region_base = base;
@@ -305,7 +341,10 @@ impl CmabufFile {
         d.file_bytes = file_bytes;
         d.dev_buffers = dev_buffers;
         d.dev_bytes = dev_bytes;
-        uapi::write(arg, size, &d)?;
+        if let Some(out) = name_out {
+            out.write(name)?;
+        }
+        user.write(&d)?;
         Ok(0)
     }
 }
@@ -327,9 +366,10 @@ impl MiscDevice for CmabufFile {
                     || dmamem::caller_has_rawio(),
                 state <- new_mutex!(FileState {
                     handles: RBTree::new(),
+                    handle_bytes: 0,
                     next_handle: 1,
-                    buffers: 0,
-                    bytes: 0,
+                    reserved_buffers: 0,
+                    reserved_bytes: 0,
                 }),
             }),
             GFP_KERNEL,

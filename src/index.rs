@@ -86,6 +86,16 @@ impl Drop for Index<'_> {
     }
 }
 
+/// The lowest index for nodes without an alias: one above the highest index below
+/// [`MAX_DEVICES`] that `has_alias` claims, or 0. An alias out of range does not push it past the
+/// end (that node alone fails to probe).
+pub(crate) fn unaliased_floor(has_alias: impl Fn(u32) -> bool) -> u32 {
+    (0..MAX_DEVICES)
+        .rev()
+        .find(|&n| has_alias(n))
+        .map_or(0, |n| n + 1)
+}
+
 /// The indices of this module's bound nodes.
 pub(crate) static DEVICES: IndexSet = IndexSet::new();
 
@@ -117,6 +127,17 @@ mod tests {
         assert!(matches!(set.take_from(64), Err(e) if e == ENOSPC));
         drop(a);
         assert_eq!(set.take_from(1)?.get(), 1);
+        Ok(())
+    }
+
+    #[test]
+    fn floor_above_aliases_in_range() -> Result {
+        assert_eq!(unaliased_floor(|_| false), 0);
+        assert_eq!(unaliased_floor(|n| n == 0 || n == 1), 2);
+        assert_eq!(unaliased_floor(|n| n == 5), 6);
+        // `cmabuf64` and beyond cannot be taken; they must not block unaliased nodes.
+        assert_eq!(unaliased_floor(|n| n == 1 || n >= 64), 2);
+        assert_eq!(unaliased_floor(|n| n == 63), 64);
         Ok(())
     }
 

@@ -33,6 +33,19 @@ use kernel::{
 const TEMPLATE: bindings::miscdevice =
     MiscDeviceOptions { name: c"cmabuf" }.into_raw::<CmabufFile>();
 
+// `Registration::shared_of` and the kernel crate's `open` treat the `struct miscdevice` we
+// register as a `MiscDeviceRegistration<CmabufFile>`: the two must stay layout-identical, or a
+// kernel change breaks memory instead of the build.
+const _: () = {
+    use core::mem::{
+        align_of,
+        size_of, //
+    };
+    assert!(size_of::<MiscDeviceRegistration<CmabufFile>>() == size_of::<bindings::miscdevice>());
+    assert!(align_of::<MiscDeviceRegistration<CmabufFile>>() == align_of::<bindings::miscdevice>());
+    assert!(size_of::<Opaque<bindings::miscdevice>>() == size_of::<bindings::miscdevice>());
+};
+
 /// File operations that may live in a `static`.
 #[repr(transparent)]
 struct FileOperations(bindings::file_operations);

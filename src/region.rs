@@ -9,6 +9,7 @@
 //! [`Region`] detaches it again. The reserved-memory calls have no Rust
 //! binding in the kernel crate, so they are declared here.
 
+use core::ptr;
 use kernel::{
     bindings,
     device::{
@@ -45,6 +46,8 @@ extern "C" {
         res: *mut bindings::resource,
     ) -> c_int;
     fn cma_get_name(cma: *const bindings::cma) -> *const c_char;
+    #[cfg(CONFIG_OF_DYNAMIC)]
+    fn of_node_put(np: *mut bindings::device_node);
 }
 
 /// The `N` of a device-tree alias `cmabufN` naming `dev`'s node, if there is one.
@@ -59,11 +62,31 @@ pub(crate) fn alias_index<Ctx: device::DeviceContext>(dev: &device::Device<Ctx>)
     u32::try_from(id).ok()
 }
 
-/// The first index free for nodes without an alias: one above the highest `cmabufN` alias.
+/// Whether the device tree has an alias `cmabuf<n>`.
+fn has_alias(n: u32) -> bool {
+    let Ok(name) = CString::try_from_fmt(fmt!("cmabuf{n}")) else {
+        // Out of memory: assume the index is claimed, which only skips it.
+        return true;
+    };
+    // SAFETY: `name` is a NUL-terminated string; a path without a leading '/' is looked up
+    // among the aliases.
+    let np = unsafe { bindings::of_find_node_opts_by_path(name.as_char_ptr(), ptr::null_mut()) };
+    if np.is_null() {
+        return false;
+    }
+    // SAFETY: `np` was returned with a reference, given back here. (Without
+    // `CONFIG_OF_DYNAMIC`, nodes are not reference-counted and `of_node_put()` is an empty inline.)
+    #[cfg(CONFIG_OF_DYNAMIC)]
+    unsafe {
+        of_node_put(np)
+    };
+    true
+}
+
+/// The first index free for nodes without an alias: one above the highest `cmabufN` alias that
+/// names a usable index (aliases at or above [`crate::index::MAX_DEVICES`] are ignored).
 pub(crate) fn first_unaliased_index() -> u32 {
-    // SAFETY: The stem is a NUL-terminated string.
-    let highest = unsafe { bindings::of_alias_get_highest_id(c"cmabuf".as_char_ptr()) };
-    u32::try_from(highest).map_or(0, |h| h + 1)
+    crate::index::unaliased_floor(has_alias)
 }
 
 /// Returns the C `struct device` behind `dev`.
@@ -111,6 +134,20 @@ impl Region {
         // `dma-ranges`, which the OF core has applied before probe.
         // SAFETY: Called in probe, before any DMA allocation or mapping for this device exists.
         unsafe { dma::Device::dma_set_mask_and_coherent(pdev, DmaMask::new::<64>())? };
+
+        // Behind an IOMMU the DMA API returns I/O virtual addresses, not addresses in the
+        // region: the region-window checks and the addresses reported to userspace would be
+        // meaningless, and devices behind an IOMMU have no need for CMA. Refuse.
+        // SAFETY: `raw` is a valid device; `iommu_group` is set before probe (when the IOMMU
+        // core adds the device) and stable while it is bound.
+        if !unsafe { (*raw).iommu_group }.is_null() {
+            dev_err!(
+                dev,
+                "device is behind an IOMMU: cmabuf serves devices that address physical \
+                 memory directly; give the consumer its own DMA API allocations instead\n"
+            );
+            return Err(EINVAL);
+        }
 
         // SAFETY: `raw` is a valid bound device for the duration of probe; `of_node` is set by
         // the OF core before probe and not changed while the device is bound.

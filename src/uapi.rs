@@ -102,11 +102,22 @@ pub(crate) fn strip_size(cmd: u32) -> Option<u32> {
     Some(cmd & !((kernel::uapi::_IOC_SIZEMASK) << kernel::uapi::_IOC_SIZESHIFT))
 }
 
+/// An argument structure as read from userspace, with where it came from, so that the result
+/// can be written back to it without ever leaving it half-written.
+pub(crate) struct UserArg<T: IoctlArg> {
+    /// The caller's structure, as read (the kernel's version of it).
+    pub(crate) val: T,
+    /// Its user address.
+    addr: usize,
+    /// The caller's size.
+    user_size: usize,
+}
+
 /// Reads an argument structure of `user_size` bytes from user address `arg`.
 ///
 /// `EINVAL` if `user_size` is below the first version's size, `E2BIG` if the caller's larger
 /// structure has non-zero bytes past the kernel's, `EFAULT` if `arg` is not readable.
-pub(crate) fn read<T: IoctlArg>(arg: usize, user_size: usize) -> Result<T> {
+pub(crate) fn read<T: IoctlArg>(arg: usize, user_size: usize) -> Result<UserArg<T>> {
     if user_size < T::SIZE_VER0 {
         return Err(EINVAL);
     }
@@ -124,7 +135,32 @@ pub(crate) fn read<T: IoctlArg>(arg: usize, user_size: usize) -> Result<T> {
         }
         tail -= n;
     }
-    Ok(val)
+    Ok(UserArg {
+        val,
+        addr: arg,
+        user_size,
+    })
+}
+
+impl<T: IoctlArg> UserArg<T> {
+    /// Bytes written back: at most the caller's size.
+    fn out_len(&self) -> usize {
+        self.user_size.min(size_of::<T>())
+    }
+
+    /// Checks that the caller's structure is writable, without changing it: writes back the very
+    /// bytes that were read. `EFAULT` if any part is not writable (a structure that straddles a
+    /// read-only page); whatever part was written holds what it held before.
+    pub(crate) fn check_writable(&self) -> Result {
+        write_raw(self.addr, &self.val.as_bytes()[..self.out_len()])
+    }
+
+    /// Writes `val` back to the caller's structure, at most the caller's size of it, after
+    /// [`UserArg::check_writable`]: a failure leaves the structure as it was.
+    pub(crate) fn write(&self, val: &T) -> Result {
+        self.check_writable()?;
+        write_raw(self.addr, &val.as_bytes()[..self.out_len()])
+    }
 }
 
 /// Checks that `given` holds nothing but what `inputs` holds: every output, pad and reserved
@@ -137,22 +173,43 @@ pub(crate) fn only_inputs<T: IoctlArg>(given: &T, inputs: T) -> Result {
     }
 }
 
-/// Writes `val` back to user address `arg`, at most `user_size` bytes of it.
-pub(crate) fn write<T: IoctlArg>(arg: usize, user_size: usize, val: &T) -> Result {
-    let n = user_size.min(size_of::<T>());
-    let mut writer = UserSlice::new(UserPtr::from_addr(arg), n).writer();
-    writer.write_slice(&val.as_bytes()[..n])
-}
-
-/// Writes `bytes` to the user buffer `ptr` of `len` bytes.
-pub(crate) fn write_bytes(ptr: u64, len: usize, bytes: &[u8]) -> Result {
-    if bytes.len() > len {
-        return Err(ERANGE);
-    }
-    // CAST: user addresses fit in `usize`; a larger value is not a valid address anyway and
-    // fails the access check with `EFAULT`.
-    let addr = usize::try_from(ptr).map_err(|_| EFAULT)?;
+/// Copies `bytes` to user address `addr`.
+fn write_raw(addr: usize, bytes: &[u8]) -> Result {
     UserSlice::new(UserPtr::from_addr(addr), bytes.len())
         .writer()
         .write_slice(bytes)
+}
+
+/// A user buffer of bytes that a call writes to, checked before anything is written.
+pub(crate) struct UserBytes {
+    /// Its user address.
+    addr: usize,
+    /// What it held before the call, for as many bytes as the call writes.
+    orig: KVec<u8>,
+}
+
+impl UserBytes {
+    /// The user buffer `ptr` of `len` bytes, to receive `n` bytes: `ERANGE` if they do not fit,
+    /// `EFAULT` unless its first `n` bytes are readable and writable. Changes nothing.
+    pub(crate) fn prepare(ptr: u64, len: usize, n: usize) -> Result<Self> {
+        if n > len {
+            return Err(ERANGE);
+        }
+        // CAST: user addresses fit in `usize`; a larger value is not a valid address anyway.
+        let addr = usize::try_from(ptr).map_err(|_| EFAULT)?;
+        let mut orig = KVec::new();
+        UserSlice::new(UserPtr::from_addr(addr), n)
+            .reader()
+            .read_all(&mut orig, GFP_KERNEL)?;
+        write_raw(addr, &orig)?;
+        Ok(Self { addr, orig })
+    }
+
+    /// Writes `bytes`, which must be as long as announced to [`UserBytes::prepare`].
+    pub(crate) fn write(&self, bytes: &[u8]) -> Result {
+        if bytes.len() != self.orig.len() {
+            return Err(EINVAL);
+        }
+        write_raw(self.addr, bytes)
+    }
 }

@@ -18,9 +18,13 @@ use core::ptr::NonNull;
 use kernel::{
     bindings,
     fs::File,
-    mm::virt::{
-        flags as vm_flags,
-        VmaNew, //
+    mm::{
+        virt::{
+            flags as vm_flags,
+            vm_flags_t,
+            VmaNew, //
+        },
+        Mm,
     },
     page::PAGE_SHIFT,
     prelude::*,
@@ -66,13 +70,30 @@ impl Mapping {
     }
 }
 
+/// `VM_MAYSHARE`, built from its bit number: in 7.2 both `vm_flags::MAYSHARE` and
+/// `bindings::VM_MAYSHARE` are wrong (the kernel crate's `bindings_helper.h` defines the latter as
+/// `VM_MAYEXEC`, 0x40). 7.3 fixes `bindings::VM_MAYSHARE`.
+const VM_MAYSHARE: vm_flags_t = 1 << bindings::VMA_MAYSHARE_BIT;
+
+// The bit `do_mmap()` sets for every `MAP_SHARED` mapping.
+const _: () = assert!(VM_MAYSHARE == 0x80);
+
+/// Whether `mm` still has users. A dead address space cannot have an mmap in flight.
+pub(crate) fn mm_is_alive(mm: &Mm) -> bool {
+    // SAFETY: `mm` is a live `mm_struct` (the reference keeps it allocated, `mmgrab`);
+    // `atomic_read()` reads its user count without side effects.
+    unsafe { bindings::atomic_read(&raw const (*mm.as_raw()).__bindgen_anon_1.mm_users) > 0 }
+}
+
 /// Checks a new mapping's flags and returns its `(vm_pgoff, pages)`.
 ///
 /// `MAP_PRIVATE` is `EINVAL` and `PROT_EXEC` is `EPERM`; `mprotect()` cannot add exec later, and
-/// the mapping can neither grow nor be dumped.
+/// the mapping can neither grow nor be dumped. `MAP_SHARED` is recognised by `VM_MAYSHARE`:
+/// `do_mmap()` clears `VM_SHARED` (and `VM_MAYWRITE`) for a shared mapping of a file opened
+/// read-only, which may then map `PROT_READ` but never write (`mprotect()` cannot add it).
 pub(crate) fn prepare(vma: &VmaNew) -> Result<(u64, u64)> {
     let flags = vma.flags();
-    if flags & vm_flags::SHARED == 0 {
+    if flags & VM_MAYSHARE == 0 {
         return Err(EINVAL);
     }
     if flags & vm_flags::EXEC != 0 {

@@ -22,7 +22,12 @@
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
-/* ioctl type; numbers are CMABUF_IOC_NR_* (plain values bindgen can read). */
+/*
+ * ioctl type and numbers: 0xCB 0x20-0x3F. (0xCB 0x00-0x1F is registered to
+ * another driver in Documentation/userspace-api/ioctl/ioctl-number.rst; an
+ * upstream submission adds "0xCB 20-3F linux/cmabuf.h" there.) Numbers are
+ * CMABUF_IOC_NR_* (plain values bindgen can read).
+ */
 #define CMABUF_IOC_MAGIC		0xCB
 
 /* Cache modes: the low bits of cmabuf_alloc.flags and cmabuf_info.flags. */
@@ -209,12 +214,12 @@ struct cmabuf_stats {
 };
 #define CMABUF_STATS_SIZE_VER0		288
 
-#define CMABUF_IOC_NR_ALLOC		0x00
-#define CMABUF_IOC_NR_FREE		0x01
-#define CMABUF_IOC_NR_INFO		0x02
-#define CMABUF_IOC_NR_SYNC		0x03
-#define CMABUF_IOC_NR_DEV_INFO		0x04
-#define CMABUF_IOC_NR_STATS		0x05
+#define CMABUF_IOC_NR_ALLOC		0x20
+#define CMABUF_IOC_NR_FREE		0x21
+#define CMABUF_IOC_NR_INFO		0x22
+#define CMABUF_IOC_NR_SYNC		0x23
+#define CMABUF_IOC_NR_DEV_INFO		0x24
+#define CMABUF_IOC_NR_STATS		0x25
 
 #define CMABUF_IOCTL_ALLOC	_IOWR(CMABUF_IOC_MAGIC, CMABUF_IOC_NR_ALLOC, struct cmabuf_alloc)
 #define CMABUF_IOCTL_FREE	_IOW(CMABUF_IOC_MAGIC, CMABUF_IOC_NR_FREE, struct cmabuf_free)
