@@ -77,38 +77,6 @@ static int mmap_errno(int fd, size_t len, int prot, int flags, __u64 off)
 	return errno;
 }
 
-/* The platform device name bound as /dev/cmabufN, for sysfs unbind/bind. */
-static int platform_name(const char *dev, char *out, size_t len)
-{
-	char path[256], link[256];
-	ssize_t n;
-	char *base;
-
-	snprintf(path, sizeof(path), "/sys/class/misc/%s/device", strrchr(dev, '/') + 1);
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n < 0) {
-		/* The misc device has no parent link: derive from the index. */
-		snprintf(out, len, "%s", strrchr(dev, '/') + 1);
-		return 0;
-	}
-	link[n] = 0;
-	base = strrchr(link, '/');
-	snprintf(out, len, "%s", base ? base + 1 : link);
-	return 0;
-}
-
-static int write_file(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, s, strlen(s));
-	close(fd);
-	return n == (ssize_t)strlen(s) ? 0 : -EIO;
-}
-
 /* Runs fn(arg) in a child; returns its wait status. */
 static int in_child(void (*fn)(void *), void *arg)
 {

@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/ioctl.h>
+#include <unistd.h>
 
 #include <linux/cmabuf.h>
 
@@ -73,6 +75,45 @@ static inline long cma_used(const char *region)
 	long avail = read_long("/sys/kernel/mm/cma/%s/available_pages", region);
 
 	return total < 0 || avail < 0 ? -1 : total - avail;
+}
+
+/* The platform device name bound as /dev/cmabufN, for sysfs unbind/bind. */
+static inline int platform_name(const char *dev, char *out, size_t len)
+{
+	char path[256], link[256];
+	ssize_t n;
+	char *base;
+
+	snprintf(path, sizeof(path), "/sys/class/misc/%s/device", strrchr(dev, '/') + 1);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0) {
+		/* The misc device has no parent link: derive from the index. */
+		snprintf(out, len, "%s", strrchr(dev, '/') + 1);
+		return 0;
+	}
+	link[n] = 0;
+	base = strrchr(link, '/');
+	snprintf(out, len, "%s", base ? base + 1 : link);
+	return 0;
+}
+
+static inline int write_file(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, s, strlen(s));
+	close(fd);
+	return n == (ssize_t)strlen(s) ? 0 : -EIO;
+}
+
+/* Unbinds (bind = 0) or binds the platform device behind /dev/cmabufN: 0 or -errno. */
+static inline int set_bound(const char *platform, int bind)
+{
+	return write_file(bind ? "/sys/bus/platform/drivers/cmabuf/bind" :
+			  "/sys/bus/platform/drivers/cmabuf/unbind", platform);
 }
 
 #endif /* CMABUF_UTIL_H */
