@@ -148,8 +148,7 @@ impl Backing {
     fn sync(&self, req: &validate::SyncRequest) -> Result {
         let mem = self.mem.lock();
         let dma = mem.dma.as_ref().ok_or(ENODEV)?;
-        dma.sync(req.for_cpu, req.dir, req.offset, req.len);
-        Ok(())
+        dma.sync(req.for_cpu, req.dir, req.offset, req.len)
     }
 
     /// First step of a revoke: refuse new mappings; returns the address spaces to wait for.

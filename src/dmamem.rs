@@ -140,7 +140,7 @@ impl DmaMem {
 
     /// Maps the buffer into `vma`, starting at page `first` of the buffer.
     ///
-    /// The caller has checked that the VMA's pages from `first` lie inside the buffer.
+    /// `dma_mmap_attrs()` and `dma_mmap_pages()` refuse (`ENXIO`) a range that leaves the buffer.
     pub(crate) fn mmap(&self, vma: &VmaNew, first: usize) -> Result {
         let raw_vma = vma.as_ptr();
         let raw_dev = raw_device(&self.dev);
@@ -151,7 +151,7 @@ impl DmaMem {
         let pgoff = unsafe { core::mem::replace(&mut (*raw_vma).vm_pgoff, first as c_ulong) };
         let ret = match self.cookie {
             // SAFETY: `cpu`/`attrs`/`dma_addr`/`size` are a live allocation on the device (type
-            // invariant); `raw_vma` is a VMA being set up, checked to fit the buffer.
+            // invariant); `raw_vma` is a VMA being set up; the call checks its range.
             Cookie::Attrs(cpu, attrs) => unsafe {
                 bindings::dma_mmap_attrs(
                     raw_dev,
@@ -172,22 +172,28 @@ impl DmaMem {
         kernel::error::to_result(ret)
     }
 
-    /// Hands `len` bytes at `offset` to the CPU (`for_cpu`) or to the device.
+    /// Hands `len` bytes at `offset` to the CPU (`for_cpu`) or to the device; `EINVAL` if the
+    /// range leaves the buffer.
     ///
-    /// A no-op for coherent and write-combined memory. The caller has checked the range.
-    pub(crate) fn sync(&self, for_cpu: bool, dir: Direction, offset: usize, len: usize) {
+    /// A no-op for coherent and write-combined memory.
+    pub(crate) fn sync(&self, for_cpu: bool, dir: Direction, offset: usize, len: usize) -> Result {
+        if offset.checked_add(len).is_none_or(|end| end > self.size) {
+            return Err(EINVAL);
+        }
         if !matches!(self.cookie, Cookie::Pages(_)) {
-            return;
+            return Ok(());
         }
         let raw = raw_device(&self.dev);
         let addr = self.dma_addr + offset as u64;
         if for_cpu {
-            // SAFETY: A range inside a live streaming-capable allocation of the device.
+            // SAFETY: A range inside (checked above) a live `dma_alloc_pages()` allocation of the
+            // device (type invariant).
             unsafe { bindings::__dma_sync_single_for_cpu(raw, addr, len, dma_dir(dir)) };
         } else {
             // SAFETY: As above.
             unsafe { bindings::__dma_sync_single_for_device(raw, addr, len, dma_dir(dir)) };
         }
+        Ok(())
     }
 
     /// Gives the memory back to the region, which `_attached` proves still attached.

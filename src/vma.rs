@@ -38,35 +38,58 @@ use kernel::{
 ///
 /// # Invariants
 ///
-/// Points at the `f_mapping` of a file that stays open while this exists (the owner removes it
-/// before the file is released), and hence at a live `struct address_space`.
-pub(crate) struct Mapping(NonNull<bindings::address_space>);
+/// `inode` is the file's inode, with a reference taken by `ihold()` and given back in [`Drop`];
+/// `mapping` is that inode's `i_mapping`, so it lives as long as we hold the inode, whether or not
+/// the file is still open.
+pub(crate) struct Mapping {
+    /// The inode, referenced.
+    inode: NonNull<bindings::inode>,
+    /// Its `i_mapping`.
+    mapping: NonNull<bindings::address_space>,
+}
 
-// SAFETY: An `address_space` may be used from any thread.
+// SAFETY: An inode reference and an `address_space` may be used and given back from any thread.
 unsafe impl Send for Mapping {}
 // SAFETY: `unmap_mapping_range()` does its own locking.
 unsafe impl Sync for Mapping {}
 
 impl Mapping {
-    /// The mapping of `file`, which the caller keeps open for as long as the result lives.
+    /// The mapping of `file`, which keeps the file's inode alive.
     pub(crate) fn of_file(file: &File) -> Result<Self> {
-        // SAFETY: `file` is a valid open file; `f_mapping` is set before `open` is called and
-        // not changed afterwards.
-        let mapping = unsafe { (*file.as_ptr()).f_mapping };
-        // INVARIANT: The caller keeps the file open while the `Mapping` exists.
-        NonNull::new(mapping).map(Self).ok_or(EINVAL)
+        let raw = file.as_ptr();
+        // SAFETY: `file` is a valid open file; `f_inode` and `f_mapping` are set before `open` is
+        // called and not changed afterwards.
+        let (inode, mapping) = unsafe { ((*raw).f_inode, (*raw).f_mapping) };
+        let inode = NonNull::new(inode).ok_or(EINVAL)?;
+        // SAFETY: The open file holds its inode, so it is live here.
+        if unsafe { (*inode.as_ptr()).i_mapping } != mapping {
+            // A character device's files map through their inode's own mapping.
+            return Err(EINVAL);
+        }
+        let mapping = NonNull::new(mapping).ok_or(EINVAL)?;
+        // SAFETY: The inode is live (above); the reference is given back in `Drop`.
+        unsafe { bindings::ihold(inode.as_ptr()) };
+        // INVARIANT: The inode is referenced and `mapping` is its `i_mapping`.
+        Ok(Self { inode, mapping })
     }
 
     /// Whether `self` and `other` are the same mapping (files opened through the same inode).
     pub(crate) fn same(&self, other: &Self) -> bool {
-        self.0 == other.0
+        self.mapping == other.mapping
     }
 
     /// Removes every page table entry of every VMA of the mapping.
     pub(crate) fn zap_all(&self) {
         // SAFETY: The mapping is live (type invariant); `(0, 0)` means the whole file, and
         // `even_cows` also reaches private copies (there are none: private maps are refused).
-        unsafe { bindings::unmap_mapping_range(self.0.as_ptr(), 0, 0, 1) };
+        unsafe { bindings::unmap_mapping_range(self.mapping.as_ptr(), 0, 0, 1) };
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant we hold one reference on the inode; this gives it back.
+        unsafe { bindings::iput(self.inode.as_ptr()) };
     }
 }
 
