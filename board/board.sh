@@ -28,6 +28,10 @@ bench) flavor=${KERNEL_FLAVOR:-perf} ;;
 *) flavor=${KERNEL_FLAVOR:-debug} ;;
 esac
 KDIR=$("$ROOT/board/kernel.sh" "$flavor")
+# The userspace target directory is shared by checkouts: the ABI's hash, not the header's
+# mtime, decides whether its bindings are regenerated (userspace/cmabuf/build.rs).
+CMABUF_UAPI_SHA=$(sha256sum "$ROOT/include/uapi/linux/cmabuf.h" | cut -c1-16)
+export CMABUF_UAPI_SHA
 
 if [ "$mode" = check ]; then
 	log "host-side tests"
@@ -114,6 +118,11 @@ cp "$BB" "$IR/bin/busybox"
 cp "$ROOT/board/init.sh" "$IR/init"
 cp "$ROOT/board/run-tests.sh" "$ROOT/board/bench.sh" "$IR/cmabuf/"
 cp "$KO" "$IR/lib/modules/"
+# The kernel's own modules (vivid and videobuf2), with modules.dep for modprobe.
+make -s -C "$KDIR" ARCH=arm64 LLVM=$LLVM_SUFFIX INSTALL_MOD_PATH="$IR" INSTALL_MOD_STRIP=1 \
+	modules_install >&2
+rm -f "$IR"/lib/modules/*/build "$IR"/lib/modules/*/source
+cp "$ROOT/userspace/udev/mdev.conf" "$IR/etc/mdev.conf"
 cp -a "$BUILD/kselftest/." "$IR/kselftest/"
 cp "$KO" "$IR/kselftest/cmabuf/"
 cp "$CTL" "$IR/cmabuf/bin/"

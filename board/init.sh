@@ -27,6 +27,8 @@ echo 'root:x:0:' > /etc/group
 echo 'nogroup:x:65534:' >> /etc/group
 
 insmod /lib/modules/cmabuf.ko || echo "cmabuf: insmod failed" >&2
+# /dev/dma_heap/cmabufN -> /dev/cmabufN (userspace/udev/mdev.conf), for dma-heap users.
+mdev -s
 
 mode=$(cat /cmabuf/mode 2>/dev/null)
 case "$mode" in

@@ -18,7 +18,8 @@
 use crate::{
     device::{
         BindGuard,
-        Charge, //
+        Charge,
+        Shared, //
     },
     dmamem::DmaMem,
     validate::{
@@ -32,6 +33,7 @@ use core::sync::atomic::{
     Ordering, //
 };
 use kernel::{
+    bindings,
     mm::{
         virt::VmaNew,
         Mm, //
@@ -39,6 +41,7 @@ use kernel::{
     new_mutex,
     page::PAGE_SHIFT,
     prelude::*,
+    str::CString,
     sync::{
         aref::ARef,
         Arc,
@@ -56,6 +59,13 @@ struct Mem {
     /// mmaps in flight (whose VMAs are not yet linked where a zap finds them). Dead ones are
     /// pruned at every mmap, so the list is bounded by the processes alive, not by history.
     mms: KVec<ARef<Mm>>,
+    /// Importer mappings of the buffer's dma-buf (`map_dma_buf` not yet undone): devices may be
+    /// doing DMA, so unbind waits for these before it frees the memory.
+    importer_maps: usize,
+    /// Kernel mappings (`vmap`) of the buffer's dma-buf; unbind waits for these too.
+    vmaps: usize,
+    /// Address of the buffer's dma-buf between export and release (0: none), for debugfs.
+    dmabuf: usize,
 }
 
 /// The memory of one buffer, listed by the device for revocation.
@@ -94,6 +104,9 @@ impl Backing {
                     dma: None,
                     revoked: false,
                     mms: KVec::new(),
+                    importer_maps: 0,
+                    vmaps: 0,
+                    dmabuf: 0,
                 }),
             }),
             GFP_KERNEL,
@@ -123,9 +136,7 @@ impl Backing {
     /// Maps pages from `first` into `vma`. `ENODEV` once revoked.
     fn mmap(&self, vma: &VmaNew, first: usize) -> Result {
         let mut mem = self.mem.lock();
-        if mem.revoked || mem.dma.is_none() {
-            return Err(ENODEV);
-        }
+        Self::usable(&mem)?;
         let mm: &Mm = vma.mm();
         // Room for this mm first, so that a failure leaves no PTEs behind.
         let known = mem.mms.iter().any(|m| core::ptr::eq(&**m, mm));
@@ -156,6 +167,93 @@ impl Backing {
         let mut mem = self.mem.lock();
         mem.revoked = true;
         core::mem::take(&mut mem.mms)
+    }
+
+    /// The memory, for a new user of it: `ENODEV` once a revoke has started.
+    fn usable(mem: &Mem) -> Result<&DmaMem> {
+        match (&mem.dma, mem.revoked) {
+            (Some(dma), false) => Ok(dma),
+            _ => Err(ENODEV),
+        }
+    }
+
+    /// Fills `table` for a new dma-buf attachment.
+    pub(crate) fn sg_table(&self, table: &mut bindings::sg_table) -> Result {
+        Self::usable(&self.mem.lock())?.sg_table(table)
+    }
+
+    /// An importer maps the memory for DMA: `ENODEV` once a revoke has started; otherwise the
+    /// memory stays until [`Backing::end_import`].
+    pub(crate) fn start_import(&self) -> Result {
+        let mut mem = self.mem.lock();
+        Self::usable(&mem)?;
+        mem.importer_maps += 1;
+        Ok(())
+    }
+
+    /// An importer unmapped the memory; tells a waiting unbind.
+    pub(crate) fn end_import(&self, shared: &Shared) {
+        self.mem.lock().importer_maps -= 1;
+        shared.importers_changed();
+    }
+
+    /// A kernel user wants the memory's address: `ENODEV` once a revoke has started; otherwise
+    /// the memory stays until [`Backing::end_vmap`].
+    pub(crate) fn start_vmap(&self) -> Result<*mut c_void> {
+        let mut mem = self.mem.lock();
+        let addr = Self::usable(&mem)?.kernel_addr()?;
+        mem.vmaps += 1;
+        Ok(addr)
+    }
+
+    /// A kernel user is done with the address; tells a waiting unbind.
+    pub(crate) fn end_vmap(&self, shared: &Shared) {
+        self.mem.lock().vmaps -= 1;
+        shared.importers_changed();
+    }
+
+    /// Hands the whole buffer to the CPU or back to devices (`DMA_BUF_IOCTL_SYNC`).
+    pub(crate) fn sync_all(&self, for_cpu: bool, dir: validate::Direction) -> Result {
+        let mem = self.mem.lock();
+        let dma = mem.dma.as_ref().ok_or(ENODEV)?;
+        dma.sync(for_cpu, dir, 0, self.size)
+    }
+
+    /// Whether importers or kernel users still map the memory.
+    pub(crate) fn busy(&self) -> bool {
+        let mem = self.mem.lock();
+        mem.importer_maps > 0 || mem.vmaps > 0
+    }
+
+    /// The buffer's dma-buf now exists at `dmabuf`.
+    pub(crate) fn exported(&self, dmabuf: *mut c_void) {
+        // CAST: Kept as an address only, to name it in debugfs while it lives.
+        self.mem.lock().dmabuf = dmabuf as usize;
+    }
+
+    /// The buffer's dma-buf at `dmabuf` is being released.
+    pub(crate) fn unexported(&self, dmabuf: *mut c_void) {
+        let mut mem = self.mem.lock();
+        // CAST: As above.
+        if mem.dmabuf == dmabuf as usize {
+            mem.dmabuf = 0;
+        }
+    }
+
+    /// The name of the buffer's dma-buf (`DMA_BUF_SET_NAME`), if it has one.
+    pub(crate) fn dmabuf_name(&self) -> Option<CString> {
+        let mem = self.mem.lock();
+        if mem.dmabuf == 0 {
+            return None;
+        }
+        // SAFETY: The address is set at export and cleared (under this lock, which we hold) in
+        // the dma-buf's `release`, before the core frees it: the dma-buf is live.
+        unsafe { crate::dmabuf::name_of(mem.dmabuf as *mut c_void) }
+    }
+
+    /// Device address.
+    pub(crate) fn dma_addr(&self) -> u64 {
+        self.dma_addr
     }
 
     /// Takes the memory out, for the device to free under its lock; `None` if already taken.
@@ -197,7 +295,12 @@ impl Buffer {
         &self.charge
     }
 
-    /// The handle on its file.
+    /// The memory.
+    pub(crate) fn backing(&self) -> &Backing {
+        &self.backing
+    }
+
+    /// The handle on its file (0 for a buffer allocated through the dma-heap interface).
     pub(crate) fn handle(&self) -> u32 {
         self.handle
     }

@@ -20,6 +20,8 @@
 //! - [`buffer`]: a buffer, held by its handle and its mappings; where memory
 //!   is given back.
 //! - [`dmamem`]: FFI edge: DMA allocation, mapping and sync.
+//! - [`dmabuf`]: FFI edge: buffers exported as dma-bufs for V4L2, DRM and
+//!   other importers.
 //! - [`vma`]: FFI edge: userspace mappings and their lifetime.
 //! - [`uapi`]: the ABI, generated from `include/uapi/linux/cmabuf.h`.
 //! - [`validate`]: the rules for every value userspace passes in.
@@ -30,6 +32,7 @@
 mod buffer;
 mod debugfs;
 mod device;
+mod dmabuf;
 mod dmamem;
 mod driver;
 mod file;
@@ -53,6 +56,7 @@ module! {
     authors: ["The cmabuf developers"],
     description: "Contiguous DMA buffers from a CMA region for userspace",
     license: "GPL v2",
+    imports_ns: ["DMA_BUF"],
     params: {
         max_buffers_per_file: u64 {
             default: 1024,
@@ -73,6 +77,10 @@ module! {
         alloc_backoff_ms: u32 {
             default: 10,
             description: "Delay before the first retry in ms; doubles each retry (max 1000)",
+        },
+        heap_mode: u32 {
+            default: 2,
+            description: "Cache mode of DMA_HEAP_IOCTL_ALLOC buffers: 0 coherent, 1 write-combined, 2 cached",
         },
         expose_dma_addr: u32 {
             default: 0,

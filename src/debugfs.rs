@@ -89,6 +89,8 @@ pub(crate) fn render(shared: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::R
     writeln!(f, "fail_limit      {}", s.fail_limit)?;
     writeln!(f, "fallbacks       {}", s.fallbacks)?;
     writeln!(f, "retries         {}", s.retries)?;
+    writeln!(f, "exports         {}", s.exports)?;
+    writeln!(f, "live_dmabufs    {}", s.live_dmabufs)?;
     writeln!(f, "latency_us      count")?;
     for (i, n) in s.hist.iter().enumerate() {
         if *n == 0 {
@@ -100,6 +102,14 @@ pub(crate) fn render(shared: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::R
         } else {
             writeln!(f, "  [{lo}, {})  {n}", 1u64 << (i + 1))?;
         }
+    }
+    let Ok(buffers) = shared.buffers() else {
+        return writeln!(f, "(buffer list unavailable: out of memory)");
+    };
+    writeln!(f, "buffers         {}", buffers.len())?;
+    for (addr, size, name) in buffers.iter() {
+        let name = name.as_deref().map(|n| n.to_str().unwrap_or("(not UTF-8)"));
+        writeln!(f, "  {addr:#x} {size} dma-buf {}", name.unwrap_or("-"))?;
     }
     Ok(())
 }

@@ -31,10 +31,14 @@
 //! 2. Each buffer refuses new mappings, and unbind waits, through the mmap
 //!    lock of every live address space that mapped it, until mmaps in flight
 //!    have linked their VMAs.
-//! 3. Every PTE of every open file's mapping is zapped; later accesses get
-//!    `SIGBUS`.
-//! 4. The memory is freed and `attached` cleared, in one lock scope. Handles
-//!    and VMAs still hold their (now empty) buffers until they go.
+//! 3. Every PTE of every open file's and dma-buf's mapping is zapped; later
+//!    accesses get `SIGBUS`.
+//! 4. Importers that mapped a buffer's dma-buf for DMA (`map_dma_buf`) and
+//!    kernel users of its address (`vmap`) cannot be revoked: unbind logs
+//!    which buffers they hold and waits until they let go (new ones are
+//!    refused from step 2 on).
+//! 5. The memory is freed and `attached` cleared, in one lock scope. Handles,
+//!    VMAs and dma-bufs still hold their (now empty) buffers until they go.
 //!
 //! # Accounting
 //!
@@ -126,6 +130,10 @@ pub(crate) struct Stats {
     pub(crate) largest_free: u64,
     /// Latency of successful allocations, log2 µs buckets.
     pub(crate) hist: [u64; HIST_BUCKETS],
+    /// dma-bufs created.
+    pub(crate) exports: u64,
+    /// dma-bufs alive.
+    pub(crate) live_dmabufs: u64,
 }
 
 /// `CONFIG_CMA_ALIGNMENT`: CMA aligns a request to at most this order of pages.
@@ -197,6 +205,9 @@ pub(crate) struct Shared {
     /// Signalled when unbind starts: allocations backing off between retries stop waiting.
     #[pin]
     unbinding: CondVar,
+    /// Signalled when an importer unmaps a buffer's dma-buf or a kernel user lets go of it.
+    #[pin]
+    importers: CondVar,
 }
 
 /// The module's limits, from its parameters; 0 means "no limit" for the byte limits.
@@ -250,6 +261,7 @@ impl Shared {
                 }),
                 idle <- new_condvar!(),
                 unbinding <- new_condvar!(),
+                importers <- new_condvar!(),
             }),
             GFP_KERNEL,
         )
@@ -497,6 +509,36 @@ impl Shared {
         drop(removed);
     }
 
+    /// A dma-buf was created.
+    pub(crate) fn count_export(&self) {
+        let mut state = self.state.lock();
+        state.stats.exports += 1;
+        state.stats.live_dmabufs += 1;
+    }
+
+    /// A dma-buf went.
+    pub(crate) fn count_release(&self) {
+        self.state.lock().stats.live_dmabufs -= 1;
+    }
+
+    /// An importer or kernel user let go of a buffer: wakes an unbind waiting for that.
+    pub(crate) fn importers_changed(&self) {
+        self.importers.notify_all();
+    }
+
+    /// The live buffers, for debugfs: `(DMA address, size, dma-buf name)` each.
+    pub(crate) fn buffers(&self) -> Result<KVec<(u64, usize, Option<CString>)>> {
+        let state = self.state.lock();
+        let mut out = KVec::with_capacity(state.backings.iter().count(), GFP_KERNEL)?;
+        for backing in state.backings.values() {
+            out.push(
+                (backing.dma_addr(), backing.size(), backing.dmabuf_name()),
+                GFP_KERNEL,
+            )?;
+        }
+        Ok(out)
+    }
+
     /// Records an open file's mapping (`node` preallocated); `ENODEV` if unbound.
     pub(crate) fn add_file(&self, node: RBTreeNode<u64, Mapping>) -> Result {
         let mut state = self.state.lock();
@@ -549,7 +591,7 @@ impl Shared {
             }
         }
 
-        // 3. and 4. Zap every mapping of every open file, then free the memory and detach, in
+        // 3. Zap every mapping of every open file and dma-buf; 5. free the memory and detach, in
         // one lock scope.
         let mut state = self.state.lock();
         let mut done: KVec<&Mapping> = KVec::new();
@@ -562,6 +604,38 @@ impl Shared {
             let _ = done.push(mapping, GFP_KERNEL);
         }
         drop(done);
+
+        // 4. Importers may be doing DMA into buffers they mapped, and a vmap cannot be revoked:
+        // wait until they let go, saying which buffers we wait for.
+        let mut said = false;
+        loop {
+            let busy = state.backings.values().filter(|b| b.busy()).count();
+            if busy == 0 {
+                break;
+            }
+            if !said {
+                for b in state.backings.values().filter(|b| b.busy()) {
+                    dev_warn!(
+                        self.dev,
+                        "unbind waits for importers of buffer {:#x} ({} bytes, dma-buf {}) to unmap it\n",
+                        b.dma_addr(),
+                        b.size(),
+                        b.dmabuf_name()
+                            .as_deref()
+                            .and_then(|n| n.to_str().ok())
+                            .unwrap_or("unnamed")
+                    );
+                }
+                said = true;
+            }
+            let _ = self
+                .importers
+                .wait_interruptible_timeout(&mut state, kernel::time::msecs_to_jiffies(1000));
+        }
+        if said {
+            dev_info!(self.dev, "importers let go; unbind goes on\n");
+        }
+
         if let Some(attached) = state.attached() {
             for backing in state.backings.values() {
                 if let Some(mem) = backing.take_mem() {

@@ -196,6 +196,42 @@ impl DmaMem {
         Ok(())
     }
 
+    /// Fills `table` with one segment covering the buffer's pages.
+    pub(crate) fn sg_table(&self, table: &mut bindings::sg_table) -> Result {
+        let (cpu, attrs) = match self.cookie {
+            Cookie::Attrs(cpu, attrs) => (cpu.as_ptr(), attrs),
+            // dma-direct (IOMMU devices are refused at probe) finds the pages from the DMA
+            // address and does not read the CPU address of a `dma_alloc_pages()` buffer.
+            Cookie::Pages(page) => (page.as_ptr().cast(), 0),
+        };
+        // SAFETY: A live allocation of the device (type invariant) with the attributes it was
+        // allocated with; `table` is writable and freed by its owner with `sg_free_table()`.
+        kernel::error::to_result(unsafe {
+            bindings::dma_get_sgtable_attrs(
+                raw_device(&self.dev),
+                table,
+                cpu,
+                self.dma_addr,
+                self.size,
+                attrs,
+            )
+        })
+    }
+
+    /// A kernel address of the whole buffer, valid until the memory is freed.
+    pub(crate) fn kernel_addr(&self) -> Result<*mut c_void> {
+        match self.cookie {
+            Cookie::Attrs(cpu, _) => Ok(cpu.as_ptr()),
+            // Without highmem every page is in the linear map, and `kmap_local_page()` is
+            // `page_address()`: an address that stays valid, not a local mapping.
+            #[cfg(not(CONFIG_HIGHMEM))]
+            // SAFETY: A live page of the allocation (type invariant).
+            Cookie::Pages(page) => Ok(unsafe { bindings::kmap_local_page(page.as_ptr()) }),
+            #[cfg(CONFIG_HIGHMEM)]
+            Cookie::Pages(_) => Err(EOPNOTSUPP),
+        }
+    }
+
     /// Gives the memory back to the region, which `_attached` proves still attached.
     ///
     /// The caller has removed every CPU mapping of it: user PTEs are gone once the last VMA

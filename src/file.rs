@@ -17,17 +17,20 @@ use crate::{
         self,
         Shared, //
     },
+    dmabuf::DmaBuf,
     dmamem,
     miscdev::Registration,
     uapi::{
         self,
         cmabuf_alloc,
         cmabuf_dev_info,
+        cmabuf_export,
         cmabuf_free,
         cmabuf_info,
         cmabuf_stats,
         cmabuf_sync,
         cmd,
+        dma_heap_allocation_data,
         CMABUF_OUT_ADDR_WITHHELD, //
     },
     validate::{
@@ -40,7 +43,11 @@ use crate::{
     },
 };
 use kernel::{
-    fs::File,
+    bindings,
+    fs::{
+        file::FileDescriptorReservation,
+        File, //
+    },
     ioctl,
     miscdevice::{
         MiscDevice,
@@ -59,15 +66,25 @@ use kernel::{
         RBTreeNodeReservation, //
     },
     sync::{
+        aref::ARef,
         Arc,
         Mutex, //
     }, //
 };
 
+/// A live handle: its buffer and, once exported, its dma-buf (every export of the handle gives a
+/// descriptor of this one dma-buf, as importers rely on buffer identity).
+struct Handle {
+    /// The buffer.
+    buffer: Arc<Buffer>,
+    /// The dma-buf, made by the first export.
+    dmabuf: Option<DmaBuf>,
+}
+
 /// What the file's lock protects.
 struct FileState {
     /// Live handles.
-    handles: RBTree<u32, Arc<Buffer>>,
+    handles: RBTree<u32, Handle>,
     /// Bytes of the live handles.
     handle_bytes: u64,
     /// The next handle to give out.
@@ -134,7 +151,7 @@ impl CmabufFile {
             .lock()
             .handles
             .get(&handle)
-            .cloned()
+            .map(|h| h.buffer.clone())
             .ok_or(ENOENT)
     }
 
@@ -181,22 +198,11 @@ impl CmabufFile {
         // A result that could not be written back must fail before anything is allocated.
         user.check_writable()?;
 
-        let guard = self.shared.enter()?;
         let mut file_res = self
             .reserve(len64)
             .inspect_err(|_| self.shared.count_limit_failure())?;
-        let charge = Shared::charge(&self.shared, &guard, len64)?;
-        let backing_node = RBTreeNodeReservation::new(GFP_KERNEL)?;
         let handle_node = RBTreeNodeReservation::new(GFP_KERNEL)?;
-        let (dma, us) = self.shared.allocate(&guard, len, mode)?;
-        // From here on, a failure gives everything back by dropping: the memory through
-        // `Backing::new` or `Buffer`'s drop, the bytes through the charge.
-        let backing = Backing::new(dma, len, mode, &guard)?;
-        let buffer = Buffer::new(charge, backing.clone(), file_res.handle)?;
-        self.shared
-            .register(&guard, backing_node.into_node(backing.id(), backing));
-        // Nothing that unbind waits for is held across the copy to userspace.
-        drop(guard);
+        let (buffer, us) = self.new_buffer(len, mode, file_res.handle)?;
 
         let (addr, out_flags) = self.reported_addr(buffer.dma_addr());
         a.handle = file_res.handle;
@@ -210,11 +216,108 @@ impl CmabufFile {
 
         self.shared.hand_out(buffer.charge(), us);
         let mut state = self.state.lock();
+        let handle = Handle {
+            buffer,
+            dmabuf: None,
+        };
         state
             .handles
-            .insert(handle_node.into_node(file_res.handle, buffer));
+            .insert(handle_node.into_node(file_res.handle, handle));
         state.handle_bytes += len64;
         file_res.committed = true;
+        Ok(0)
+    }
+
+    /// A new buffer of `len` bytes in `mode` for `handle` (0: none), and how long its memory
+    /// took to allocate, in µs. Not yet counted as handed out ([`Shared::hand_out`]).
+    fn new_buffer(&self, len: usize, mode: Mode, handle: u32) -> Result<(Arc<Buffer>, u64)> {
+        // CAST: `len` came from a `u64`.
+        let len64 = len as u64;
+        let guard = self.shared.enter()?;
+        let charge = Shared::charge(&self.shared, &guard, len64)?;
+        let backing_node = RBTreeNodeReservation::new(GFP_KERNEL)?;
+        let (dma, us) = self.shared.allocate(&guard, len, mode)?;
+        // From here on, a failure gives everything back by dropping: the memory through
+        // `Backing::new` or `Buffer`'s drop, the bytes through the charge.
+        let backing = Backing::new(dma, len, mode, &guard)?;
+        let buffer = Buffer::new(charge, backing.clone(), handle)?;
+        self.shared
+            .register(&guard, backing_node.into_node(backing.id(), backing));
+        // Nothing that unbind waits for is held across the caller's copy to userspace.
+        drop(guard);
+        Ok((buffer, us))
+    }
+
+    /// Reserves a descriptor with the caller's `flags` (`O_RDWR` or `O_RDONLY`, optionally
+    /// `O_CLOEXEC`; `EINVAL` otherwise), for [`install`] once the result is written.
+    fn reserve_fd(flags: u32) -> Result<FileDescriptorReservation> {
+        let accmode = flags & bindings::O_ACCMODE;
+        if flags & !(bindings::O_ACCMODE | bindings::O_CLOEXEC) != 0
+            || (accmode != bindings::O_RDWR && accmode != bindings::O_RDONLY)
+        {
+            return Err(EINVAL);
+        }
+        FileDescriptorReservation::get_unused_fd_flags(flags & bindings::O_CLOEXEC)
+    }
+
+    /// `CMABUF_IOCTL_EXPORT`.
+    fn export(&self, arg: usize, size: usize, file: &File) -> Result<isize> {
+        let user = uapi::read::<cmabuf_export>(arg, size)?;
+        let mut e = user.val;
+        let inputs = cmabuf_export {
+            handle: e.handle,
+            flags: e.flags,
+            ..Default::default()
+        };
+        uapi::only_inputs(&e, inputs)?;
+        let fd = Self::reserve_fd(e.flags)?;
+        let accmode = e.flags & bindings::O_ACCMODE;
+        // Write access to the memory only through a file that has it.
+        if accmode == bindings::O_RDWR && file.flags() & bindings::O_ACCMODE == bindings::O_RDONLY {
+            return Err(EACCES);
+        }
+        user.check_writable()?;
+        let dmabuf_file = {
+            let mut state = self.state.lock();
+            let handle = state.handles.get_mut(&e.handle).ok_or(ENOENT)?;
+            let dmabuf = match &mut handle.dmabuf {
+                Some(dmabuf) => dmabuf,
+                none => none.insert(DmaBuf::export(handle.buffer.clone(), accmode)?),
+            };
+            // Every descriptor shares the dma-buf's one file, and with it its access mode.
+            if dmabuf.access_mode() != accmode {
+                return Err(EINVAL);
+            }
+            dmabuf.file()
+        };
+        install(fd, dmabuf_file, |fd| {
+            e.fd = fd;
+            user.write(&e)
+        })
+    }
+
+    /// `DMA_HEAP_IOCTL_ALLOC`: a buffer that only its dma-buf holds, for dma-heap users.
+    fn heap_alloc(&self, arg: usize, size: usize) -> Result<isize> {
+        let user = uapi::read::<dma_heap_allocation_data>(arg, size)?;
+        let mut h = user.val;
+        let inputs = dma_heap_allocation_data {
+            len: h.len,
+            fd_flags: h.fd_flags,
+            ..Default::default()
+        };
+        // `fd` is an output and `heap_flags` has no bits defined: both must be zero.
+        uapi::only_inputs(&h, inputs)?;
+        let mode = Mode::from_alloc_flags(*crate::module_parameters::heap_mode.value())?;
+        let len = validate::round_size(h.len, PAGE_SIZE, self.shared.region_size())?;
+        let fd = Self::reserve_fd(h.fd_flags)?;
+        user.check_writable()?;
+        let (buffer, us) = self.new_buffer(len, mode, 0)?;
+        let dmabuf = DmaBuf::export(buffer.clone(), h.fd_flags & bindings::O_ACCMODE)?;
+        install(fd, dmabuf.file(), |fd| {
+            h.fd = fd;
+            user.write(&h)
+        })?;
+        self.shared.hand_out(buffer.charge(), us);
         Ok(0)
     }
 
@@ -226,18 +329,18 @@ impl CmabufFile {
             ..Default::default()
         };
         uapi::only_inputs(&f, inputs)?;
-        let buffer = {
+        let handle = {
             let mut state = self.state.lock();
-            let buffer = state.handles.remove(&f.handle).ok_or(ENOENT)?;
+            let handle = state.handles.remove(&f.handle).ok_or(ENOENT)?;
             // CAST: A buffer's size fits in `u64`.
-            let bytes = buffer.size() as u64;
+            let bytes = handle.buffer.size() as u64;
             state.reserved_buffers -= 1;
             state.reserved_bytes -= bytes;
             state.handle_bytes -= bytes;
-            buffer
+            handle
         };
-        // Mappings may still hold it; the memory goes when the last one does.
-        drop(buffer);
+        // Mappings and the dma-buf may still hold it; the memory goes when the last one does.
+        drop(handle);
         Ok(0)
     }
 
@@ -291,6 +394,8 @@ impl CmabufFile {
         st.region_size = self.shared.region_size();
         st.largest_free = s.largest_free;
         st.latency_hist = s.hist;
+        st.exports = s.exports;
+        st.live_dmabufs = s.live_dmabufs;
         user.write(&st)?;
         Ok(0)
     }
@@ -349,6 +454,18 @@ impl CmabufFile {
     }
 }
 
+/// Writes the result naming the reserved descriptor (`write`), then installs `file` in it; on a
+/// failed write the descriptor is given back and nothing is installed.
+fn install(
+    fd: FileDescriptorReservation,
+    file: ARef<File>,
+    write: impl FnOnce(u32) -> Result,
+) -> Result<isize> {
+    write(fd.reserved_fd())?;
+    fd.fd_install(file);
+    Ok(0)
+}
+
 #[vtable]
 impl MiscDevice for CmabufFile {
     type Ptr = Pin<KBox<Self>>;
@@ -383,8 +500,14 @@ impl MiscDevice for CmabufFile {
         this.shared.remove_file(this.id);
     }
 
-    fn ioctl(this: Pin<&Self>, _file: &File, command: u32, arg: usize) -> Result<isize> {
+    fn ioctl(this: Pin<&Self>, file: &File, command: u32, arg: usize) -> Result<isize> {
         let size = ioctl::_IOC_SIZE(command);
+        if command == cmd::DMA_HEAP_ALLOC {
+            if !this.shared.is_bound() {
+                return Err(ENODEV);
+            }
+            return this.heap_alloc(arg, size);
+        }
         let Some(c) = uapi::strip_size(command) else {
             return Err(ENOTTY);
         };
@@ -403,6 +526,11 @@ impl MiscDevice for CmabufFile {
             Self::dev_info
         } else if is(cmd::STATS) {
             Self::stats
+        } else if is(cmd::EXPORT) {
+            if !this.shared.is_bound() {
+                return Err(ENODEV);
+            }
+            return this.export(arg, size, file);
         } else {
             return Err(ENOTTY);
         };

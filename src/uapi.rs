@@ -70,7 +70,10 @@ ioctl_arg!(cmabuf_free, CMABUF_FREE_SIZE_VER0, 8);
 ioctl_arg!(cmabuf_info, CMABUF_INFO_SIZE_VER0, 40);
 ioctl_arg!(cmabuf_sync, CMABUF_SYNC_SIZE_VER0, 24);
 ioctl_arg!(cmabuf_dev_info, CMABUF_DEV_INFO_SIZE_VER0, 96);
-ioctl_arg!(cmabuf_stats, CMABUF_STATS_SIZE_VER0, 288);
+ioctl_arg!(cmabuf_stats, CMABUF_STATS_SIZE_VER0, 304);
+ioctl_arg!(cmabuf_export, CMABUF_EXPORT_SIZE_VER0, 16);
+// `struct dma_heap_allocation_data` of `<linux/dma-heap.h>` has no versions: one size.
+ioctl_arg!(dma_heap_allocation_data, 24, 24);
 
 /// `CMABUF_IOC_MAGIC` as the ioctl type.
 const MAGIC: u32 = CMABUF_IOC_MAGIC;
@@ -91,6 +94,11 @@ pub(crate) mod cmd {
     pub(crate) const DEV_INFO: u32 = ioctl::_IOWR::<cmabuf_dev_info>(MAGIC, CMABUF_IOC_NR_DEV_INFO);
     /// `CMABUF_IOCTL_STATS` with the kernel's structure size.
     pub(crate) const STATS: u32 = ioctl::_IOWR::<cmabuf_stats>(MAGIC, CMABUF_IOC_NR_STATS);
+    /// `CMABUF_IOCTL_EXPORT` with the kernel's structure size.
+    pub(crate) const EXPORT: u32 = ioctl::_IOWR::<cmabuf_export>(MAGIC, CMABUF_IOC_NR_EXPORT);
+    /// `DMA_HEAP_IOCTL_ALLOC` of `<linux/dma-heap.h>`: `_IOWR('H', 0x0, struct
+    /// dma_heap_allocation_data)`.
+    pub(crate) const DMA_HEAP_ALLOC: u32 = ioctl::_IOWR::<dma_heap_allocation_data>(b'H' as u32, 0);
 }
 
 /// The command `cmd` with its size bits cleared, to compare against [`cmd`] values likewise

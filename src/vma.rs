@@ -56,9 +56,16 @@ unsafe impl Sync for Mapping {}
 impl Mapping {
     /// The mapping of `file`, which keeps the file's inode alive.
     pub(crate) fn of_file(file: &File) -> Result<Self> {
-        let raw = file.as_ptr();
-        // SAFETY: `file` is a valid open file; `f_inode` and `f_mapping` are set before `open` is
-        // called and not changed afterwards.
+        Self::of_raw_file(file.as_ptr())
+    }
+
+    /// The mapping of the open file `raw` (which the caller holds), keeping its inode alive.
+    pub(crate) fn of_raw_file(raw: *mut bindings::file) -> Result<Self> {
+        if raw.is_null() {
+            return Err(EINVAL);
+        }
+        // SAFETY: `raw` is an open file the caller holds; `f_inode` and `f_mapping` are set when
+        // it is opened and not changed afterwards.
         let (inode, mapping) = unsafe { ((*raw).f_inode, (*raw).f_mapping) };
         let inode = NonNull::new(inode).ok_or(EINVAL)?;
         // SAFETY: The open file holds its inode, so it is live here.

@@ -9,6 +9,9 @@ fn main() {
     // regenerate when this checkout's header changes.
     const HEADER: &str = "../../include/uapi/linux/cmabuf.h";
     println!("cargo:rerun-if-changed={HEADER}");
+    // A target directory shared by checkouts (the board's cache) cannot rely on the header's
+    // mtime alone: board/board.sh passes the header's hash, and a new hash reruns this script.
+    println!("cargo:rerun-if-env-changed=CMABUF_UAPI_SHA");
     let header = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join(HEADER)
         .canonicalize()

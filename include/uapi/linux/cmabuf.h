@@ -172,6 +172,23 @@ struct cmabuf_dev_info {
 };
 #define CMABUF_DEV_INFO_SIZE_VER0	96
 
+/**
+ * struct cmabuf_export - export a buffer as a dma-buf (CMABUF_IOCTL_EXPORT)
+ * @handle:	in: the buffer's handle on this file
+ * @flags:	in: flags of the new file descriptor: O_RDWR or O_RDONLY, and
+ *		optionally O_CLOEXEC; other bits must be zero
+ * @fd:		out: a new file descriptor of the buffer's dma-buf; every
+ *		export of one handle gives a descriptor of the same dma-buf
+ * @reserved:	must be zero
+ */
+struct cmabuf_export {
+	__u32 handle;
+	__u32 flags;
+	__u32 fd;
+	__u32 reserved;
+};
+#define CMABUF_EXPORT_SIZE_VER0		16
+
 /* Buckets of cmabuf_stats.latency_hist: bucket i counts allocations that took
  * [2^i, 2^(i+1)) microseconds (bucket 0 also less, the last one also more). */
 #define CMABUF_STATS_HIST_BUCKETS	24
@@ -196,6 +213,10 @@ struct cmabuf_dev_info {
  *		region (other users of the region are not visible to cmabuf)
  * @latency_hist: allocation latency (successful ones), log2 microsecond
  *		buckets, see CMABUF_STATS_HIST_BUCKETS
+ * (end of version 0, CMABUF_STATS_SIZE_VER0 bytes)
+ * @exports:	dma-bufs created (CMABUF_IOCTL_EXPORT of a handle not exported
+ *		before, and DMA_HEAP_IOCTL_ALLOC)
+ * @live_dmabufs: dma-bufs that exist now
  */
 struct cmabuf_stats {
 	__u64 allocs;
@@ -211,6 +232,8 @@ struct cmabuf_stats {
 	__u64 region_size;
 	__u64 largest_free;
 	__u64 latency_hist[CMABUF_STATS_HIST_BUCKETS];
+	__u64 exports;
+	__u64 live_dmabufs;
 };
 #define CMABUF_STATS_SIZE_VER0		288
 
@@ -220,6 +243,7 @@ struct cmabuf_stats {
 #define CMABUF_IOC_NR_SYNC		0x23
 #define CMABUF_IOC_NR_DEV_INFO		0x24
 #define CMABUF_IOC_NR_STATS		0x25
+#define CMABUF_IOC_NR_EXPORT		0x26
 
 #define CMABUF_IOCTL_ALLOC	_IOWR(CMABUF_IOC_MAGIC, CMABUF_IOC_NR_ALLOC, struct cmabuf_alloc)
 #define CMABUF_IOCTL_FREE	_IOW(CMABUF_IOC_MAGIC, CMABUF_IOC_NR_FREE, struct cmabuf_free)
@@ -227,5 +251,12 @@ struct cmabuf_stats {
 #define CMABUF_IOCTL_SYNC	_IOW(CMABUF_IOC_MAGIC, CMABUF_IOC_NR_SYNC, struct cmabuf_sync)
 #define CMABUF_IOCTL_DEV_INFO	_IOWR(CMABUF_IOC_MAGIC, CMABUF_IOC_NR_DEV_INFO, struct cmabuf_dev_info)
 #define CMABUF_IOCTL_STATS	_IOWR(CMABUF_IOC_MAGIC, CMABUF_IOC_NR_STATS, struct cmabuf_stats)
+#define CMABUF_IOCTL_EXPORT	_IOWR(CMABUF_IOC_MAGIC, CMABUF_IOC_NR_EXPORT, struct cmabuf_export)
+
+/*
+ * /dev/cmabufN also answers DMA_HEAP_IOCTL_ALLOC of <linux/dma-heap.h>
+ * (heap_flags must be 0), so that dma-heap users can allocate from it
+ * through a /dev/dma_heap/ link.
+ */
 
 #endif /* _UAPI_LINUX_CMABUF_H */

@@ -1,0 +1,656 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * cmabuf: buffers exported as dma-bufs, and imported by a real V4L2 driver.
+ *
+ * The export ioctl and the dma-heap compatible allocation: identity, errors,
+ * lifetimes (a dma-buf outlives its handle and file, pins the module), mmap
+ * of the dma-buf in each cache mode, DMA_BUF_IOCTL_SYNC, DMA_BUF_SET_NAME.
+ * Then vivid (loaded with allocators=1: videobuf2-dma-contig, which refuses
+ * non-contiguous imports) captures a solid test pattern into cmabuf buffers
+ * queued as V4L2_MEMORY_DMABUF, and the pixels are checked in the cmabuf
+ * mapping; a buffer smaller than sizeimage is refused at queue time; unbind
+ * waits while vivid holds the buffers mapped.
+ *
+ * Every test ends with the region's pages back where they started. Skips
+ * when the device (or, for the V4L2 tests, vivid) is missing.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/cmabuf.h>
+#include <linux/dma-buf.h>
+#include <linux/dma-heap.h>
+#include <linux/videodev2.h>
+
+#include "kselftest_harness.h"
+#include "cmabuf_util.h"
+
+#define KiB 1024ULL
+#define PAGE 4096ULL
+
+static int export_buf(int fd, __u32 handle, __u32 flags)
+{
+	struct cmabuf_export e = { .handle = handle, .flags = flags };
+	int ret = xioctl(fd, CMABUF_IOCTL_EXPORT, &e);
+
+	return ret ? ret : (int)e.fd;
+}
+
+static int heap_alloc(int fd, __u64 len, __u32 fd_flags)
+{
+	struct dma_heap_allocation_data h = { .len = len, .fd_flags = fd_flags };
+	int ret = xioctl(fd, DMA_HEAP_IOCTL_ALLOC, &h);
+
+	return ret ? ret : (int)h.fd;
+}
+
+static int dmabuf_sync(int fd, __u64 flags)
+{
+	struct dma_buf_sync s = { .flags = flags };
+
+	return xioctl(fd, DMA_BUF_IOCTL_SYNC, &s);
+}
+
+static ino_t inode_of(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) ? 0 : st.st_ino;
+}
+
+FIXTURE(exp) {
+	int fd;
+	char region[64];
+	char platform[256];
+	long used0;
+};
+
+FIXTURE_SETUP(exp)
+{
+	struct cmabuf_dev_info d = { 0 };
+
+	self->fd = open(dev_path(), O_RDWR | O_CLOEXEC);
+	if (self->fd < 0 && errno == ENOENT)
+		SKIP(return, "%s missing: cmabuf not loaded or no node bound", dev_path());
+	ASSERT_LE(0, self->fd);
+	d.region_name_ptr = (uintptr_t)self->region;
+	d.region_name_len = sizeof(self->region);
+	ASSERT_EQ(0, xioctl(self->fd, CMABUF_IOCTL_DEV_INFO, &d));
+	platform_name(dev_path(), self->platform, sizeof(self->platform));
+	self->used0 = cma_used(self->region);
+}
+
+FIXTURE_TEARDOWN(exp)
+{
+	if (self->fd >= 0)
+		close(self->fd);
+	if (access(dev_path(), F_OK) && self->platform[0])
+		set_bound(self->platform, 1);
+	if (self->used0 >= 0)
+		EXPECT_EQ(self->used0, cma_used(self->region))
+			TH_LOG("region %s: pages not given back", self->region);
+}
+
+TEST_F(exp, export_identity_and_errors)
+{
+	struct cmabuf_stats s0, s1;
+	struct cmabuf_export e;
+	struct cmabuf_alloc a;
+	int d1, d2;
+
+	ASSERT_EQ(0, get_stats(self->fd, &s0));
+	ASSERT_EQ(0, alloc_buf(self->fd, 64 * KiB, 0, &a));
+	d1 = export_buf(self->fd, a.handle, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, d1);
+	EXPECT_EQ(FD_CLOEXEC, fcntl(d1, F_GETFD) & FD_CLOEXEC);
+	d2 = export_buf(self->fd, a.handle, O_RDWR);
+	ASSERT_LE(0, d2);
+	EXPECT_NE(d1, d2);
+	EXPECT_EQ(0, fcntl(d2, F_GETFD) & FD_CLOEXEC);
+	/* Two descriptors of one dma-buf: importers rely on that identity. */
+	EXPECT_EQ(inode_of(d1), inode_of(d2));
+	EXPECT_EQ(64 * KiB, lseek(d1, 0, SEEK_END));
+	ASSERT_EQ(0, get_stats(self->fd, &s1));
+	EXPECT_EQ(s0.exports + 1, s1.exports);
+	EXPECT_EQ(s0.live_dmabufs + 1, s1.live_dmabufs);
+
+	EXPECT_EQ(-EINVAL, export_buf(self->fd, a.handle, O_WRONLY));
+	EXPECT_EQ(-EINVAL, export_buf(self->fd, a.handle, O_RDWR | O_NONBLOCK));
+	EXPECT_EQ(-EINVAL, export_buf(self->fd, a.handle, 0x80000000u | O_RDWR));
+	/* The dma-buf's file is read-write: a read-only export of it would be a lie. */
+	EXPECT_EQ(-EINVAL, export_buf(self->fd, a.handle, O_RDONLY));
+	e = (struct cmabuf_export){ .handle = a.handle, .flags = O_RDWR, .reserved = 1 };
+	EXPECT_EQ(-EINVAL, xioctl(self->fd, CMABUF_IOCTL_EXPORT, &e));
+	e = (struct cmabuf_export){ .handle = a.handle, .flags = O_RDWR, .fd = 3 };
+	EXPECT_EQ(-EINVAL, xioctl(self->fd, CMABUF_IOCTL_EXPORT, &e));
+	EXPECT_EQ(-ENOENT, export_buf(self->fd, a.handle + 1, O_RDWR));
+	EXPECT_EQ(-EFAULT, xioctl(self->fd, CMABUF_IOCTL_EXPORT, (void *)16));
+
+	EXPECT_EQ(0, free_buf(self->fd, a.handle));
+	EXPECT_EQ(-ENOENT, export_buf(self->fd, a.handle, O_RDWR));
+	close(d1);
+	close(d2);
+	ASSERT_EQ(0, get_stats(self->fd, &s1));
+	EXPECT_EQ(s0.live_dmabufs, s1.live_dmabufs);
+}
+
+/* The dma-buf holds the buffer after its handle and its cmabuf file are gone. */
+TEST_F(exp, dmabuf_outlives_handle_and_file)
+{
+	struct cmabuf_alloc a;
+	unsigned char *p;
+	int d;
+
+	ASSERT_EQ(0, alloc_buf(self->fd, 64 * KiB, CMABUF_MODE_CACHED, &a));
+	d = export_buf(self->fd, a.handle, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, d);
+	EXPECT_EQ(0, free_buf(self->fd, a.handle));
+	close(self->fd);
+	self->fd = -1;
+	if (self->used0 >= 0)
+		EXPECT_EQ(self->used0 + 16, cma_used(self->region));
+	p = mmap(NULL, 64 * KiB, PROT_READ | PROT_WRITE, MAP_SHARED, d, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	EXPECT_EQ(0, dmabuf_sync(d, DMA_BUF_SYNC_START | DMA_BUF_SYNC_RW));
+	memset(p, 0x5a, 64 * KiB);
+	EXPECT_EQ(0, dmabuf_sync(d, DMA_BUF_SYNC_END | DMA_BUF_SYNC_RW));
+	EXPECT_EQ(0x5a, p[64 * KiB - 1]);
+	munmap(p, 64 * KiB);
+	close(d);
+}
+
+/* The dma-buf's mmap shows the very memory of the handle, in each mode; SYNC round trips. */
+TEST_F(exp, dmabuf_mmap_each_mode)
+{
+	__u32 modes[] = { CMABUF_MODE_COHERENT, CMABUF_MODE_WRITECOMBINE, CMABUF_MODE_CACHED };
+	unsigned int m;
+
+	for (m = 0; m < 3; m++) {
+		struct cmabuf_alloc a;
+		unsigned char *p, *q;
+		int d;
+
+		ASSERT_EQ(0, alloc_buf(self->fd, 32 * KiB, modes[m], &a));
+		d = export_buf(self->fd, a.handle, O_RDWR | O_CLOEXEC);
+		ASSERT_LE(0, d);
+		p = mmap(NULL, 32 * KiB, PROT_READ | PROT_WRITE, MAP_SHARED, d, 0);
+		ASSERT_NE(MAP_FAILED, p);
+		q = mmap(NULL, 32 * KiB, PROT_READ | PROT_WRITE, MAP_SHARED, self->fd,
+			 a.mmap_offset);
+		ASSERT_NE(MAP_FAILED, q);
+		EXPECT_EQ(0, dmabuf_sync(d, DMA_BUF_SYNC_START | DMA_BUF_SYNC_WRITE));
+		memset(p, 0x10 + m, 32 * KiB);
+		EXPECT_EQ(0, dmabuf_sync(d, DMA_BUF_SYNC_END | DMA_BUF_SYNC_WRITE));
+		EXPECT_EQ(0, dmabuf_sync(d, DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ));
+		EXPECT_EQ(0x10 + m, q[0]);
+		EXPECT_EQ(0x10 + m, q[32 * KiB - 1]);
+		EXPECT_EQ(0, dmabuf_sync(d, DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ));
+		/* Part of the buffer at an offset; beyond it, refused. */
+		munmap(p, 32 * KiB);
+		p = mmap(NULL, 4 * KiB, PROT_READ, MAP_SHARED, d, 28 * KiB);
+		ASSERT_NE(MAP_FAILED, p);
+		EXPECT_EQ(0x10 + m, p[0]);
+		munmap(p, 4 * KiB);
+		EXPECT_EQ(MAP_FAILED, mmap(NULL, 8 * KiB, PROT_READ, MAP_SHARED, d, 28 * KiB));
+		EXPECT_EQ(MAP_FAILED, mmap(NULL, 4 * KiB, PROT_READ, MAP_PRIVATE, d, 0));
+		EXPECT_EQ(-EINVAL, dmabuf_sync(d, 0x100));
+		munmap(q, 32 * KiB);
+		close(d);
+		EXPECT_EQ(0, free_buf(self->fd, a.handle));
+	}
+}
+
+/* A file opened read-only exports read-only dma-bufs only. */
+TEST_F(exp, readonly_file_export)
+{
+	struct cmabuf_alloc a;
+	void *p;
+	int ro, d;
+
+	ro = open(dev_path(), O_RDONLY | O_CLOEXEC);
+	ASSERT_LE(0, ro);
+	ASSERT_EQ(0, alloc_buf(ro, 16 * KiB, 0, &a));
+	EXPECT_EQ(-EACCES, export_buf(ro, a.handle, O_RDWR));
+	d = export_buf(ro, a.handle, O_RDONLY | O_CLOEXEC);
+	ASSERT_LE(0, d);
+	EXPECT_EQ(O_RDONLY, fcntl(d, F_GETFL) & O_ACCMODE);
+	p = mmap(NULL, 16 * KiB, PROT_READ, MAP_SHARED, d, 0);
+	EXPECT_NE(MAP_FAILED, p);
+	if (p != MAP_FAILED)
+		munmap(p, 16 * KiB);
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, 16 * KiB, PROT_READ | PROT_WRITE, MAP_SHARED, d, 0));
+	EXPECT_EQ(EACCES, errno);
+	close(d);
+	close(ro);
+}
+
+/* DMA_BUF_SET_NAME (libcamera requires it) works, and debugfs shows the name. */
+TEST_F(exp, set_name_shows_in_debugfs)
+{
+	char path[128], text[8192];
+	struct cmabuf_alloc a;
+	ssize_t n;
+	int d, f;
+
+	ASSERT_EQ(0, alloc_buf(self->fd, 16 * KiB, 0, &a));
+	d = export_buf(self->fd, a.handle, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, d);
+	ASSERT_EQ(0, ioctl(d, DMA_BUF_SET_NAME, "cam0-frame")) TH_LOG("%s", strerror(errno));
+	snprintf(path, sizeof(path), "/sys/kernel/debug/cmabuf/%s", strrchr(dev_path(), '/') + 1);
+	f = open(path, O_RDONLY);
+	if (f < 0) {
+		close(d);
+		free_buf(self->fd, a.handle);
+		SKIP(return, "no %s (debugfs)", path);
+	}
+	n = read(f, text, sizeof(text) - 1);
+	close(f);
+	ASSERT_LT(0, n);
+	text[n] = 0;
+	EXPECT_NE(NULL, strstr(text, "dma-buf cam0-frame")) TH_LOG("%s", text);
+	close(d);
+	EXPECT_EQ(0, free_buf(self->fd, a.handle));
+}
+
+/* DMA_HEAP_IOCTL_ALLOC on /dev/cmabufN: what dma-heap users call. */
+TEST_F(exp, dma_heap_compatible_alloc)
+{
+	struct dma_heap_allocation_data h;
+	struct cmabuf_stats s0, s1;
+	unsigned char *p;
+	int d;
+
+	ASSERT_EQ(0, get_stats(self->fd, &s0));
+	d = heap_alloc(self->fd, 100 * KiB, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, d) TH_LOG("%s", strerror(-d));
+	EXPECT_EQ(FD_CLOEXEC, fcntl(d, F_GETFD) & FD_CLOEXEC);
+	EXPECT_EQ(100 * KiB, lseek(d, 0, SEEK_END));
+	ASSERT_EQ(0, get_stats(self->fd, &s1));
+	EXPECT_EQ(s0.allocs + 1, s1.allocs);
+	EXPECT_EQ(s0.exports + 1, s1.exports);
+	EXPECT_EQ(s0.live_bytes + 100 * KiB, s1.live_bytes);
+	p = mmap(NULL, 100 * KiB, PROT_READ | PROT_WRITE, MAP_SHARED, d, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	EXPECT_EQ(0, p[0]);
+	EXPECT_EQ(0, dmabuf_sync(d, DMA_BUF_SYNC_START | DMA_BUF_SYNC_RW));
+	memset(p, 0xa5, 100 * KiB);
+	EXPECT_EQ(0, dmabuf_sync(d, DMA_BUF_SYNC_END | DMA_BUF_SYNC_RW));
+	munmap(p, 100 * KiB);
+	close(d);
+	ASSERT_EQ(0, get_stats(self->fd, &s1));
+	EXPECT_EQ(s0.live_bytes, s1.live_bytes);
+
+	h = (struct dma_heap_allocation_data){ .len = PAGE, .fd_flags = O_RDWR, .heap_flags = 1 };
+	EXPECT_EQ(-EINVAL, xioctl(self->fd, DMA_HEAP_IOCTL_ALLOC, &h));
+	h = (struct dma_heap_allocation_data){ .len = PAGE, .fd_flags = O_RDWR, .fd = 5 };
+	EXPECT_EQ(-EINVAL, xioctl(self->fd, DMA_HEAP_IOCTL_ALLOC, &h));
+	EXPECT_EQ(-EINVAL, heap_alloc(self->fd, 0, O_RDWR));
+	EXPECT_EQ(-EINVAL, heap_alloc(self->fd, PAGE, O_RDWR | O_NONBLOCK));
+	EXPECT_EQ(-EINVAL, heap_alloc(self->fd, 1ULL << 62, O_RDWR));
+	EXPECT_EQ(-EFAULT, xioctl(self->fd, DMA_HEAP_IOCTL_ALLOC, (void *)16));
+}
+
+/* A dma-buf pins the module: rmmod is refused until the last one goes. */
+TEST_F(exp, dmabuf_pins_module)
+{
+	const char *ko = getenv("CMABUF_KO") ? : "/lib/modules/cmabuf.ko";
+	struct cmabuf_alloc a;
+	char cmd[256];
+	int d;
+
+	if (geteuid() != 0)
+		SKIP(return, "rmmod needs root");
+	ASSERT_EQ(0, alloc_buf(self->fd, 16 * KiB, 0, &a));
+	d = export_buf(self->fd, a.handle, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, d);
+	close(self->fd);
+	self->fd = -1;
+	EXPECT_NE(0, system("rmmod cmabuf 2>/dev/null"));
+	close(d);
+	EXPECT_EQ(0, system("rmmod cmabuf"));
+	snprintf(cmd, sizeof(cmd), "insmod %s", ko);
+	ASSERT_EQ(0, system(cmd));
+}
+
+/* ---- vivid imports cmabuf buffers ---- */
+
+#define NBUF 4
+#define WIDTH 320
+#define HEIGHT 240
+
+FIXTURE(cap) {
+	int fd;		/* /dev/cmabufN */
+	int vid;	/* vivid's capture node */
+	char region[64];
+	char platform[256];
+	long used0;
+	struct v4l2_format fmt;
+};
+
+/* vivid's video capture node (loading vivid with dma-contig if need be), or -1. */
+static int open_vivid(void)
+{
+	struct v4l2_capability cap;
+	char path[64];
+	int tries, i, fd;
+
+	for (tries = 0; tries < 2; tries++) {
+		for (i = 0; i < 64; i++) {
+			snprintf(path, sizeof(path), "/dev/video%d", i);
+			fd = open(path, O_RDWR | O_CLOEXEC);
+			if (fd < 0)
+				continue;
+			memset(&cap, 0, sizeof(cap));
+			if (!ioctl(fd, VIDIOC_QUERYCAP, &cap) && !strcmp((char *)cap.driver, "vivid") &&
+			    (cap.device_caps & V4L2_CAP_VIDEO_CAPTURE))
+				return fd;
+			close(fd);
+		}
+		if (system("modprobe vivid allocators=1 n_devs=1 node_types=0x1 2>/dev/null"))
+			break;
+	}
+	return -1;
+}
+
+/* Sets a control of vivid's by name; menu controls by item name. 0 or -errno. */
+static int set_ctrl(int fd, const char *name, const char *item)
+{
+	struct v4l2_queryctrl q = { .id = V4L2_CTRL_FLAG_NEXT_CTRL };
+	struct v4l2_querymenu m;
+	struct v4l2_ext_control c = { 0 };
+	struct v4l2_ext_controls cs = { .which = V4L2_CTRL_WHICH_CUR_VAL, .count = 1, .controls = &c };
+
+	while (!ioctl(fd, VIDIOC_QUERYCTRL, &q)) {
+		if (!strcmp((char *)q.name, name)) {
+			for (m = (struct v4l2_querymenu){ .id = q.id }; m.index <= (__u32)q.maximum;
+			     m.index++) {
+				if (!ioctl(fd, VIDIOC_QUERYMENU, &m) && !strcmp((char *)m.name, item)) {
+					c.id = q.id;
+					c.value = m.index;
+					return xioctl(fd, VIDIOC_S_EXT_CTRLS, &cs);
+				}
+			}
+			return -ENOENT;
+		}
+		q.id |= V4L2_CTRL_FLAG_NEXT_CTRL;
+	}
+	return -ENOENT;
+}
+
+FIXTURE_SETUP(cap)
+{
+	struct cmabuf_dev_info d = { 0 };
+
+	self->vid = -1;
+	self->fd = open(dev_path(), O_RDWR | O_CLOEXEC);
+	if (self->fd < 0 && errno == ENOENT)
+		SKIP(return, "%s missing: cmabuf not loaded or no node bound", dev_path());
+	ASSERT_LE(0, self->fd);
+	d.region_name_ptr = (uintptr_t)self->region;
+	d.region_name_len = sizeof(self->region);
+	ASSERT_EQ(0, xioctl(self->fd, CMABUF_IOCTL_DEV_INFO, &d));
+	platform_name(dev_path(), self->platform, sizeof(self->platform));
+	self->used0 = cma_used(self->region);
+	self->vid = open_vivid();
+	if (self->vid < 0)
+		SKIP(return, "no vivid video capture node (CONFIG_VIDEO_VIVID, modprobe vivid)");
+	self->fmt = (struct v4l2_format){ .type = V4L2_BUF_TYPE_VIDEO_CAPTURE };
+	self->fmt.fmt.pix.width = WIDTH;
+	self->fmt.fmt.pix.height = HEIGHT;
+	self->fmt.fmt.pix.pixelformat = V4L2_PIX_FMT_YUYV;
+	self->fmt.fmt.pix.field = V4L2_FIELD_NONE;
+	ASSERT_EQ(0, xioctl(self->vid, VIDIOC_S_FMT, &self->fmt));
+	ASSERT_EQ(V4L2_PIX_FMT_YUYV, self->fmt.fmt.pix.pixelformat);
+	ASSERT_EQ(0, set_ctrl(self->vid, "OSD Text Mode", "None"));
+}
+
+FIXTURE_TEARDOWN(cap)
+{
+	if (self->vid >= 0)
+		close(self->vid);
+	if (self->fd >= 0)
+		close(self->fd);
+	if (access(dev_path(), F_OK) && self->platform[0])
+		set_bound(self->platform, 1);
+	if (self->used0 >= 0)
+		EXPECT_EQ(self->used0, cma_used(self->region))
+			TH_LOG("region %s: pages not given back", self->region);
+}
+
+static int reqbufs(int vid, unsigned int count)
+{
+	struct v4l2_requestbuffers r = {
+		.count = count, .type = V4L2_BUF_TYPE_VIDEO_CAPTURE, .memory = V4L2_MEMORY_DMABUF,
+	};
+
+	return xioctl(vid, VIDIOC_REQBUFS, &r);
+}
+
+static int qbuf(int vid, unsigned int index, int dmabuf, __u32 length)
+{
+	struct v4l2_buffer b = {
+		.index = index, .type = V4L2_BUF_TYPE_VIDEO_CAPTURE, .memory = V4L2_MEMORY_DMABUF,
+		.m.fd = dmabuf, .length = length,
+	};
+
+	return xioctl(vid, VIDIOC_QBUF, &b);
+}
+
+static int dqbuf(int vid, struct v4l2_buffer *b)
+{
+	struct pollfd p = { .fd = vid, .events = POLLIN };
+
+	if (poll(&p, 1, 10000) != 1)
+		return -ETIMEDOUT;
+	*b = (struct v4l2_buffer){ .type = V4L2_BUF_TYPE_VIDEO_CAPTURE, .memory = V4L2_MEMORY_DMABUF };
+	return xioctl(vid, VIDIOC_DQBUF, b);
+}
+
+static int stream(int vid, int on)
+{
+	int type = V4L2_BUF_TYPE_VIDEO_CAPTURE;
+
+	return xioctl(vid, on ? VIDIOC_STREAMON : VIDIOC_STREAMOFF, &type);
+}
+
+/*
+ * Macropixels (YUYV: Y0 U Y1 V) that differ from the frame's first one, and
+ * that first one; a solid frame has none.
+ */
+static size_t off_colour(const unsigned char *p, size_t bytes, unsigned char first[4])
+{
+	size_t i, bad = 0;
+
+	memcpy(first, p, 4);
+	for (i = 4; i + 4 <= bytes; i += 4)
+		bad += memcmp(p + i, first, 4) != 0;
+	return bad;
+}
+
+/*
+ * Streams vivid into `bufs` (dma-buf descriptors, `views` their CPU mappings)
+ * with the test pattern `pattern`, dequeues `frames` frames and checks each in
+ * its view: solid, not the zero-filled memory, with the chroma of the pattern.
+ */
+static void capture_and_check(struct __test_metadata *_metadata, int vid, const int *bufs,
+			      unsigned char *const *views, __u32 length, __u32 sizeimage,
+			      const char *pattern, int frames, int u_high)
+{
+	struct v4l2_buffer b;
+	unsigned char first[4];
+	int i;
+
+	ASSERT_EQ(0, set_ctrl(vid, "Test Pattern", pattern));
+	ASSERT_EQ(0, reqbufs(vid, NBUF));
+	for (i = 0; i < NBUF; i++)
+		ASSERT_EQ(0, qbuf(vid, i, bufs[i], length));
+	ASSERT_EQ(0, stream(vid, 1));
+	for (i = 0; i < frames; i++) {
+		size_t bad;
+
+		ASSERT_EQ(0, dqbuf(vid, &b)) TH_LOG("frame %d", i);
+		ASSERT_LT(b.index, NBUF);
+		EXPECT_EQ(sizeimage, b.bytesused);
+		EXPECT_EQ(0, dmabuf_sync(bufs[b.index], DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ));
+		bad = off_colour(views[b.index], sizeimage, first);
+		EXPECT_EQ(0, dmabuf_sync(bufs[b.index], DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ));
+		EXPECT_EQ(0, bad) TH_LOG("frame %d: %zu macropixels differ from %02x %02x %02x %02x",
+					 i, bad, first[0], first[1], first[2], first[3]);
+		/* Not the zeroed memory: vivid wrote it; red has high V (Cr), blue high U (Cb). */
+		EXPECT_NE(0, first[0]);
+		if (u_high) {
+			EXPECT_LT(200, first[1]) TH_LOG("U %u", first[1]);
+		} else {
+			EXPECT_LT(200, first[3]) TH_LOG("V %u", first[3]);
+		}
+		if (i + NBUF < frames)
+			ASSERT_EQ(0, qbuf(vid, b.index, bufs[b.index], length));
+		if (i == 0)
+			TH_LOG("%s: frame in buffer %u, %u bytes, YUYV %02x %02x %02x %02x", pattern,
+			       b.index, b.bytesused, first[0], first[1], first[2], first[3]);
+	}
+	ASSERT_EQ(0, stream(vid, 0));
+	ASSERT_EQ(0, reqbufs(vid, 0));
+}
+
+/* cmabuf buffers exported and queued as V4L2_MEMORY_DMABUF; pixels checked in the cmabuf mapping. */
+TEST_F_TIMEOUT(cap, capture_into_exported_buffers, 120)
+{
+	__u32 size = self->fmt.fmt.pix.sizeimage;
+	struct cmabuf_alloc a[NBUF];
+	unsigned char *views[NBUF];
+	int bufs[NBUF], i;
+
+	for (i = 0; i < NBUF; i++) {
+		ASSERT_EQ(0, alloc_buf(self->fd, size, i % 2 ? CMABUF_MODE_CACHED : 0, &a[i]));
+		bufs[i] = export_buf(self->fd, a[i].handle, O_RDWR | O_CLOEXEC);
+		ASSERT_LE(0, bufs[i]);
+		views[i] = mmap(NULL, a[i].alloc_size, PROT_READ, MAP_SHARED, self->fd,
+				a[i].mmap_offset);
+		ASSERT_NE(MAP_FAILED, views[i]);
+	}
+	capture_and_check(_metadata, self->vid, bufs, views, a[0].alloc_size, size,
+			  "100% Red", 8, 0);
+	capture_and_check(_metadata, self->vid, bufs, views, a[0].alloc_size, size,
+			  "100% Blue", 4, 1);
+	for (i = 0; i < NBUF; i++) {
+		munmap(views[i], a[i].alloc_size);
+		close(bufs[i]);
+		EXPECT_EQ(0, free_buf(self->fd, a[i].handle));
+	}
+}
+
+/* The same through DMA_HEAP_IOCTL_ALLOC, the way dma-heap users (libcamera) allocate. */
+TEST_F_TIMEOUT(cap, capture_into_heap_buffers, 120)
+{
+	__u32 size = self->fmt.fmt.pix.sizeimage;
+	__u32 len = (size + PAGE - 1) & ~(PAGE - 1);
+	unsigned char *views[NBUF];
+	int bufs[NBUF], i;
+
+	for (i = 0; i < NBUF; i++) {
+		bufs[i] = heap_alloc(self->fd, size, O_RDWR | O_CLOEXEC);
+		ASSERT_LE(0, bufs[i]);
+		ASSERT_EQ(0, ioctl(bufs[i], DMA_BUF_SET_NAME, "vivid-frame"));
+		views[i] = mmap(NULL, len, PROT_READ, MAP_SHARED, bufs[i], 0);
+		ASSERT_NE(MAP_FAILED, views[i]);
+	}
+	capture_and_check(_metadata, self->vid, bufs, views, len, size, "100% Red", 6, 0);
+	for (i = 0; i < NBUF; i++) {
+		munmap(views[i], len);
+		close(bufs[i]);
+	}
+}
+
+/* videobuf2 refuses, at queue time, a buffer smaller than the format's sizeimage. */
+TEST_F(cap, small_buffer_refused)
+{
+	__u32 size = self->fmt.fmt.pix.sizeimage;
+	struct cmabuf_alloc a;
+	int d;
+
+	ASSERT_EQ(0, alloc_buf(self->fd, size / 2, 0, &a));
+	d = export_buf(self->fd, a.handle, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, d);
+	ASSERT_EQ(0, reqbufs(self->vid, 1));
+	EXPECT_EQ(-EINVAL, qbuf(self->vid, 0, d, a.alloc_size));
+	ASSERT_EQ(0, reqbufs(self->vid, 0));
+	close(d);
+	EXPECT_EQ(0, free_buf(self->fd, a.handle));
+}
+
+/*
+ * Unbind while vivid holds queued buffers mapped for DMA: CPU access is
+ * revoked at once, but the memory stays until vivid lets go; unbind waits
+ * (and says so in the log), then finishes.
+ */
+TEST_F_TIMEOUT(cap, unbind_waits_for_importers, 120)
+{
+	__u32 size = self->fmt.fmt.pix.sizeimage;
+	struct cmabuf_alloc a[NBUF];
+	unsigned char *view;
+	int bufs[NBUF], i, status;
+	pid_t child;
+	double t0;
+
+	if (geteuid() != 0)
+		SKIP(return, "unbind needs root");
+	for (i = 0; i < NBUF; i++) {
+		ASSERT_EQ(0, alloc_buf(self->fd, size, 0, &a[i]));
+		bufs[i] = export_buf(self->fd, a[i].handle, O_RDWR | O_CLOEXEC);
+		ASSERT_LE(0, bufs[i]);
+	}
+	view = mmap(NULL, a[0].alloc_size, PROT_READ, MAP_SHARED, bufs[0], 0);
+	ASSERT_NE(MAP_FAILED, view);
+	ASSERT_EQ(0, reqbufs(self->vid, NBUF));
+	for (i = 0; i < NBUF; i++)
+		ASSERT_EQ(0, qbuf(self->vid, i, bufs[i], a[i].alloc_size));
+	ASSERT_EQ(0, stream(self->vid, 1));
+
+	child = fork();
+	if (child == 0)
+		_exit(set_bound(self->platform, 0) ? 1 : 0);
+	usleep(1500000);
+	EXPECT_EQ(0, waitpid(child, &status, WNOHANG)) TH_LOG("unbind did not wait for vivid");
+	/* CPU access is already gone. */
+	if (fork() == 0) {
+		volatile unsigned char c = view[0];
+
+		(void)c;
+		_exit(0);
+	}
+	wait(&status);
+	EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS) TH_LOG("status %x", status);
+
+	/* vivid lets go: unbind finishes. */
+	t0 = time(NULL);
+	ASSERT_EQ(0, stream(self->vid, 0));
+	ASSERT_EQ(0, reqbufs(self->vid, 0));
+	ASSERT_EQ(child, waitpid(child, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	TH_LOG("unbind finished %.0f s after vivid let go", time(NULL) - t0);
+	EXPECT_EQ(0, system("dmesg | grep -q 'unbind waits for importers'"));
+	munmap(view, a[0].alloc_size);
+	for (i = 0; i < NBUF; i++) {
+		close(bufs[i]);
+		EXPECT_EQ(0, free_buf(self->fd, a[i].handle));
+	}
+	close(self->fd);
+	self->fd = -1;
+	ASSERT_EQ(0, set_bound(self->platform, 1));
+}
+
+TEST_HARNESS_MAIN
