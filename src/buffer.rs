@@ -177,9 +177,10 @@ impl Backing {
         }
     }
 
-    /// Fills `table` for a new dma-buf attachment.
-    pub(crate) fn sg_table(&self, table: &mut bindings::sg_table) -> Result {
-        Self::usable(&self.mem.lock())?.sg_table(table)
+    /// Fills `table` for a new dma-buf attachment whose device takes segments of at most
+    /// `max_segment` bytes.
+    pub(crate) fn sg_table(&self, table: &mut bindings::sg_table, max_segment: u32) -> Result {
+        Self::usable(&self.mem.lock())?.sg_table(table, max_segment)
     }
 
     /// An importer maps the memory for DMA: `ENODEV` once a revoke has started; otherwise the
@@ -197,11 +198,19 @@ impl Backing {
         shared.importers_changed();
     }
 
-    /// A kernel user wants the memory's address: `ENODEV` once a revoke has started; otherwise
-    /// the memory stays until [`Backing::end_vmap`].
+    /// A kernel user wants the memory's address; the memory stays until [`Backing::end_vmap`].
+    ///
+    /// Once a revoke has started, only an importer that still maps the buffer for DMA gets it:
+    /// unbind waits for that importer anyway, and importers such as vivid (through
+    /// videobuf2-dma-contig) take the address lazily, while streaming, and do not expect a
+    /// failure. `ENODEV` otherwise.
     pub(crate) fn start_vmap(&self) -> Result<*mut c_void> {
         let mut mem = self.mem.lock();
-        let addr = Self::usable(&mem)?.kernel_addr()?;
+        let addr = match (&mem.dma, mem.revoked) {
+            (Some(dma), false) => dma.kernel_addr()?,
+            (Some(dma), true) if mem.importer_maps > 0 => dma.kernel_addr()?,
+            _ => return Err(ENODEV),
+        };
         mem.vmaps += 1;
         Ok(addr)
     }

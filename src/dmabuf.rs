@@ -15,10 +15,12 @@
 //! mappings (`vmap`) are counted in the buffer's `Backing`; unbind waits for
 //! them to go before it frees the memory (see `Shared::revoke`).
 //!
-//! `map_dma_buf` returns a one-segment table mapped for `attach->dev` with
-//! `dma_map_sgtable()`: the memory is physically contiguous, and
-//! videobuf2-dma-contig and DRM's GEM DMA helpers require a DMA-contiguous
-//! mapping.
+//! `map_dma_buf` returns the buffer's table mapped for `attach->dev` with
+//! `dma_map_sgtable()`: one segment where the importer takes segments that
+//! long, else consecutive segments of its maximum size, which dma-direct maps
+//! to consecutive DMA addresses. videobuf2-dma-contig and DRM's GEM DMA
+//! helpers require such a DMA-contiguous mapping (and DMA API debugging
+//! checks the segment limit).
 
 use crate::{
     buffer::Buffer,
@@ -150,19 +152,31 @@ impl Drop for DmaBuf {
 /// and callers read it under the backing's lock.
 pub(crate) unsafe fn name_of(dmabuf: *mut c_void) -> Option<CString> {
     let dmabuf = dmabuf.cast::<bindings::dma_buf>();
-    // SAFETY: The dma-buf is live (the function's safety section); `name_lock` guards `name`.
+    // Names are at most `DMA_BUF_NAME_LEN` bytes (`<linux/dma-buf.h>`); copied under the spinlock
+    // without allocating.
+    let mut buf = [0u8; crate::uapi::DMA_BUF_NAME_LEN as usize];
+    let mut len = 0;
+    // SAFETY: The dma-buf is live (the function's safety section); `name_lock` guards `name`,
+    // a NUL-terminated string when set.
     unsafe {
         let lock = &raw mut (*dmabuf).name_lock;
         bindings::spin_lock(lock);
         let name = (*dmabuf).name;
-        let copy = if name.is_null() {
-            None
-        } else {
-            CString::try_from(CStr::from_char_ptr(name)).ok()
-        };
+        if !name.is_null() {
+            for b in CStr::from_char_ptr(name).to_bytes() {
+                if len + 1 == buf.len() {
+                    break;
+                }
+                buf[len] = *b;
+                len += 1;
+            }
+        }
         bindings::spin_unlock(lock);
-        copy
     }
+    if len == 0 {
+        return None;
+    }
+    CString::try_from(CStr::from_bytes_with_nul(&buf[..=len]).ok()?).ok()
 }
 
 /// The ops table in a `static`.
@@ -207,7 +221,23 @@ fn direction(dir: bindings::dma_data_direction) -> Direction {
     }
 }
 
-/// What an attachment's `priv` owns: the buffer's one-segment table.
+/// `dma_get_max_seg_size()`: the longest segment `dev` takes (64 KiB unless it says more).
+///
+/// # Safety
+///
+/// `dev` is a live device.
+unsafe fn max_segment(dev: *mut bindings::device) -> u32 {
+    // SAFETY: `dev` is live (the function's safety section); `dma_parms` is set by its driver
+    // before it imports buffers.
+    let parms = unsafe { (*dev).dma_parms };
+    // SAFETY: A non-null `dma_parms` points at the device's parameters, which live as long.
+    match unsafe { parms.as_ref() } {
+        Some(p) if p.max_segment_size != 0 => p.max_segment_size,
+        _ => 1 << 16,
+    }
+}
+
+/// What an attachment's `priv` owns: the buffer's table for the importing device.
 struct Attachment {
     /// The table; mapped for the importer between `map_dma_buf` and `unmap_dma_buf`.
     table: bindings::sg_table,
@@ -230,8 +260,8 @@ unsafe extern "C" fn attach(
     dmabuf: *mut bindings::dma_buf,
     attachment: *mut bindings::dma_buf_attachment,
 ) -> c_int {
-    // SAFETY: See the function's safety section.
-    let buffer = unsafe { buffer_of(dmabuf) };
+    // SAFETY: See the function's safety section; `dev` is the importer's live device.
+    let (buffer, max_segment) = unsafe { (buffer_of(dmabuf), max_segment((*attachment).dev)) };
     let res = (|| -> Result<KBox<Attachment>> {
         let mut att = KBox::new(
             Attachment {
@@ -239,7 +269,7 @@ unsafe extern "C" fn attach(
             },
             GFP_KERNEL,
         )?;
-        buffer.backing().sg_table(&mut att.table)?;
+        buffer.backing().sg_table(&mut att.table, max_segment)?;
         Ok(att)
     })();
     match res {

@@ -33,6 +33,7 @@ use kernel::{
     bindings,
     device,
     mm::virt::VmaNew,
+    page::PAGE_SHIFT,
     prelude::*,
     sync::aref::ARef, //
 };
@@ -196,26 +197,70 @@ impl DmaMem {
         Ok(())
     }
 
-    /// Fills `table` with one segment covering the buffer's pages.
-    pub(crate) fn sg_table(&self, table: &mut bindings::sg_table) -> Result {
+    /// The buffer's first page.
+    fn first_page(&self) -> Result<NonNull<bindings::page>> {
         let (cpu, attrs) = match self.cookie {
-            Cookie::Attrs(cpu, attrs) => (cpu.as_ptr(), attrs),
-            // dma-direct (IOMMU devices are refused at probe) finds the pages from the DMA
-            // address and does not read the CPU address of a `dma_alloc_pages()` buffer.
-            Cookie::Pages(page) => (page.as_ptr().cast(), 0),
+            Cookie::Pages(page) => return Ok(page),
+            Cookie::Attrs(cpu, attrs) => (cpu, attrs),
         };
+        // The CPU address may be a remapping (non-coherent devices), so ask the DMA API, which
+        // describes the allocation as one segment.
+        let mut table: bindings::sg_table = pin_init::zeroed();
         // SAFETY: A live allocation of the device (type invariant) with the attributes it was
-        // allocated with; `table` is writable and freed by its owner with `sg_free_table()`.
+        // allocated with; `table` is writable and freed below.
         kernel::error::to_result(unsafe {
             bindings::dma_get_sgtable_attrs(
                 raw_device(&self.dev),
-                table,
-                cpu,
+                &mut table,
+                cpu.as_ptr(),
                 self.dma_addr,
                 self.size,
                 attrs,
             )
+        })?;
+        // SAFETY: On success `sgl` is the table's first (and only) entry. `sg_page()`: the page
+        // pointer is `page_link` without its two flag bits.
+        let page = unsafe { ((*table.sgl).page_link & !3) as *mut bindings::page };
+        // SAFETY: Filled above; freed once.
+        unsafe { bindings::sg_free_table(&mut table) };
+        NonNull::new(page).ok_or(EINVAL)
+    }
+
+    /// Fills `table` with the buffer's pages, in segments of at most `max_segment` bytes (an
+    /// importer's DMA limit): consecutive pages, so mapped through dma-direct they are also
+    /// consecutive in DMA address, which importers such as videobuf2-dma-contig require.
+    #[cfg(CONFIG_SPARSEMEM_VMEMMAP)]
+    pub(crate) fn sg_table(&self, table: &mut bindings::sg_table, max_segment: u32) -> Result {
+        let first = self.first_page()?;
+        let n = self.size >> PAGE_SHIFT;
+        let mut pages = KVec::with_capacity(n, GFP_KERNEL)?;
+        for i in 0..n {
+            // With a virtually contiguous memory map, the `struct page`s of physically
+            // contiguous memory are consecutive.
+            pages.push(first.as_ptr().wrapping_add(i), GFP_KERNEL)?;
+        }
+        // CAST: A buffer's page count fits in `c_uint` (the region is at most a few GiB).
+        let n_pages = u32::try_from(n).map_err(|_| EINVAL)?;
+        // SAFETY: `pages` holds `n` live pages of the allocation (type invariant); `table` is
+        // writable and freed by its owner with `sg_free_table()`.
+        kernel::error::to_result(unsafe {
+            bindings::sg_alloc_table_from_pages_segment(
+                table,
+                pages.as_mut_ptr(),
+                n_pages,
+                0,
+                // CAST: `usize` to `c_ulong`, the same width.
+                self.size as c_ulong,
+                max_segment,
+                bindings::GFP_KERNEL,
+            )
         })
+    }
+
+    /// Without a virtually contiguous memory map, page pointers of a range cannot be derived.
+    #[cfg(not(CONFIG_SPARSEMEM_VMEMMAP))]
+    pub(crate) fn sg_table(&self, _table: &mut bindings::sg_table, _max_segment: u32) -> Result {
+        Err(EOPNOTSUPP)
     }
 
     /// A kernel address of the whole buffer, valid until the memory is freed.
