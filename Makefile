@@ -3,7 +3,7 @@
 # Build cmabuf.ko against a Rust-enabled kernel tree:
 #     make KDIR=/path/to/linux ARCH=arm64 LLVM=1
 # Drive the virtual board (sets itself up on first use):
-#     make run [CMD='...'] [EXTRA=dir]     make check     make bench
+#     make run [CMD='...'] [EXTRA=dir] [OUT=dir]     make check     make bench     make demo
 
 KDIR ?=
 ARCH ?= arm64
@@ -19,7 +19,7 @@ endif
 
 KBUILD_ARGS = ARCH=$(ARCH) LLVM=$(LLVM) M=$(CURDIR)
 
-.PHONY: all modules clean rustfmt rustfmtcheck clippy run check bench userspace
+.PHONY: all modules clean rustfmt rustfmtcheck clippy run check bench demo userspace
 
 all: modules
 
@@ -51,3 +51,8 @@ check:
 
 bench:
 	board/board.sh bench
+
+# vivid (videobuf2-dma-contig) captures into exported cmabuf buffers; PNG frames land in DEMO_OUT.
+DEMO_OUT ?= $(CURDIR)/build/demo
+demo:
+	OUT=$(DEMO_OUT) CMD='modprobe vivid allocators=1 n_devs=1 node_types=0x1 && cmabufctl capture --video /dev/video0 --frames 4 --out /out' board/board.sh run

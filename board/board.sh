@@ -3,7 +3,8 @@
 # The virtual dev board: build everything it needs and boot it.
 #
 #   board/board.sh run     interactive shell (CMD=... runs that instead,
-#                          EXTRA=dir puts a host directory at /extra)
+#                          EXTRA=dir puts a host directory at /extra,
+#                          OUT=dir brings back what CMD leaves in /out)
 #   board/board.sh check   runs every test in the board, parses the KTAP on
 #                          the host, ends with "N passed, N failed, N skipped"
 #   board/board.sh bench   benchmarks against the mainline CMA heap (ratios);
@@ -28,6 +29,12 @@ bench) flavor=${KERNEL_FLAVOR:-perf} ;;
 *) flavor=${KERNEL_FLAVOR:-debug} ;;
 esac
 KDIR=$("$ROOT/board/kernel.sh" "$flavor")
+# The kernel's exported uapi headers: for the kselftests, and for v4l2r's bindings (the
+# system's linux-libc-dev is older than the V4L2 API v4l2r knows).
+[ -f "$KDIR/usr/include/linux/videodev2.h" ] ||
+	make -s -C "$KDIR" ARCH=arm64 LLVM=$LLVM_SUFFIX headers >&2
+export V4L2R_VIDEODEV2_H_PATH=$KDIR/usr/include/linux
+export BINDGEN_EXTRA_CLANG_ARGS="-I$KDIR/usr/include"
 # The userspace target directory is shared by checkouts: the ABI's hash, not the header's
 # mtime, decides whether its bindings are regenerated (userspace/cmabuf/build.rs).
 CMABUF_UAPI_SHA=$(sha256sum "$ROOT/include/uapi/linux/cmabuf.h" | cut -c1-16)
@@ -37,6 +44,7 @@ if [ "$mode" = check ]; then
 	log "host-side tests"
 	python3 "$ROOT/board/test_report.py" -q >&2
 	python3 "$ROOT/board/test_bench_report.py" -q >&2
+	python3 "$ROOT/board/test_outfiles.py" -q >&2
 	(cd "$ROOT/userspace" && CARGO_TARGET_DIR=$CACHE/userspace-target cargo test -q --locked >&2)
 fi
 [ -n "$KDIR" ] && [ -f "$KDIR/arch/arm64/boot/Image" ] || die "kernel build failed"
@@ -138,6 +146,12 @@ run) if [ -n "${CMD:-}" ]; then echo cmd; else echo run; fi ;;
 *) echo "$mode" ;;
 esac > "$IR/cmabuf/mode"
 printf '%s\n' "${CMD:-}" > "$IR/cmabuf/cmd"
+# OUT=dir: whatever the command leaves in /out comes back to dir (as a tar stream on the
+# console, so the board needs no network or disk).
+if [ -n "${OUT:-}" ]; then
+	mkdir -p "$IR/out"
+	touch "$IR/cmabuf/out"
+fi
 {
 	echo "dir /dev 0755 0 0"
 	echo "nod /dev/console 0600 0 0 c 5 1"
@@ -167,9 +181,14 @@ run)
 	fi
 	timeout "${TIMEOUT:-900}" "${BOOT[@]}" -serial stdio -monitor none \
 		-append "$APPEND quiet" < /dev/null | tee "$CONSOLE" |
-		sed -u '/^CMABUF-EXIT: /d'
+		sed -u '/^CMABUF-EXIT: /d; /^CMABUF-OUT-BEGIN$/,/^CMABUF-OUT-END$/d'
 	rc=$(sed -n 's/^CMABUF-EXIT: \([0-9]*\).*/\1/p' "$CONSOLE" | tail -n1)
 	[ -n "$rc" ] || { log "no exit status from the board (crash or timeout)"; exit 125; }
+	if [ -n "${OUT:-}" ]; then
+		mkdir -p "$OUT"
+		python3 "$ROOT/board/outfiles.py" "$CONSOLE" "$OUT" ||
+			{ log "no files came back from /out"; exit 1; }
+	fi
 	exit "$rc"
 	;;
 check)

@@ -42,7 +42,14 @@ run)
 cmd)
 	cd /root
 	sh /cmabuf/cmd
-	echo "CMABUF-EXIT: $?"
+	rc=$?
+	# OUT=dir on the host: /out comes back as a base64 tar stream between markers.
+	if [ -f /cmabuf/out ]; then
+		echo "CMABUF-OUT-BEGIN"
+		tar -C /out -cf - . | base64
+		echo "CMABUF-OUT-END"
+	fi
+	echo "CMABUF-EXIT: $rc"
 	;;
 check)
 	/cmabuf/run-tests.sh

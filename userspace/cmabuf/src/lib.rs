@@ -26,7 +26,9 @@ pub mod sys;
 
 pub use error::Error;
 
+use nix::fcntl::OFlag;
 use nix::sys::mman::{mmap, munmap, MapFlags, ProtFlags};
+use std::os::fd::FromRawFd;
 use std::{
     ffi::CStr,
     num::NonZeroUsize,
@@ -223,6 +225,12 @@ mod ioc {
         cmabuf_dev_info
     );
     nix::ioctl_readwrite!(stats, CMABUF_IOC_MAGIC, CMABUF_IOC_NR_STATS, cmabuf_stats);
+    nix::ioctl_readwrite!(
+        export,
+        CMABUF_IOC_MAGIC,
+        CMABUF_IOC_NR_EXPORT,
+        cmabuf_export
+    );
 }
 
 fn addr(out_flags: u32, addr: u64) -> Option<u64> {
@@ -437,6 +445,21 @@ impl Buffer {
             dma_addr: addr(i.out_flags, i.dma_addr),
             map_count: i.map_count,
         })
+    }
+
+    /// A new descriptor of the buffer's dma-buf (the same dma-buf every time), for V4L2
+    /// (`V4L2_MEMORY_DMABUF`), DRM PRIME and other importers. It holds the memory after the
+    /// buffer is dropped, for as long as it (or an importer) lives. Close-on-exec, read-write.
+    pub fn export(&self) -> Result<std::os::fd::OwnedFd> {
+        let mut e = sys::cmabuf_export {
+            handle: self.handle,
+            flags: (OFlag::O_RDWR | OFlag::O_CLOEXEC).bits() as u32,
+            ..Default::default()
+        };
+        // SAFETY: `e` is a valid `cmabuf_export`.
+        unsafe { ioc::export(self.fd.as_raw_fd(), &mut e) }.map_err(Error::sys("EXPORT"))?;
+        // SAFETY: On success the kernel installed a new descriptor, now ours alone.
+        Ok(unsafe { OwnedFd::from_raw_fd(e.fd as i32) })
     }
 
     /// Maps the whole buffer (shared, read-write) if not yet mapped.

@@ -2,6 +2,7 @@
 //! `cmabufctl`: inspect and exercise cmabuf devices.
 
 mod bench;
+mod capture;
 mod json;
 
 use clap::{Parser, Subcommand};
@@ -47,6 +48,21 @@ enum Command {
     },
     /// Use of the device and the kernel's counters of its region.
     Stats,
+    /// Capture frames from a V4L2 device into exported cmabuf buffers; write them as PNG.
+    Capture {
+        /// The V4L2 capture node (e.g. /dev/video0).
+        #[arg(long)]
+        video: std::path::PathBuf,
+        /// How many frames to write.
+        #[arg(long, default_value_t = 4)]
+        frames: u32,
+        /// Directory for frame-NNN.png.
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// Cache mode of the buffers: coherent, wc, cached.
+        #[arg(short, long, default_value = "cached")]
+        mode: Mode,
+    },
     /// Compare with the mainline CMA heap on the same region; prints JSON of ratios.
     Bench {
         /// Few repetitions: a smoke test, not a measurement.
@@ -382,6 +398,34 @@ fn main() -> ExitCode {
             count,
         } => alloc(&dev, cli.json, size, mode, fill, hold, count),
         Command::Stats => stats(&dev, cli.json),
+        Command::Capture {
+            video,
+            frames,
+            out,
+            mode,
+        } => {
+            let c = capture::Capture {
+                video: &video,
+                frames,
+                out: &out,
+                mode,
+            };
+            match capture::run(&dev, &c) {
+                Ok(files) => {
+                    if cli.json {
+                        let o = Obj::new()
+                            .set("frames", files.len() as u64)
+                            .set("out", out.display().to_string());
+                        println!("{}", o.render());
+                    }
+                    Ok(true)
+                }
+                Err(e) => {
+                    eprintln!("cmabufctl capture: {e}");
+                    Ok(false)
+                }
+            }
+        }
         Command::Verify { size, mode } => verify(&dev, cli.json, size, mode),
         Command::Bench { quick } => match bench::run(&dev, quick) {
             Ok(o) => {

@@ -12,7 +12,7 @@ CTL=$(command -v cmabufctl || echo "$DIR/cmabufctl")
 ktap_print_header
 [ -x "$CTL" ] || { ktap_skip_all "cmabufctl not found"; exit "$KSFT_SKIP"; }
 [ -c "$DEV" ] || { ktap_skip_all "no $DEV"; exit "$KSFT_SKIP"; }
-ktap_set_plan 10
+ktap_set_plan 12
 
 # has STRING: whether $out contains STRING (ktap_test_result re-splits its
 # arguments, so the text travels in $out and the needle in $want).
@@ -64,5 +64,30 @@ ktap_test_result "alloc --size 0 fails with status 2 (EINVAL)" test $rc -eq 2
 "$CTL" -d /dev/cmabuf-none info > /dev/null 2>&1
 rc=$?
 ktap_test_result "a missing device fails with status 2" test $rc -eq 2
+
+# capture: vivid (dma-contig) fills exported cmabuf buffers; PNG files come out.
+VIDEO=
+if modprobe vivid allocators=1 n_devs=1 node_types=0x1 2>/dev/null; then
+	for v in /sys/class/video4linux/video*; do
+		[ "$(cat "$v/name" 2>/dev/null)" = "vivid-000-vid-cap" ] && VIDEO=/dev/${v##*/}
+	done
+fi
+if [ -n "$VIDEO" ]; then
+	rm -rf /tmp/cap
+	"$CTL" -d "$DEV" capture --video "$VIDEO" --frames 3 --out /tmp/cap > /tmp/cap.log 2>&1
+	rc=$?
+	sed 's/^/# /; s/\r/\n# /g' /tmp/cap.log
+	ktap_test_result "capture --frames 3 succeeds" test $rc -eq 0
+	n=0
+	for f in /tmp/cap/frame-000.png /tmp/cap/frame-001.png /tmp/cap/frame-002.png; do
+		# The PNG signature: \x89 P N G.
+		[ "$(dd if="$f" bs=1 skip=1 count=3 2>/dev/null)" = PNG ] && n=$((n + 1))
+	done
+	ktap_test_result "capture wrote 3 PNG frames" test $n -eq 3
+	rm -rf /tmp/cap /tmp/cap.log
+else
+	ktap_test_skip "capture: no vivid capture node (CONFIG_VIDEO_VIVID)"
+	ktap_test_skip "capture: no vivid capture node (CONFIG_VIDEO_VIVID)"
+fi
 
 ktap_finished

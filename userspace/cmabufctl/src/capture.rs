@@ -1,0 +1,199 @@
+// SPDX-License-Identifier: GPL-2.0
+//! `cmabufctl capture`: a V4L2 capture device fills exported cmabuf buffers
+//! (`V4L2_MEMORY_DMABUF`, zero-copy), and the frames are read through the
+//! cmabuf mapping and written as PNG files.
+//!
+//! The V4L2 side is the `v4l2r` crate's ioctl layer; PNG encoding is the
+//! `png` crate's. Frames must be YUYV (4:2:2); the device's current size is
+//! kept and YUYV asked for if it is not the current format.
+
+use cmabuf::{Access, Buffer, Device, Mode};
+use std::{
+    fs::File,
+    io::{BufWriter, Write},
+    path::{Path, PathBuf},
+};
+use v4l2r::{
+    ioctl::{self, Capabilities, Capability, MemoryConsistency, QBufPlane, QBuffer, V4l2Buffer},
+    memory::{DmaBufHandle, MemoryType},
+    Format, PixelFormat, QueueType,
+};
+
+/// Buffers queued at once.
+const BUFFERS: u32 = 4;
+
+/// What to capture and where to.
+pub struct Capture<'a> {
+    /// The V4L2 capture node.
+    pub video: &'a Path,
+    /// Frames to write.
+    pub frames: u32,
+    /// Directory for `frame-NNN.png`.
+    pub out: &'a Path,
+    /// Cache mode of the cmabuf buffers.
+    pub mode: Mode,
+}
+
+/// One cmabuf buffer, mapped, and a descriptor of its dma-buf queued to the device.
+struct Slot {
+    buffer: Buffer,
+    dmabuf: File,
+}
+
+/// Converts a YUYV (BT.601, limited range) frame to RGB8.
+fn yuyv_to_rgb(src: &[u8], width: usize, height: usize, stride: usize) -> Vec<u8> {
+    let clamp = |v: f32| v.round().clamp(0.0, 255.0) as u8;
+    let mut rgb = Vec::with_capacity(width * height * 3);
+    for row in 0..height {
+        let line = &src[row * stride..row * stride + width * 2];
+        for px in line.chunks_exact(4) {
+            let (u, v) = (px[1] as f32 - 128.0, px[3] as f32 - 128.0);
+            for y in [px[0], px[2]] {
+                let y = 1.164 * (y as f32 - 16.0);
+                rgb.extend_from_slice(&[
+                    clamp(y + 1.596 * v),
+                    clamp(y - 0.392 * u - 0.813 * v),
+                    clamp(y + 2.017 * u),
+                ]);
+            }
+        }
+    }
+    rgb
+}
+
+/// Writes an RGB8 image as PNG.
+fn write_png(path: &Path, width: u32, height: u32, rgb: &[u8]) -> Result<(), String> {
+    let file = File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut enc = png::Encoder::new(BufWriter::new(file), width, height);
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Eight);
+    let mut w = enc
+        .write_header()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    w.write_image_data(rgb)
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Queues slot `i` to the device.
+fn queue(video: &File, slots: &[Slot], i: u32) -> Result<(), String> {
+    let handle = DmaBufHandle(
+        slots[i as usize]
+            .dmabuf
+            .try_clone()
+            .map_err(|e| e.to_string())?,
+    );
+    let mut qbuf = QBuffer::<DmaBufHandle<File>>::new(QueueType::VideoCapture, i);
+    qbuf.planes = vec![QBufPlane::new_from_handle(&handle, 0)];
+    ioctl::qbuf::<_, ()>(video, qbuf).map_err(|e| format!("VIDIOC_QBUF: {e}"))
+}
+
+/// Runs a capture; returns the files written.
+pub fn run(dev: &Device, c: &Capture<'_>) -> Result<Vec<PathBuf>, String> {
+    let mut video = File::options()
+        .read(true)
+        .write(true)
+        .open(c.video)
+        .map_err(|e| format!("{}: {e}", c.video.display()))?;
+    let cap: Capability = ioctl::querycap(&video).map_err(|e| format!("VIDIOC_QUERYCAP: {e}"))?;
+    if !cap.device_caps().contains(Capabilities::VIDEO_CAPTURE) {
+        return Err(format!(
+            "{}: not a single-planar capture device",
+            c.video.display()
+        ));
+    }
+    let queue_type = QueueType::VideoCapture;
+    let mut fmt: Format =
+        ioctl::g_fmt(&video, queue_type).map_err(|e| format!("VIDIOC_G_FMT: {e}"))?;
+    let yuyv = PixelFormat::from_fourcc(b"YUYV");
+    if fmt.pixelformat != yuyv {
+        fmt.pixelformat = yuyv;
+        fmt = ioctl::s_fmt(&mut video, (queue_type, &fmt))
+            .map_err(|e| format!("VIDIOC_S_FMT: {e}"))?;
+        if fmt.pixelformat != yuyv {
+            return Err(format!("{}: cannot capture YUYV", c.video.display()));
+        }
+    }
+    let plane = fmt.plane_fmt.first().ok_or("format without planes")?;
+    let (width, height) = (fmt.width, fmt.height);
+    let (sizeimage, stride) = (plane.sizeimage, plane.bytesperline as usize);
+    eprintln!(
+        "cmabufctl capture: {} ({}), {width}x{height} YUYV, {BUFFERS} cmabuf {} buffers of {sizeimage} bytes",
+        c.video.display(),
+        cap.card,
+        c.mode.name()
+    );
+
+    let mut slots = Vec::new();
+    for _ in 0..BUFFERS {
+        let mut buffer = dev
+            .alloc(u64::from(sizeimage))
+            .mode(c.mode)
+            .allocate()
+            .map_err(|e| e.to_string())?;
+        buffer.map().map_err(|e| e.to_string())?;
+        let dmabuf = File::from(buffer.export().map_err(|e| e.to_string())?);
+        slots.push(Slot { buffer, dmabuf });
+    }
+    let granted: usize = ioctl::reqbufs(
+        &video,
+        queue_type,
+        MemoryType::DmaBuf,
+        BUFFERS,
+        MemoryConsistency::empty(),
+    )
+    .map_err(|e| format!("VIDIOC_REQBUFS: {e}"))?;
+    if granted < BUFFERS as usize {
+        return Err(format!("the device took {granted} buffers, not {BUFFERS}"));
+    }
+    for i in 0..BUFFERS {
+        queue(&video, &slots, i)?;
+    }
+    ioctl::streamon(&video, queue_type).map_err(|e| format!("VIDIOC_STREAMON: {e}"))?;
+
+    std::fs::create_dir_all(c.out).map_err(|e| format!("{}: {e}", c.out.display()))?;
+    let mut written = Vec::new();
+    let res = (|| -> Result<(), String> {
+        for n in 0..c.frames {
+            let buf: V4l2Buffer =
+                ioctl::dqbuf(&video, queue_type).map_err(|e| format!("VIDIOC_DQBUF: {e}"))?;
+            let i = buf.index();
+            let slot = slots.get_mut(i as usize).ok_or("DQBUF: unknown index")?;
+            let rgb = {
+                let cpu = slot
+                    .buffer
+                    .cpu_access(Access::Read)
+                    .map_err(|e| e.to_string())?;
+                let frame = cpu
+                    .as_slice()
+                    .get(..sizeimage as usize)
+                    .ok_or("frame larger than its buffer")?;
+                yuyv_to_rgb(frame, width as usize, height as usize, stride)
+            };
+            let path = c.out.join(format!("frame-{n:03}.png"));
+            write_png(&path, width, height, &rgb)?;
+            eprint!(
+                "\rcmabufctl capture: frame {}/{} -> {}",
+                n + 1,
+                c.frames,
+                path.display()
+            );
+            let _ = std::io::stderr().flush();
+            written.push(path);
+            if n + BUFFERS < c.frames {
+                queue(&video, &slots, i)?;
+            }
+        }
+        eprintln!();
+        Ok(())
+    })();
+    // Stop and give the buffers back whatever happened; the device drops its mappings.
+    let _ = ioctl::streamoff(&video, queue_type);
+    let _ = ioctl::reqbufs::<()>(
+        &video,
+        queue_type,
+        MemoryType::DmaBuf,
+        0,
+        MemoryConsistency::empty(),
+    );
+    res.map(|()| written)
+}
