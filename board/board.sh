@@ -181,7 +181,7 @@ run)
 	fi
 	timeout "${TIMEOUT:-900}" "${BOOT[@]}" -serial stdio -monitor none \
 		-append "$APPEND quiet" < /dev/null | tee "$CONSOLE" |
-		sed -u '/^CMABUF-EXIT: /d; /^CMABUF-OUT-BEGIN$/,/^CMABUF-OUT-END$/d'
+		sed -u '/^CMABUF-EXIT: /d; /^CMABUF-OUT-BEGIN/,/^CMABUF-OUT-END/d'
 	rc=$(sed -n 's/^CMABUF-EXIT: \([0-9]*\).*/\1/p' "$CONSOLE" | tail -n1)
 	[ -n "$rc" ] || { log "no exit status from the board (crash or timeout)"; exit 125; }
 	if [ -n "${OUT:-}" ]; then
