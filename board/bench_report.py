@@ -32,6 +32,12 @@ ROWS = [
     ("alloc_pressure_p50_vs_cma_heap", "allocation p50 with the region full of movable pages",
      "lower is better"),
     ("first_touch_vs_cma_heap", "mmap + touch every page, cmabuf / CMA heap", "lower is better"),
+    ("export_p50_vs_cma_heap", "alloc + dma-buf export p50, cmabuf / CMA heap alloc",
+     "lower is better"),
+    ("heap_compat_p50_vs_cma_heap", "DMA_HEAP_IOCTL_ALLOC p50, /dev/cmabufN / CMA heap",
+     "lower is better"),
+    ("dmabuf_first_touch_vs_cma_heap", "dma-buf mmap + touch every page, cmabuf / CMA heap",
+     "lower is better"),
 ]
 
 
@@ -54,17 +60,34 @@ def fmt(v):
     return "-" if v is None else "%.2f" % v
 
 
+def cell(data, key, size):
+    """One table cell: the ratio and, where measured, its p25-p75 spread over paired
+    repetitions; ``*`` marks a spread that includes 1.0 (no clear difference)."""
+    v = data.get(key, {}).get(size)
+    q = data.get("spread", {}).get(key, {}).get(size)
+    if v is None:
+        return "-"
+    if not q or q.get("p25") is None or q.get("p75") is None:
+        return fmt(v)
+    mark = "*" if q["p25"] <= 1.0 <= q["p75"] else ""
+    return "%s [%s-%s]%s" % (fmt(v), fmt(q["p25"]), fmt(q["p75"]), mark)
+
+
 def table(data):
     """The summary as a text table."""
-    out = ["%-58s %s" % ("ratio (by buffer size)", "".join("%8s" % s for s in SIZES))]
+    out = ["%-58s %s" % ("ratio (by buffer size) [p25-p75 of paired repetitions]",
+                         "".join("%21s" % s for s in SIZES))]
     for key, what, _ in ROWS:
-        vals = data.get(key, {})
-        out.append("%-58s %s" % (what, "".join("%8s" % fmt(vals.get(s)) for s in SIZES)))
+        out.append("%-58s %s" % (what, "".join("%21s" % cell(data, key, s) for s in SIZES)))
+    out.append("* the spread includes 1.0: no clear difference at this size")
     for size in SIZES:
         bw = data.get("write_bandwidth_vs_anon", {}).get(size)
         if bw:
             out.append("write bandwidth vs anonymous memory, %-4s %s" % (
                 size, "  ".join("%s %s" % (k, fmt(v)) for k, v in bw.items())))
+    if data.get("write_bandwidth_vs_anon"):
+        out.append("  (emulated board: cache modes do not change write bandwidth under QEMU TCG;"
+                   " these rows are not a result)")
     out.append("fragmentation: %d of %d 8 MiB allocations succeeded on a fragmented machine"
                % (data["fragmentation_successes"], data["fragmentation_attempts"]))
     return "\n".join(out)

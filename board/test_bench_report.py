@@ -40,6 +40,17 @@ class Table(unittest.TestCase):
         self.assertIn("999 of 1000", t)
 
 
+    def test_spread_marks_overlap_with_one(self):
+        d = bench_report.parse(['BENCH-BEGIN',
+                                '{"alloc_pressure_p50_vs_cma_heap":{"8M":0.9,"1M":0.5},'
+                                '"spread":{"alloc_pressure_p50_vs_cma_heap":'
+                                '{"8M":{"p25":0.8,"p75":1.2},"1M":{"p25":0.4,"p75":0.6}}},'
+                                '"fragmentation_success":"1/1"}', 'BENCH-END'])
+        t = bench_report.table(d)
+        self.assertIn("0.90 [0.80-1.20]*", t)
+        self.assertIn("0.50 [0.40-0.60] ", t)
+
+
 class Script(unittest.TestCase):
     def test_data_file_has_every_size(self):
         with tempfile.TemporaryDirectory() as tmp:

@@ -21,10 +21,10 @@ use std::{
 
 /// Sizes measured, with their labels and repetitions (idle, under pressure).
 pub const SIZES: [(&str, u64, usize, usize); 4] = [
-    ("64K", 64 << 10, 41, 7),
-    ("1M", 1 << 20, 31, 7),
-    ("8M", 8 << 20, 15, 7),
-    ("64M", 64 << 20, 7, 5),
+    ("64K", 64 << 10, 41, 15),
+    ("1M", 1 << 20, 31, 15),
+    ("8M", 8 << 20, 21, 15),
+    ("64M", 64 << 20, 11, 9),
 ];
 
 #[repr(C)]
@@ -38,12 +38,16 @@ struct HeapAlloc {
 
 nix::ioctl_readwrite!(heap_alloc, b'H', 0, HeapAlloc);
 
-/// The mainline CMA heap of the region: `/dev/dma_heap/<region>`.
+/// Something that answers `DMA_HEAP_IOCTL_ALLOC`: the mainline CMA heap of the region
+/// (`/dev/dma_heap/<region>`), or the cmabuf device itself.
 pub struct Heap(OwnedFd);
 
 impl Heap {
     pub fn open(region: &str) -> Result<Heap, String> {
-        let path = format!("/dev/dma_heap/{region}");
+        Self::open_path(&format!("/dev/dma_heap/{region}"))
+    }
+
+    pub fn open_path(path: &str) -> Result<Heap, String> {
         let fd = nix::fcntl::open(
             path.as_str(),
             nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_CLOEXEC,
@@ -196,16 +200,33 @@ impl Fill {
     }
 }
 
+/// Times of one size, one entry per repetition; the kinds are interleaved within a repetition,
+/// so `cmabuf[i]` and `heap[i]` ran under the same conditions.
 struct Series {
     cmabuf: Vec<f64>,
     cmabuf_coherent: Vec<f64>,
     heap: Vec<f64>,
     memset: Vec<f64>,
+    /// Allocation and export of a dma-buf (cached).
+    export: Vec<f64>,
+    /// `DMA_HEAP_IOCTL_ALLOC` on the cmabuf device.
+    compat: Vec<f64>,
+}
+
+/// The median ratio `a[i] / b[i]` of paired repetitions, with its first and third quartile.
+pub fn paired(a: &[f64], b: &[f64]) -> (f64, f64, f64) {
+    let mut r: Vec<f64> = a.iter().zip(b).map(|(x, y)| x / y).collect();
+    (
+        percentile(&mut r, 25),
+        percentile(&mut r, 50),
+        percentile(&mut r, 75),
+    )
 }
 
 fn alloc_series(
     dev: &Device,
     heap: &Heap,
+    compat: &Heap,
     size: u64,
     reps: usize,
     pressure: bool,
@@ -215,11 +236,16 @@ fn alloc_series(
         cmabuf_coherent: vec![],
         heap: vec![],
         memset: vec![],
+        export: vec![],
+        compat: vec![],
     };
     let mut floor = Map::anon(size)?;
     floor.touch();
+    // Under pressure every measurement refills memory first, which is slow: only the kinds
+    // compared there.
+    let kinds = if pressure { 3 } else { 5 };
     for _ in 0..reps {
-        for which in 0..3 {
+        for which in 0..kinds {
             let fill = if pressure {
                 Some(Fill::new(size + (64 << 20))?)
             } else {
@@ -247,10 +273,28 @@ fn alloc_series(
                     s.cmabuf_coherent.push(t.elapsed().as_secs_f64());
                     drop(b);
                 }
-                _ => {
+                2 => {
                     let t = Instant::now();
                     let fd = heap.alloc(size)?;
                     s.heap.push(t.elapsed().as_secs_f64());
+                    drop(fd);
+                }
+                3 => {
+                    let t = Instant::now();
+                    let b = dev
+                        .alloc(size)
+                        .mode(Mode::Cached)
+                        .map(false)
+                        .allocate()
+                        .map_err(|e| e.to_string())?;
+                    let fd = b.export().map_err(|e| e.to_string())?;
+                    s.export.push(t.elapsed().as_secs_f64());
+                    drop((fd, b));
+                }
+                _ => {
+                    let t = Instant::now();
+                    let fd = compat.alloc(size)?;
+                    s.compat.push(t.elapsed().as_secs_f64());
                     drop(fd);
                 }
             }
@@ -265,6 +309,22 @@ fn alloc_series(
 pub fn run(dev: &Device, quick: bool) -> Result<Obj, String> {
     let info = dev.info().map_err(|e| e.to_string())?;
     let heap = Heap::open(&info.region_name)?;
+    let compat = Heap::open_path(&dev.path().display().to_string())?;
+    let mut export_vs_heap = Obj::new();
+    let mut compat_vs_heap = Obj::new();
+    let mut dmabuf_touch_vs_heap = Obj::new();
+    let mut spread = Obj::new();
+    let mut spread_of = |key: &str, label: &str, q: (f64, f64, f64)| {
+        let entry = Obj::new()
+            .set("p25", Value::Ratio(q.0))
+            .set("p75", Value::Ratio(q.2));
+        let mut per = match spread.get(key) {
+            Some(Value::Obj(o)) => o.clone(),
+            _ => Obj::new(),
+        };
+        per = per.set(label, entry);
+        spread = std::mem::take(&mut spread).set(key, per);
+    };
     let mut alloc_vs_heap = Obj::new();
     let mut alloc_coherent_vs_heap = Obj::new();
     let mut alloc_vs_memset = Obj::new();
@@ -277,7 +337,15 @@ pub fn run(dev: &Device, quick: bool) -> Result<Obj, String> {
             continue;
         }
         let (reps, preps) = if quick { (3, 1) } else { (reps, preps) };
-        let mut idle = alloc_series(dev, &heap, size, reps, false)?;
+        let mut idle = alloc_series(dev, &heap, &compat, size, reps, false)?;
+        let q = paired(&idle.cmabuf, &idle.heap);
+        spread_of("alloc_p50_vs_cma_heap", label, q);
+        let q = paired(&idle.export, &idle.heap);
+        export_vs_heap = export_vs_heap.set(label, Value::Ratio(q.1));
+        spread_of("export_p50_vs_cma_heap", label, q);
+        let q = paired(&idle.compat, &idle.heap);
+        compat_vs_heap = compat_vs_heap.set(label, Value::Ratio(q.1));
+        spread_of("heap_compat_p50_vs_cma_heap", label, q);
         let c50 = percentile(&mut idle.cmabuf, 50);
         let h50 = percentile(&mut idle.heap, 50);
         alloc_vs_heap = alloc_vs_heap.set(label, Value::Ratio(c50 / h50));
@@ -291,11 +359,11 @@ pub fn run(dev: &Device, quick: bool) -> Result<Obj, String> {
             label,
             Value::Ratio(percentile(&mut idle.cmabuf, 95) / percentile(&mut idle.heap, 95)),
         );
-        let mut pres = alloc_series(dev, &heap, size, preps, true)?;
-        pressure_vs_heap = pressure_vs_heap.set(
-            label,
-            Value::Ratio(percentile(&mut pres.cmabuf, 50) / percentile(&mut pres.heap, 50)),
-        );
+        let pres = alloc_series(dev, &heap, &compat, size, preps, true)?;
+        // Paired, interleaved repetitions: the median of the per-repetition ratios.
+        let q = paired(&pres.cmabuf, &pres.heap);
+        pressure_vs_heap = pressure_vs_heap.set(label, Value::Ratio(q.1));
+        spread_of("alloc_pressure_p50_vs_cma_heap", label, q);
 
         // mmap + first touch of the whole buffer, and sustained writes, per mapping kind.
         let mut touch_c = vec![];
@@ -331,12 +399,33 @@ pub fn run(dev: &Device, quick: bool) -> Result<Obj, String> {
             bw = bw.set(mode.name(), Value::Ratio(anon50 / percentile(&mut t, 50)));
         }
         let fd = heap.alloc(size)?;
-        for _ in 0..reps.min(5) {
+        let exported = dev
+            .alloc(size)
+            .mode(Mode::Cached)
+            .map(false)
+            .allocate()
+            .map_err(|e| e.to_string())?;
+        let efd = exported.export().map_err(|e| e.to_string())?;
+        let mut touch_e = vec![];
+        let mut touch_h2 = vec![];
+        for _ in 0..reps.min(7) {
             let t = Instant::now();
             let mut m = Map::new(fd.as_fd(), size, 0)?;
             m.touch();
             touch_h.push(t.elapsed().as_secs_f64());
+            let t = Instant::now();
+            let mut m = Map::new(efd.as_fd(), size, 0)?;
+            m.touch();
+            touch_e.push(t.elapsed().as_secs_f64());
+            let t = Instant::now();
+            let mut m = Map::new(fd.as_fd(), size, 0)?;
+            m.touch();
+            touch_h2.push(t.elapsed().as_secs_f64());
         }
+        let q = paired(&touch_e, &touch_h2);
+        dmabuf_touch_vs_heap = dmabuf_touch_vs_heap.set(label, Value::Ratio(q.1));
+        spread_of("dmabuf_first_touch_vs_cma_heap", label, q);
+        drop((efd, exported));
         let mut hm = Map::new(fd.as_fd(), size, 0)?;
         let mut t = vec![];
         for _ in 0..reps.min(5) {
@@ -357,12 +446,24 @@ pub fn run(dev: &Device, quick: bool) -> Result<Obj, String> {
         .set("alloc_p50_vs_memset", alloc_vs_memset)
         .set("alloc_pressure_p50_vs_cma_heap", pressure_vs_heap)
         .set("first_touch_vs_cma_heap", touch_vs_heap)
+        .set("export_p50_vs_cma_heap", export_vs_heap)
+        .set("heap_compat_p50_vs_cma_heap", compat_vs_heap)
+        .set("dmabuf_first_touch_vs_cma_heap", dmabuf_touch_vs_heap)
+        .set("spread", spread)
         .set("write_bandwidth_vs_anon", write_bw))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paired_ratios() {
+        let (lo, mid, hi) = paired(&[2.0, 4.0, 6.0, 8.0, 10.0], &[1.0, 2.0, 2.0, 4.0, 10.0]);
+        assert_eq!((lo, mid, hi), (2.0, 2.0, 2.0));
+        let (lo, _, hi) = paired(&[1.0, 3.0, 1.0], &[2.0, 1.0, 1.0]);
+        assert!(lo < 1.0 && hi > 1.0);
+    }
 
     #[test]
     fn percentiles() {

@@ -33,7 +33,14 @@ impl Obj {
     }
 
     /// Adds `key: value`.
+    /// The value of `key`, if set.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    /// Sets `key` (replacing an earlier value).
     pub fn set(mut self, key: &str, value: impl Into<Value>) -> Obj {
+        self.0.retain(|(k, _)| k != key);
         self.0.push((key.to_string(), value.into()));
         self
     }
