@@ -228,6 +228,12 @@ impl Backing {
         dma.sync(for_cpu, dir, 0, self.size)
     }
 
+    /// Address spaces tracked for a revoke (those that mapped the buffer; dead ones are pruned at
+    /// the next mmap).
+    pub(crate) fn tracked_mms(&self) -> usize {
+        self.mem.lock().mms.len()
+    }
+
     /// Whether importers or kernel users still map the memory.
     pub(crate) fn busy(&self) -> bool {
         let mem = self.mem.lock();

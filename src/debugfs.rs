@@ -106,6 +106,7 @@ pub(crate) fn render(shared: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::R
     let Ok(buffers) = shared.buffers() else {
         return writeln!(f, "(buffer list unavailable: out of memory)");
     };
+    writeln!(f, "tracked_mms     {}", shared.tracked_mms())?;
     writeln!(f, "buffers         {}", buffers.len())?;
     for (addr, size, name) in buffers.iter() {
         let name = name.as_deref().map(|n| n.to_str().unwrap_or("(not UTF-8)"));

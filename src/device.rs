@@ -539,6 +539,13 @@ impl Shared {
         Ok(out)
     }
 
+    /// Address spaces tracked for revocation, over all buffers (bounded by the live processes
+    /// that mapped them).
+    pub(crate) fn tracked_mms(&self) -> usize {
+        let state = self.state.lock();
+        state.backings.values().map(|b| b.tracked_mms()).sum()
+    }
+
     /// Records an open file's mapping (`node` preallocated); `ENODEV` if unbound.
     pub(crate) fn add_file(&self, node: RBTreeNode<u64, Mapping>) -> Result {
         let mut state = self.state.lock();

@@ -72,36 +72,20 @@ static ino_t inode_of(int fd)
 }
 
 FIXTURE(exp) {
-	int fd;
-	char region[64];
-	char platform[256];
-	long used0;
+	struct cmabuf_dev d;
 };
 
 FIXTURE_SETUP(exp)
 {
-	struct cmabuf_dev_info d = { 0 };
-
-	self->fd = open(dev_path(), O_RDWR | O_CLOEXEC);
-	if (self->fd < 0 && errno == ENOENT)
+	if (cmabuf_dev_open(&self->d) && errno == ENOENT)
 		SKIP(return, "%s missing: cmabuf not loaded or no node bound", dev_path());
-	ASSERT_LE(0, self->fd);
-	d.region_name_ptr = (uintptr_t)self->region;
-	d.region_name_len = sizeof(self->region);
-	ASSERT_EQ(0, xioctl(self->fd, CMABUF_IOCTL_DEV_INFO, &d));
-	platform_name(dev_path(), self->platform, sizeof(self->platform));
-	self->used0 = cma_used(self->region);
+	ASSERT_LE(0, self->d.fd) TH_LOG("%s: %s", dev_path(), strerror(errno));
 }
 
 FIXTURE_TEARDOWN(exp)
 {
-	if (self->fd >= 0)
-		close(self->fd);
-	if (access(dev_path(), F_OK) && self->platform[0])
-		set_bound(self->platform, 1);
-	if (self->used0 >= 0)
-		EXPECT_EQ(self->used0, cma_used(self->region))
-			TH_LOG("region %s: pages not given back", self->region);
+	EXPECT_TRUE(cmabuf_dev_close(&self->d))
+		TH_LOG("region %s: pages not given back", self->d.region);
 }
 
 TEST_F(exp, export_identity_and_errors)
@@ -111,39 +95,39 @@ TEST_F(exp, export_identity_and_errors)
 	struct cmabuf_alloc a;
 	int d1, d2;
 
-	ASSERT_EQ(0, get_stats(self->fd, &s0));
-	ASSERT_EQ(0, alloc_buf(self->fd, 64 * KiB, 0, &a));
-	d1 = export_buf(self->fd, a.handle, O_RDWR | O_CLOEXEC);
+	ASSERT_EQ(0, get_stats(self->d.fd, &s0));
+	ASSERT_EQ(0, alloc_buf(self->d.fd, 64 * KiB, 0, &a));
+	d1 = export_buf(self->d.fd, a.handle, O_RDWR | O_CLOEXEC);
 	ASSERT_LE(0, d1);
 	EXPECT_EQ(FD_CLOEXEC, fcntl(d1, F_GETFD) & FD_CLOEXEC);
-	d2 = export_buf(self->fd, a.handle, O_RDWR);
+	d2 = export_buf(self->d.fd, a.handle, O_RDWR);
 	ASSERT_LE(0, d2);
 	EXPECT_NE(d1, d2);
 	EXPECT_EQ(0, fcntl(d2, F_GETFD) & FD_CLOEXEC);
 	/* Two descriptors of one dma-buf: importers rely on that identity. */
 	EXPECT_EQ(inode_of(d1), inode_of(d2));
 	EXPECT_EQ(64 * KiB, lseek(d1, 0, SEEK_END));
-	ASSERT_EQ(0, get_stats(self->fd, &s1));
+	ASSERT_EQ(0, get_stats(self->d.fd, &s1));
 	EXPECT_EQ(s0.exports + 1, s1.exports);
 	EXPECT_EQ(s0.live_dmabufs + 1, s1.live_dmabufs);
 
-	EXPECT_EQ(-EINVAL, export_buf(self->fd, a.handle, O_WRONLY));
-	EXPECT_EQ(-EINVAL, export_buf(self->fd, a.handle, O_RDWR | O_NONBLOCK));
-	EXPECT_EQ(-EINVAL, export_buf(self->fd, a.handle, 0x80000000u | O_RDWR));
+	EXPECT_EQ(-EINVAL, export_buf(self->d.fd, a.handle, O_WRONLY));
+	EXPECT_EQ(-EINVAL, export_buf(self->d.fd, a.handle, O_RDWR | O_NONBLOCK));
+	EXPECT_EQ(-EINVAL, export_buf(self->d.fd, a.handle, 0x80000000u | O_RDWR));
 	/* The dma-buf's file is read-write: a read-only export of it would be a lie. */
-	EXPECT_EQ(-EINVAL, export_buf(self->fd, a.handle, O_RDONLY));
+	EXPECT_EQ(-EINVAL, export_buf(self->d.fd, a.handle, O_RDONLY));
 	e = (struct cmabuf_export){ .handle = a.handle, .flags = O_RDWR, .reserved = 1 };
-	EXPECT_EQ(-EINVAL, xioctl(self->fd, CMABUF_IOCTL_EXPORT, &e));
+	EXPECT_EQ(-EINVAL, xioctl(self->d.fd, CMABUF_IOCTL_EXPORT, &e));
 	e = (struct cmabuf_export){ .handle = a.handle, .flags = O_RDWR, .fd = 3 };
-	EXPECT_EQ(-EINVAL, xioctl(self->fd, CMABUF_IOCTL_EXPORT, &e));
-	EXPECT_EQ(-ENOENT, export_buf(self->fd, a.handle + 1, O_RDWR));
-	EXPECT_EQ(-EFAULT, xioctl(self->fd, CMABUF_IOCTL_EXPORT, (void *)16));
+	EXPECT_EQ(-EINVAL, xioctl(self->d.fd, CMABUF_IOCTL_EXPORT, &e));
+	EXPECT_EQ(-ENOENT, export_buf(self->d.fd, a.handle + 1, O_RDWR));
+	EXPECT_EQ(-EFAULT, xioctl(self->d.fd, CMABUF_IOCTL_EXPORT, (void *)16));
 
-	EXPECT_EQ(0, free_buf(self->fd, a.handle));
-	EXPECT_EQ(-ENOENT, export_buf(self->fd, a.handle, O_RDWR));
+	EXPECT_EQ(0, free_buf(self->d.fd, a.handle));
+	EXPECT_EQ(-ENOENT, export_buf(self->d.fd, a.handle, O_RDWR));
 	close(d1);
 	close(d2);
-	ASSERT_EQ(0, get_stats(self->fd, &s1));
+	ASSERT_EQ(0, get_stats(self->d.fd, &s1));
 	EXPECT_EQ(s0.live_dmabufs, s1.live_dmabufs);
 }
 
@@ -154,14 +138,14 @@ TEST_F(exp, dmabuf_outlives_handle_and_file)
 	unsigned char *p;
 	int d;
 
-	ASSERT_EQ(0, alloc_buf(self->fd, 64 * KiB, CMABUF_MODE_CACHED, &a));
-	d = export_buf(self->fd, a.handle, O_RDWR | O_CLOEXEC);
+	ASSERT_EQ(0, alloc_buf(self->d.fd, 64 * KiB, CMABUF_MODE_CACHED, &a));
+	d = export_buf(self->d.fd, a.handle, O_RDWR | O_CLOEXEC);
 	ASSERT_LE(0, d);
-	EXPECT_EQ(0, free_buf(self->fd, a.handle));
-	close(self->fd);
-	self->fd = -1;
-	if (self->used0 >= 0)
-		EXPECT_EQ(self->used0 + 16, cma_used(self->region));
+	EXPECT_EQ(0, free_buf(self->d.fd, a.handle));
+	close(self->d.fd);
+	self->d.fd = -1;
+	if (self->d.used0 >= 0)
+		EXPECT_EQ(self->d.used0 + 16, cma_used(self->d.region));
 	p = mmap(NULL, 64 * KiB, PROT_READ | PROT_WRITE, MAP_SHARED, d, 0);
 	ASSERT_NE(MAP_FAILED, p);
 	EXPECT_EQ(0, dmabuf_sync(d, DMA_BUF_SYNC_START | DMA_BUF_SYNC_RW));
@@ -183,12 +167,12 @@ TEST_F(exp, dmabuf_mmap_each_mode)
 		unsigned char *p, *q;
 		int d;
 
-		ASSERT_EQ(0, alloc_buf(self->fd, 32 * KiB, modes[m], &a));
-		d = export_buf(self->fd, a.handle, O_RDWR | O_CLOEXEC);
+		ASSERT_EQ(0, alloc_buf(self->d.fd, 32 * KiB, modes[m], &a));
+		d = export_buf(self->d.fd, a.handle, O_RDWR | O_CLOEXEC);
 		ASSERT_LE(0, d);
 		p = mmap(NULL, 32 * KiB, PROT_READ | PROT_WRITE, MAP_SHARED, d, 0);
 		ASSERT_NE(MAP_FAILED, p);
-		q = mmap(NULL, 32 * KiB, PROT_READ | PROT_WRITE, MAP_SHARED, self->fd,
+		q = mmap(NULL, 32 * KiB, PROT_READ | PROT_WRITE, MAP_SHARED, self->d.fd,
 			 a.mmap_offset);
 		ASSERT_NE(MAP_FAILED, q);
 		EXPECT_EQ(0, dmabuf_sync(d, DMA_BUF_SYNC_START | DMA_BUF_SYNC_WRITE));
@@ -209,7 +193,7 @@ TEST_F(exp, dmabuf_mmap_each_mode)
 		EXPECT_EQ(-EINVAL, dmabuf_sync(d, 0x100));
 		munmap(q, 32 * KiB);
 		close(d);
-		EXPECT_EQ(0, free_buf(self->fd, a.handle));
+		EXPECT_EQ(0, free_buf(self->d.fd, a.handle));
 	}
 }
 
@@ -245,15 +229,15 @@ TEST_F(exp, set_name_shows_in_debugfs)
 	ssize_t n;
 	int d, f;
 
-	ASSERT_EQ(0, alloc_buf(self->fd, 16 * KiB, 0, &a));
-	d = export_buf(self->fd, a.handle, O_RDWR | O_CLOEXEC);
+	ASSERT_EQ(0, alloc_buf(self->d.fd, 16 * KiB, 0, &a));
+	d = export_buf(self->d.fd, a.handle, O_RDWR | O_CLOEXEC);
 	ASSERT_LE(0, d);
 	ASSERT_EQ(0, ioctl(d, DMA_BUF_SET_NAME, "cam0-frame")) TH_LOG("%s", strerror(errno));
 	snprintf(path, sizeof(path), "/sys/kernel/debug/cmabuf/%s", strrchr(dev_path(), '/') + 1);
 	f = open(path, O_RDONLY);
 	if (f < 0) {
 		close(d);
-		free_buf(self->fd, a.handle);
+		free_buf(self->d.fd, a.handle);
 		SKIP(return, "no %s (debugfs)", path);
 	}
 	n = read(f, text, sizeof(text) - 1);
@@ -262,7 +246,7 @@ TEST_F(exp, set_name_shows_in_debugfs)
 	text[n] = 0;
 	EXPECT_NE(NULL, strstr(text, "dma-buf cam0-frame")) TH_LOG("%s", text);
 	close(d);
-	EXPECT_EQ(0, free_buf(self->fd, a.handle));
+	EXPECT_EQ(0, free_buf(self->d.fd, a.handle));
 }
 
 /* DMA_HEAP_IOCTL_ALLOC on /dev/cmabufN: what dma-heap users call. */
@@ -273,12 +257,12 @@ TEST_F(exp, dma_heap_compatible_alloc)
 	unsigned char *p;
 	int d;
 
-	ASSERT_EQ(0, get_stats(self->fd, &s0));
-	d = heap_alloc(self->fd, 100 * KiB, O_RDWR | O_CLOEXEC);
+	ASSERT_EQ(0, get_stats(self->d.fd, &s0));
+	d = heap_alloc(self->d.fd, 100 * KiB, O_RDWR | O_CLOEXEC);
 	ASSERT_LE(0, d) TH_LOG("%s", strerror(-d));
 	EXPECT_EQ(FD_CLOEXEC, fcntl(d, F_GETFD) & FD_CLOEXEC);
 	EXPECT_EQ(100 * KiB, lseek(d, 0, SEEK_END));
-	ASSERT_EQ(0, get_stats(self->fd, &s1));
+	ASSERT_EQ(0, get_stats(self->d.fd, &s1));
 	EXPECT_EQ(s0.allocs + 1, s1.allocs);
 	EXPECT_EQ(s0.exports + 1, s1.exports);
 	EXPECT_EQ(s0.live_bytes + 100 * KiB, s1.live_bytes);
@@ -290,17 +274,17 @@ TEST_F(exp, dma_heap_compatible_alloc)
 	EXPECT_EQ(0, dmabuf_sync(d, DMA_BUF_SYNC_END | DMA_BUF_SYNC_RW));
 	munmap(p, 100 * KiB);
 	close(d);
-	ASSERT_EQ(0, get_stats(self->fd, &s1));
+	ASSERT_EQ(0, get_stats(self->d.fd, &s1));
 	EXPECT_EQ(s0.live_bytes, s1.live_bytes);
 
 	h = (struct dma_heap_allocation_data){ .len = PAGE, .fd_flags = O_RDWR, .heap_flags = 1 };
-	EXPECT_EQ(-EINVAL, xioctl(self->fd, DMA_HEAP_IOCTL_ALLOC, &h));
+	EXPECT_EQ(-EINVAL, xioctl(self->d.fd, DMA_HEAP_IOCTL_ALLOC, &h));
 	h = (struct dma_heap_allocation_data){ .len = PAGE, .fd_flags = O_RDWR, .fd = 5 };
-	EXPECT_EQ(-EINVAL, xioctl(self->fd, DMA_HEAP_IOCTL_ALLOC, &h));
-	EXPECT_EQ(-EINVAL, heap_alloc(self->fd, 0, O_RDWR));
-	EXPECT_EQ(-EINVAL, heap_alloc(self->fd, PAGE, O_RDWR | O_NONBLOCK));
-	EXPECT_EQ(-EINVAL, heap_alloc(self->fd, 1ULL << 62, O_RDWR));
-	EXPECT_EQ(-EFAULT, xioctl(self->fd, DMA_HEAP_IOCTL_ALLOC, (void *)16));
+	EXPECT_EQ(-EINVAL, xioctl(self->d.fd, DMA_HEAP_IOCTL_ALLOC, &h));
+	EXPECT_EQ(-EINVAL, heap_alloc(self->d.fd, 0, O_RDWR));
+	EXPECT_EQ(-EINVAL, heap_alloc(self->d.fd, PAGE, O_RDWR | O_NONBLOCK));
+	EXPECT_EQ(-EINVAL, heap_alloc(self->d.fd, 1ULL << 62, O_RDWR));
+	EXPECT_EQ(-EFAULT, xioctl(self->d.fd, DMA_HEAP_IOCTL_ALLOC, (void *)16));
 }
 
 /* A dma-buf pins the module: rmmod is refused until the last one goes. */
@@ -313,11 +297,11 @@ TEST_F(exp, dmabuf_pins_module)
 
 	if (geteuid() != 0)
 		SKIP(return, "rmmod needs root");
-	ASSERT_EQ(0, alloc_buf(self->fd, 16 * KiB, 0, &a));
-	d = export_buf(self->fd, a.handle, O_RDWR | O_CLOEXEC);
+	ASSERT_EQ(0, alloc_buf(self->d.fd, 16 * KiB, 0, &a));
+	d = export_buf(self->d.fd, a.handle, O_RDWR | O_CLOEXEC);
 	ASSERT_LE(0, d);
-	close(self->fd);
-	self->fd = -1;
+	close(self->d.fd);
+	self->d.fd = -1;
 	EXPECT_NE(0, system("rmmod cmabuf 2>/dev/null"));
 	close(d);
 	EXPECT_EQ(0, system("rmmod cmabuf"));
@@ -332,11 +316,8 @@ TEST_F(exp, dmabuf_pins_module)
 #define HEIGHT 240
 
 FIXTURE(cap) {
-	int fd;		/* /dev/cmabufN */
+	struct cmabuf_dev d;
 	int vid;	/* vivid's capture node */
-	char region[64];
-	char platform[256];
-	long used0;
 	struct v4l2_format fmt;
 };
 
@@ -392,18 +373,10 @@ static int set_ctrl(int fd, const char *name, const char *item)
 
 FIXTURE_SETUP(cap)
 {
-	struct cmabuf_dev_info d = { 0 };
-
 	self->vid = -1;
-	self->fd = open(dev_path(), O_RDWR | O_CLOEXEC);
-	if (self->fd < 0 && errno == ENOENT)
+	if (cmabuf_dev_open(&self->d) && errno == ENOENT)
 		SKIP(return, "%s missing: cmabuf not loaded or no node bound", dev_path());
-	ASSERT_LE(0, self->fd);
-	d.region_name_ptr = (uintptr_t)self->region;
-	d.region_name_len = sizeof(self->region);
-	ASSERT_EQ(0, xioctl(self->fd, CMABUF_IOCTL_DEV_INFO, &d));
-	platform_name(dev_path(), self->platform, sizeof(self->platform));
-	self->used0 = cma_used(self->region);
+	ASSERT_LE(0, self->d.fd) TH_LOG("%s: %s", dev_path(), strerror(errno));
 	self->vid = open_vivid();
 	if (self->vid < 0)
 		SKIP(return, "no vivid video capture node (CONFIG_VIDEO_VIVID, modprobe vivid)");
@@ -421,13 +394,8 @@ FIXTURE_TEARDOWN(cap)
 {
 	if (self->vid >= 0)
 		close(self->vid);
-	if (self->fd >= 0)
-		close(self->fd);
-	if (access(dev_path(), F_OK) && self->platform[0])
-		set_bound(self->platform, 1);
-	if (self->used0 >= 0)
-		EXPECT_EQ(self->used0, cma_used(self->region))
-			TH_LOG("region %s: pages not given back", self->region);
+	EXPECT_TRUE(cmabuf_dev_close(&self->d))
+		TH_LOG("region %s: pages not given back", self->d.region);
 }
 
 static int reqbufs(int vid, unsigned int count)
@@ -535,10 +503,10 @@ TEST_F_TIMEOUT(cap, capture_into_exported_buffers, 120)
 	int bufs[NBUF], i;
 
 	for (i = 0; i < NBUF; i++) {
-		ASSERT_EQ(0, alloc_buf(self->fd, size, i % 2 ? CMABUF_MODE_CACHED : 0, &a[i]));
-		bufs[i] = export_buf(self->fd, a[i].handle, O_RDWR | O_CLOEXEC);
+		ASSERT_EQ(0, alloc_buf(self->d.fd, size, i % 2 ? CMABUF_MODE_CACHED : 0, &a[i]));
+		bufs[i] = export_buf(self->d.fd, a[i].handle, O_RDWR | O_CLOEXEC);
 		ASSERT_LE(0, bufs[i]);
-		views[i] = mmap(NULL, a[i].alloc_size, PROT_READ, MAP_SHARED, self->fd,
+		views[i] = mmap(NULL, a[i].alloc_size, PROT_READ, MAP_SHARED, self->d.fd,
 				a[i].mmap_offset);
 		ASSERT_NE(MAP_FAILED, views[i]);
 	}
@@ -549,7 +517,7 @@ TEST_F_TIMEOUT(cap, capture_into_exported_buffers, 120)
 	for (i = 0; i < NBUF; i++) {
 		munmap(views[i], a[i].alloc_size);
 		close(bufs[i]);
-		EXPECT_EQ(0, free_buf(self->fd, a[i].handle));
+		EXPECT_EQ(0, free_buf(self->d.fd, a[i].handle));
 	}
 }
 
@@ -562,7 +530,7 @@ TEST_F_TIMEOUT(cap, capture_into_heap_buffers, 120)
 	int bufs[NBUF], i;
 
 	for (i = 0; i < NBUF; i++) {
-		bufs[i] = heap_alloc(self->fd, size, O_RDWR | O_CLOEXEC);
+		bufs[i] = heap_alloc(self->d.fd, size, O_RDWR | O_CLOEXEC);
 		ASSERT_LE(0, bufs[i]);
 		ASSERT_EQ(0, ioctl(bufs[i], DMA_BUF_SET_NAME, "vivid-frame"));
 		views[i] = mmap(NULL, len, PROT_READ, MAP_SHARED, bufs[i], 0);
@@ -582,14 +550,14 @@ TEST_F(cap, small_buffer_refused)
 	struct cmabuf_alloc a;
 	int d;
 
-	ASSERT_EQ(0, alloc_buf(self->fd, size / 2, 0, &a));
-	d = export_buf(self->fd, a.handle, O_RDWR | O_CLOEXEC);
+	ASSERT_EQ(0, alloc_buf(self->d.fd, size / 2, 0, &a));
+	d = export_buf(self->d.fd, a.handle, O_RDWR | O_CLOEXEC);
 	ASSERT_LE(0, d);
 	ASSERT_EQ(0, reqbufs(self->vid, 1));
 	EXPECT_EQ(-EINVAL, qbuf(self->vid, 0, d, a.alloc_size));
 	ASSERT_EQ(0, reqbufs(self->vid, 0));
 	close(d);
-	EXPECT_EQ(0, free_buf(self->fd, a.handle));
+	EXPECT_EQ(0, free_buf(self->d.fd, a.handle));
 }
 
 /*
@@ -609,8 +577,8 @@ TEST_F_TIMEOUT(cap, unbind_waits_for_importers, 120)
 	if (geteuid() != 0)
 		SKIP(return, "unbind needs root");
 	for (i = 0; i < NBUF; i++) {
-		ASSERT_EQ(0, alloc_buf(self->fd, size, 0, &a[i]));
-		bufs[i] = export_buf(self->fd, a[i].handle, O_RDWR | O_CLOEXEC);
+		ASSERT_EQ(0, alloc_buf(self->d.fd, size, 0, &a[i]));
+		bufs[i] = export_buf(self->d.fd, a[i].handle, O_RDWR | O_CLOEXEC);
 		ASSERT_LE(0, bufs[i]);
 	}
 	view = mmap(NULL, a[0].alloc_size, PROT_READ, MAP_SHARED, bufs[0], 0);
@@ -622,7 +590,7 @@ TEST_F_TIMEOUT(cap, unbind_waits_for_importers, 120)
 
 	child = fork();
 	if (child == 0)
-		_exit(set_bound(self->platform, 0) ? 1 : 0);
+		_exit(set_bound(self->d.platform, 0) ? 1 : 0);
 	usleep(1500000);
 	EXPECT_EQ(0, waitpid(child, &status, WNOHANG)) TH_LOG("unbind did not wait for vivid");
 	/* CPU access is already gone. */
@@ -646,11 +614,11 @@ TEST_F_TIMEOUT(cap, unbind_waits_for_importers, 120)
 	munmap(view, a[0].alloc_size);
 	for (i = 0; i < NBUF; i++) {
 		close(bufs[i]);
-		EXPECT_EQ(0, free_buf(self->fd, a[i].handle));
+		EXPECT_EQ(0, free_buf(self->d.fd, a[i].handle));
 	}
-	close(self->fd);
-	self->fd = -1;
-	ASSERT_EQ(0, set_bound(self->platform, 1));
+	close(self->d.fd);
+	self->d.fd = -1;
+	ASSERT_EQ(0, set_bound(self->d.platform, 1));
 }
 
 TEST_HARNESS_MAIN

@@ -116,4 +116,44 @@ static inline int set_bound(const char *platform, int bind)
 			  "/sys/bus/platform/drivers/cmabuf/unbind", platform);
 }
 
+/* The device under test as a fixture holds it, and its region's use at the start. */
+struct cmabuf_dev {
+	int fd;
+	char region[64];
+	char platform[256];
+	__u64 region_size;
+	long used0;
+};
+
+/* Opens the device (fd -1 on failure: errno says why, ENOENT when it is missing). */
+static inline int cmabuf_dev_open(struct cmabuf_dev *d)
+{
+	struct cmabuf_dev_info info = { 0 };
+
+	memset(d, 0, sizeof(*d));
+	d->used0 = -1;
+	d->fd = open(dev_path(), O_RDWR | O_CLOEXEC);
+	if (d->fd < 0)
+		return -1;
+	info.region_name_ptr = (unsigned long)d->region;
+	info.region_name_len = sizeof(d->region);
+	if (ioctl(d->fd, CMABUF_IOCTL_DEV_INFO, &info))
+		return -1;
+	d->region_size = info.region_size;
+	platform_name(dev_path(), d->platform, sizeof(d->platform));
+	d->used0 = cma_used(d->region);
+	return 0;
+}
+
+/* Closes it, binds it again if a test left it unbound; whether the region's pages are back. */
+static inline int cmabuf_dev_close(struct cmabuf_dev *d)
+{
+	if (d->fd >= 0)
+		close(d->fd);
+	d->fd = -1;
+	if (access(dev_path(), F_OK) && d->platform[0])
+		set_bound(d->platform, 1);
+	return d->used0 < 0 || cma_used(d->region) == d->used0;
+}
+
 #endif /* CMABUF_UTIL_H */
