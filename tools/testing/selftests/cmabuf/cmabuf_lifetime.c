@@ -803,6 +803,7 @@ TEST_F_TIMEOUT(life, fork_mmap_exit_growth, 600)
 	avail1 = meminfo_kb("MemAvailable");
 	/* Every child is gone: at most the last one's address space is still listed. */
 	tracked = debugfs_value("tracked_mms");
+	EXPECT_LE(0, tracked) TH_LOG("no tracked_mms in /sys/kernel/debug/cmabuf/");
 	EXPECT_LE(tracked, 1) TH_LOG("address spaces tracked after %d exits: %ld", n, tracked);
 	early = percentile25(lat + GROWTH_WARMUP, GROWTH_WINDOW);
 	late = percentile25(lat + n - GROWTH_WINDOW, GROWTH_WINDOW);
