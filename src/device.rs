@@ -49,14 +49,17 @@
 //!
 //! # Lock order
 //!
-//! `Shared::state` → `Backing::mem`; `Shared::state` → `i_mmap_rwsem`
-//! (zapping). A process's mmap lock may be held when `Shared::state` is taken
-//! (a VMA closing drops a buffer: `mmap_lock` → `Shared::state` →
-//! `Backing::mem`), when `Backing::mem` is taken (mmap: `mmap_lock` →
-//! `Backing::mem`) and when `CmabufFile::state` is taken (mmap looks the
-//! handle up: `mmap_lock` → `CmabufFile::state`). `CmabufFile::state` is
-//! never held while another of our locks is taken. Unbind takes mmap locks
-//! only while holding none of ours.
+//! `CmabufFile::state` → `Shared::state` → `Backing::mem` (the first export
+//! of a handle lists its dma-buf while the handle table is locked);
+//! `Shared::state` → `i_mmap_rwsem` (zapping). A process's mmap lock may be
+//! held when `Shared::state` is taken (a VMA closing drops a buffer:
+//! `mmap_lock` → `Shared::state` → `Backing::mem`), when `Backing::mem` is
+//! taken (mmap: `mmap_lock` → `Backing::mem`) and when `CmabufFile::state` is
+//! taken (mmap looks the handle up: `mmap_lock` → `CmabufFile::state`). A
+//! dma-buf's reservation lock may be held when `Backing::mem` is taken
+//! (`map_dma_buf`). Unbind takes mmap locks only while holding none of ours,
+//! and nothing takes `CmabufFile::state` or an mmap lock under
+//! `Shared::state`.
 
 use crate::{
     buffer::Backing,
