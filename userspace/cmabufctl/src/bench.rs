@@ -49,7 +49,7 @@ impl Heap {
 
     pub fn open_path(path: &str) -> Result<Heap, String> {
         let fd = nix::fcntl::open(
-            path.as_str(),
+            path,
             nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_CLOEXEC,
             nix::sys::stat::Mode::empty(),
         )
