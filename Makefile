@@ -19,7 +19,14 @@ endif
 
 KBUILD_ARGS = ARCH=$(ARCH) LLVM=$(LLVM) M=$(CURDIR)
 
-.PHONY: all modules clean rustfmt rustfmtcheck clippy run check bench demo userspace
+# `make run CMD='...'` runs the command verbatim in the board: make must not expand the `$` in
+# it (`$HOME`, `$?`, `$i`) when it passes the variable on.
+ifdef CMD
+override CMD := $(value CMD)
+export CMD
+endif
+
+.PHONY: all modules clean rustfmt rustfmtcheck clippy run check bench demo userspace cmd-echo
 
 all: modules
 
@@ -51,6 +58,10 @@ check:
 
 bench:
 	board/board.sh bench
+
+# What `make run` would hand the board as CMD (for board/test_makefile.py).
+cmd-echo:
+	@printf '%s\n' "$$CMD"
 
 # vivid (videobuf2-dma-contig) captures into exported cmabuf buffers; PNG frames land in DEMO_OUT.
 DEMO_OUT ?= $(CURDIR)/build/demo

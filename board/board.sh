@@ -45,6 +45,7 @@ if [ "$mode" = check ]; then
 	python3 "$ROOT/board/test_report.py" -q >&2
 	python3 "$ROOT/board/test_bench_report.py" -q >&2
 	python3 "$ROOT/board/test_outfiles.py" -q >&2
+	python3 "$ROOT/board/test_makefile.py" -q >&2
 	(cd "$ROOT/userspace" && CARGO_TARGET_DIR=$CACHE/userspace-target cargo test -q --locked >&2)
 fi
 [ -n "$KDIR" ] && [ -f "$KDIR/arch/arm64/boot/Image" ] || die "kernel build failed"
@@ -116,7 +117,13 @@ MACHINE=(-cpu cortex-a72 -smp "$SMP" -m "$MEM" -nic none -nographic)
 QEMU=(qemu-system-aarch64 -machine virt "${MACHINE[@]}" -no-reboot)
 qemu-system-aarch64 -machine virt,dumpdtb="$BUILD/virt.dtb" "${MACHINE[@]}" >/dev/null
 dtc -q -@ -I dts -O dtb -o "$BUILD/qemu-virt.dtbo" "$ROOT/dts/qemu-virt.dtso"
-fdtoverlay -i "$BUILD/virt.dtb" -o "$BUILD/board.dtb" "$BUILD/qemu-virt.dtbo"
+OVERLAYS=("$BUILD/qemu-virt.dtbo")
+# The tests also need nodes that must fail to bind; the board a user explores does not.
+if [ "$mode" = check ]; then
+	dtc -q -@ -I dts -O dtb -o "$BUILD/qemu-virt-tests.dtbo" "$ROOT/dts/qemu-virt-tests.dtso"
+	OVERLAYS+=("$BUILD/qemu-virt-tests.dtbo")
+fi
+fdtoverlay -i "$BUILD/virt.dtb" -o "$BUILD/board.dtb" "${OVERLAYS[@]}"
 
 # --- initramfs -------------------------------------------------------------
 IR=$BUILD/initramfs

@@ -22,19 +22,28 @@ pub fn parse(s: &str) -> Result<u64> {
         .ok_or_else(|| Error::Parse(format!("size {s:?} too large")))
 }
 
-/// A byte count for people: `4K`, `1M`, `1.5M`, `128M`.
+/// A byte count for people: `0 B`, `512 B`, `4 KiB`, `1.5 MiB`, `128 MiB`.
 pub fn human(n: u64) -> String {
-    const UNITS: [(u64, &str); 3] = [(1 << 30, "G"), (1 << 20, "M"), (1 << 10, "K")];
+    const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
     for (unit, name) in UNITS {
         if n >= unit {
             return if n % unit == 0 {
-                format!("{}{name}", n / unit)
+                format!("{} {name}", n / unit)
             } else {
-                format!("{:.1}{name}", n as f64 / unit as f64)
+                format!("{:.1} {name}", n as f64 / unit as f64)
             };
         }
     }
-    format!("{n}")
+    format!("{n} B")
+}
+
+/// A byte limit for people: 0 means none.
+pub fn limit(n: u64) -> String {
+    if n == 0 {
+        "no limit".to_string()
+    } else {
+        human(n)
+    }
 }
 
 #[cfg(test)]
@@ -63,10 +72,17 @@ mod tests {
 
     #[test]
     fn human_sizes() {
-        assert_eq!(human(512), "512");
-        assert_eq!(human(4096), "4K");
-        assert_eq!(human(1 << 20), "1M");
-        assert_eq!(human(3 << 19), "1.5M");
-        assert_eq!(human(128 << 20), "128M");
+        assert_eq!(human(0), "0 B");
+        assert_eq!(human(512), "512 B");
+        assert_eq!(human(4096), "4 KiB");
+        assert_eq!(human(1 << 20), "1 MiB");
+        assert_eq!(human(3 << 19), "1.5 MiB");
+        assert_eq!(human(128 << 20), "128 MiB");
+    }
+
+    #[test]
+    fn limits() {
+        assert_eq!(limit(0), "no limit");
+        assert_eq!(limit(8 << 20), "8 MiB");
     }
 }

@@ -125,10 +125,10 @@ fn info(dev: &Device, json: bool) -> cmabuf::Result<bool> {
         println!("region size     {}", size::human(i.region_size));
         println!("page size       {}", i.page_size);
         println!(
-            "limits          {} buffers/file, {}/file, {}/device",
+            "limits          {} buffers per file; bytes: {} per file, {} per device",
             i.max_buffers_per_file,
-            size::human(i.max_bytes_per_file),
-            size::human(i.max_bytes_per_device)
+            size::limit(i.max_bytes_per_file),
+            size::limit(i.max_bytes_per_device)
         );
         println!(
             "in use          {} buffers, {}",

@@ -12,7 +12,7 @@ CTL=$(command -v cmabufctl || echo "$DIR/cmabufctl")
 ktap_print_header
 [ -x "$CTL" ] || { ktap_skip_all "cmabufctl not found"; exit "$KSFT_SKIP"; }
 [ -c "$DEV" ] || { ktap_skip_all "no $DEV"; exit "$KSFT_SKIP"; }
-ktap_set_plan 12
+ktap_set_plan 14
 
 # has STRING: whether $out contains STRING (ktap_test_result re-splits its
 # arguments, so the text travels in $out and the needle in $want).
@@ -29,6 +29,12 @@ ktap_test_result "info --json names the region" has
 out=$("$CTL" -d "$DEV" info)
 want="region size"
 ktap_test_result "info prints the region size" has
+
+out=$("$CTL" -d "$DEV" info)
+want="per file, no limit per device"
+ktap_test_result "info says 'no limit' for unlimited byte limits" has
+want="0 buffers, 0 B"
+ktap_test_result "info gives byte counts a unit (0 B)" has
 
 out=$("$CTL" -d "$DEV" verify --json)
 echo "# $out"
