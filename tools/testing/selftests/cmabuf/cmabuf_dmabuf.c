@@ -287,6 +287,24 @@ TEST_F(exp, dma_heap_compatible_alloc)
 	EXPECT_EQ(-EFAULT, xioctl(self->d.fd, DMA_HEAP_IOCTL_ALLOC, (void *)16));
 }
 
+/* The udev/mdev rule's link: dma-heap users find the device under /dev/dma_heap/. */
+TEST_F(exp, dma_heap_link)
+{
+	char link[128];
+	int fd, d;
+
+	snprintf(link, sizeof(link), "/dev/dma_heap/%s", strrchr(dev_path(), '/') + 1);
+	fd = open(link, O_RDWR | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		SKIP(return, "no %s: udev/mdev rule not installed", link);
+	ASSERT_LE(0, fd) TH_LOG("%s: %s", link, strerror(errno));
+	d = heap_alloc(fd, 64 * KiB, O_RDWR | O_CLOEXEC);
+	EXPECT_LE(0, d) TH_LOG("DMA_HEAP_IOCTL_ALLOC through %s: %s", link, strerror(-d));
+	if (d >= 0)
+		close(d);
+	close(fd);
+}
+
 /* A dma-buf pins the module: rmmod is refused until the last one goes. */
 TEST_F(exp, dmabuf_pins_module)
 {
