@@ -27,9 +27,11 @@
 //! - [`validate`]: the rules for every value userspace passes in.
 //! - [`policy`]: retries under pressure, room in the region, latency buckets.
 //! - [`index`]: the `N` of `/dev/cmabufN`.
+//! - [`compat`]: what differs between the supported kernel series.
 //! - [`debugfs`]: `/sys/kernel/debug/cmabuf/cmabufN`, statistics as text.
 
 mod buffer;
+mod compat;
 mod debugfs;
 mod device;
 mod dmabuf;

@@ -303,17 +303,17 @@ impl Shared {
     /// The limits in force.
     pub(crate) fn limits(&self) -> Limits {
         Limits {
-            buffers_per_file: *crate::module_parameters::max_buffers_per_file.value(),
-            bytes_per_file: *crate::module_parameters::max_bytes_per_file.value(),
-            bytes_per_device: *crate::module_parameters::max_bytes_per_device.value(),
+            buffers_per_file: crate::compat::param(&crate::module_parameters::max_buffers_per_file),
+            bytes_per_file: crate::compat::param(&crate::module_parameters::max_bytes_per_file),
+            bytes_per_device: crate::compat::param(&crate::module_parameters::max_bytes_per_device),
         }
     }
 
     /// The retry policy in force.
     fn policy(&self) -> RetryPolicy {
         RetryPolicy {
-            retries: *crate::module_parameters::alloc_retries.value(),
-            backoff_ms: *crate::module_parameters::alloc_backoff_ms.value(),
+            retries: crate::compat::param(&crate::module_parameters::alloc_retries),
+            backoff_ms: crate::compat::param(&crate::module_parameters::alloc_backoff_ms),
         }
     }
 

@@ -34,9 +34,8 @@ use kernel::{
     sync::Arc, //
 };
 
-kernel::of_device_table!(
+crate::compat::of_table!(
     OF_TABLE,
-    MODULE_OF_TABLE,
     <CmabufDriver as platform::Driver>::IdInfo,
     [(of::DeviceId::new(c"cmabuf,dma-buffer"), ())]
 );

@@ -307,7 +307,7 @@ impl CmabufFile {
         };
         // `fd` is an output and `heap_flags` has no bits defined: both must be zero.
         uapi::only_inputs(&h, inputs)?;
-        let mode = Mode::from_alloc_flags(*crate::module_parameters::heap_mode.value())?;
+        let mode = Mode::from_alloc_flags(crate::compat::param(&crate::module_parameters::heap_mode))?;
         let len = validate::round_size(h.len, PAGE_SIZE, self.shared.region_size())?;
         let fd = Self::reserve_fd(h.fd_flags)?;
         user.check_writable()?;
@@ -479,7 +479,7 @@ impl MiscDevice for CmabufFile {
             try_pin_init!(Self {
                 shared: file_shared,
                 id,
-                addresses: *crate::module_parameters::expose_dma_addr.value() != 0
+                addresses: crate::compat::param(&crate::module_parameters::expose_dma_addr) != 0
                     || dmamem::caller_has_rawio(),
                 state <- new_mutex!(FileState {
                     handles: RBTree::new(),
