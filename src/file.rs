@@ -307,7 +307,8 @@ impl CmabufFile {
         };
         // `fd` is an output and `heap_flags` has no bits defined: both must be zero.
         uapi::only_inputs(&h, inputs)?;
-        let mode = Mode::from_alloc_flags(crate::compat::param(&crate::module_parameters::heap_mode))?;
+        let mode =
+            Mode::from_alloc_flags(crate::compat::param(&crate::module_parameters::heap_mode))?;
         let len = validate::round_size(h.len, PAGE_SIZE, self.shared.region_size())?;
         let fd = Self::reserve_fd(h.fd_flags)?;
         user.check_writable()?;

@@ -383,14 +383,6 @@ pub fn run(dev: &Device, quick: bool) -> Result<Obj, String> {
                 .map(false)
                 .allocate()
                 .map_err(|e| e.to_string())?;
-            if mode == Mode::Cached {
-                for _ in 0..reps.min(5) {
-                    let t = Instant::now();
-                    let mut m = b.mapping().map_err(|e| e.to_string())?;
-                    touch(m.as_mut_slice());
-                    touch_c.push(t.elapsed().as_secs_f64());
-                }
-            }
             let mut m = b.mapping().map_err(|e| e.to_string())?;
             let mut t = vec![];
             for _ in 0..reps.min(5) {
@@ -406,22 +398,34 @@ pub fn run(dev: &Device, quick: bool) -> Result<Obj, String> {
             .allocate()
             .map_err(|e| e.to_string())?;
         let efd = exported.export().map_err(|e| e.to_string())?;
+        // Interleaved and paired: a cmabuf mapping, a heap mapping, a cmabuf dma-buf mapping,
+        // a heap mapping; each mapped and every page touched once.
         let mut touch_e = vec![];
         let mut touch_h2 = vec![];
-        for _ in 0..reps.min(7) {
+        for _ in 0..reps.clamp(7, 11) {
+            let t = Instant::now();
+            let mut m = exported.mapping().map_err(|e| e.to_string())?;
+            touch(m.as_mut_slice());
+            touch_c.push(t.elapsed().as_secs_f64());
+            drop(m);
             let t = Instant::now();
             let mut m = Map::new(fd.as_fd(), size, 0)?;
             m.touch();
             touch_h.push(t.elapsed().as_secs_f64());
+            drop(m);
             let t = Instant::now();
             let mut m = Map::new(efd.as_fd(), size, 0)?;
             m.touch();
             touch_e.push(t.elapsed().as_secs_f64());
+            drop(m);
             let t = Instant::now();
             let mut m = Map::new(fd.as_fd(), size, 0)?;
             m.touch();
             touch_h2.push(t.elapsed().as_secs_f64());
         }
+        let q = paired(&touch_c, &touch_h);
+        touch_vs_heap = touch_vs_heap.set(label, Value::Ratio(q.1));
+        spread_of("first_touch_vs_cma_heap", label, q);
         let q = paired(&touch_e, &touch_h2);
         dmabuf_touch_vs_heap = dmabuf_touch_vs_heap.set(label, Value::Ratio(q.1));
         spread_of("dmabuf_first_touch_vs_cma_heap", label, q);
@@ -432,10 +436,6 @@ pub fn run(dev: &Device, quick: bool) -> Result<Obj, String> {
             t.push(secs(|| hm.bytes().fill(0x5a)));
         }
         bw = bw.set("cma_heap", Value::Ratio(anon50 / percentile(&mut t, 50)));
-        touch_vs_heap = touch_vs_heap.set(
-            label,
-            Value::Ratio(percentile(&mut touch_c, 50) / percentile(&mut touch_h, 50)),
-        );
         write_bw = write_bw.set(label, bw);
     }
     Ok(Obj::new()
