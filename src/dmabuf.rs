@@ -31,7 +31,13 @@ use crate::{
         Mapping, //
     },
 };
-use core::ptr::NonNull;
+use core::{
+    ptr::NonNull,
+    sync::atomic::{
+        AtomicBool,
+        Ordering, //
+    },
+};
 use kernel::{
     bindings,
     error::from_err_ptr,
@@ -52,6 +58,9 @@ struct Exporter {
     buffer: Arc<Buffer>,
     /// Key of the dma-buf file's mapping in the device's list of mappings to zap at unbind.
     file_id: u64,
+    /// Whether the export completed and was counted in the statistics (a failed export's
+    /// dma-buf is released again without a trace).
+    counted: AtomicBool,
 }
 
 /// One reference to a cmabuf dma-buf.
@@ -79,7 +88,14 @@ impl DmaBuf {
         let shared = buffer.charge().shared().clone();
         let file_id = shared.new_id();
         let size = buffer.size();
-        let exporter = KBox::new(Exporter { buffer, file_id }, GFP_KERNEL)?;
+        let exporter = KBox::new(
+            Exporter {
+                buffer,
+                file_id,
+                counted: AtomicBool::new(false),
+            },
+            GFP_KERNEL,
+        )?;
         let mut info: bindings::dma_buf_export_info = pin_init::zeroed();
         info.exp_name = c"cmabuf".as_char_ptr();
         info.owner = &raw mut bindings::__this_module;
@@ -111,6 +127,7 @@ impl DmaBuf {
         shared.add_file(RBTreeNode::new(file_id, mapping, GFP_KERNEL)?)?;
         this.exporter().buffer.backing().exported(ptr.cast());
         shared.count_export();
+        this.exporter().counted.store(true, Ordering::Relaxed);
         Ok(this)
     }
 
@@ -354,7 +371,9 @@ unsafe extern "C" fn release(dmabuf: *mut bindings::dma_buf) {
     let shared: &Arc<Shared> = exporter.buffer.charge().shared();
     shared.remove_file(exporter.file_id);
     exporter.buffer.backing().unexported(dmabuf.cast());
-    shared.count_release();
+    if exporter.counted.load(Ordering::Relaxed) {
+        shared.count_release();
+    }
     // Dropping the exporter drops the buffer, possibly its last holder.
 }
 

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include <linux/cmabuf.h>
+#include <linux/dma-heap.h>
 
 #include "kselftest_harness.h"
 #include "cmabuf_util.h"
@@ -229,6 +230,28 @@ TEST_F(faults, free_info_sync_stats_dev_info)
 	/* FREE last: a failed FREE must leave the handle. */
 	n = EVERY_FAILURE(free_buf(self->fd, a.handle), (void)0);
 	TH_LOG("FREE: %d injection points", n);
+	ASSERT_EQ(0, take(&self->base, self->fd, self->region));
+}
+
+TEST_F(faults, export_and_dma_heap_alloc)
+{
+	struct dma_heap_allocation_data h;
+	struct cmabuf_export e;
+	struct cmabuf_alloc a;
+	int n;
+
+	ASSERT_EQ(0, alloc_buf(self->fd, 16 * PAGE, CMABUF_MODE_CACHED, &a));
+	ASSERT_EQ(0, take(&self->base, self->fd, self->region));
+	/* The first export creates the handle's dma-buf: every failure on the way undone. */
+	n = EVERY_FAILURE((e = (struct cmabuf_export){ .handle = a.handle,
+			   .flags = O_RDWR | O_CLOEXEC },
+			   xioctl(self->fd, CMABUF_IOCTL_EXPORT, &e)), close(e.fd));
+	TH_LOG("EXPORT: %d injection points", n);
+	n = EVERY_FAILURE((h = (struct dma_heap_allocation_data){ .len = 16 * PAGE,
+			   .fd_flags = O_RDWR | O_CLOEXEC },
+			   xioctl(self->fd, DMA_HEAP_IOCTL_ALLOC, &h)), close(h.fd));
+	TH_LOG("DMA_HEAP_IOCTL_ALLOC: %d injection points", n);
+	ASSERT_EQ(0, free_buf(self->fd, a.handle));
 	ASSERT_EQ(0, take(&self->base, self->fd, self->region));
 }
 
