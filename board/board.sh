@@ -40,6 +40,28 @@ export BINDGEN_EXTRA_CLANG_ARGS="-I$KDIR/usr/include"
 CMABUF_UAPI_SHA=$(sha256sum "$ROOT/include/uapi/linux/cmabuf.h" | cut -c1-16)
 export CMABUF_UAPI_SHA
 
+# Every other supported series: the module must build warning-free (clippy) against it too.
+# Built in a copy, so the board's own cmabuf.ko stays the default series'.
+if [ "$mode" = check ]; then
+	used=$(basename "$KDIR" | cut -d. -f1-2)
+	for s in $SUPPORTED_SERIES; do
+		[ "$s" = "$used" ] && continue
+		okdir=$(KERNEL_SERIES=$s KERNEL_SERIES_STRICT=1 "$ROOT/board/kernel.sh" perf) ||
+			die "no $s kernel tree to build the module against"
+		out=$BUILD/series-$s
+		mkdir -p "$out"
+		rsync -a --delete --exclude '*.o' --exclude '*.ko' --exclude '*.cmd' \
+			"$ROOT/Kbuild" "$ROOT/src" "$ROOT/include" "$out/"
+		make -s -C "$okdir" ARCH=arm64 LLVM=$LLVM_SUFFIX M="$out" CLIPPY=1 modules \
+			> "$out/build.log" 2>&1 || { cat "$out/build.log" >&2; die "module build against $s failed"; }
+		if grep -q 'warning:' "$out/build.log"; then
+			cat "$out/build.log" >&2
+			die "warnings in the module build against $s"
+		fi
+		log "module builds warning-free (clippy) against $(basename "$okdir")"
+	done
+fi
+
 if [ "$mode" = check ]; then
 	log "host-side tests"
 	python3 "$ROOT/board/test_report.py" -q >&2
@@ -124,6 +146,12 @@ if [ "$mode" = check ]; then
 	OVERLAYS+=("$BUILD/qemu-virt-tests.dtbo")
 fi
 fdtoverlay -i "$BUILD/virt.dtb" -o "$BUILD/board.dtb" "${OVERLAYS[@]}"
+# The binding checked as dt_binding_check does, and the board's cmabuf nodes against it (the
+# board as users get it: without the test overlay's deliberately broken nodes).
+if [ "$mode" = check ]; then
+	fdtoverlay -i "$BUILD/virt.dtb" -o "$BUILD/board-user.dtb" "$BUILD/qemu-virt.dtbo"
+	"$ROOT/board/dtcheck.sh" "$KDIR" "$BUILD/board-user.dtb"
+fi
 
 # --- initramfs -------------------------------------------------------------
 IR=$BUILD/initramfs

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# Fetch Debian's linux-source-7.2 (newest offered) through the private apt
-# configuration, configure it from allnoconfig plus board/kernel.config and
+# Fetch Debian's linux-source-$KERNEL_SERIES (newest offered; default 7.2) through
+# the private apt configuration, configure it from allnoconfig plus board/kernel.config and
 # build it with LLVM.  The built tree is cached outside the clone, keyed by
 # kernel version, config fragment and toolchain versions; a warm run only
 # prints its path.
@@ -19,7 +19,19 @@ perf) FRAGMENTS=("$CMABUF_ROOT/board/kernel.config") ;;
 esac
 
 papt_update
-deb=$(papt_fetch linux-source-$KERNEL_SERIES)
+# The series asked for; if it is neither offered any more nor cached, the next supported
+# one (unless KERNEL_SERIES_STRICT=1, as for the extra series make check builds against).
+if ! deb=$(papt_try "linux-source-$KERNEL_SERIES"); then
+	[ "${KERNEL_SERIES_STRICT:-0}" = 1 ] && die "linux-source-$KERNEL_SERIES is not offered and not cached"
+	for s in $SUPPORTED_SERIES; do
+		[ "$s" = "$KERNEL_SERIES" ] && continue
+		if deb=$(papt_try "linux-source-$s"); then
+			log "linux-source-$KERNEL_SERIES is no longer offered and not cached: using $s instead"
+			break
+		fi
+	done
+	[ -n "${deb:-}" ] || die "no supported kernel series ($SUPPORTED_SERIES) is offered or cached"
+fi
 kver=$(basename "$deb" | cut -d_ -f2)
 
 key=$( { echo "$kver"; cat "${FRAGMENTS[@]}"; rustc -V;

@@ -1,0 +1,62 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# The device-tree binding, checked as the kernel's `make dt_binding_check` does,
+# and the board's cmabuf nodes validated against it with dt-validate.
+#
+# Usage: board/dtcheck.sh KDIR DTB...
+# dtschema and yamllint (pinned) live in a venv under the cache; the processed
+# schema (all of the kernel's bindings plus ours, slow to make) is cached,
+# keyed by kernel version, dtschema version and our binding.
+. "$(dirname "$0")/common.sh"
+
+KDIR=${1:?usage: dtcheck.sh KDIR DTB...}
+shift
+DTSCHEMA_VERSION=2026.9
+YAMLLINT_VERSION=1.38.0
+BINDING=$CMABUF_ROOT/Documentation/devicetree/bindings/misc/cmabuf,dma-buffer.yaml
+
+venv=$CACHE/dtschema-$DTSCHEMA_VERSION
+if [ ! -x "$venv/bin/dt-validate" ]; then
+	log "installing dtschema $DTSCHEMA_VERSION and yamllint $YAMLLINT_VERSION into $venv"
+	rm -rf "$venv"
+	python3 -m venv "$venv" >&2
+	"$venv/bin/pip" install -q "dtschema==$DTSCHEMA_VERSION" "yamllint==$YAMLLINT_VERSION" >&2
+fi
+export PATH="$venv/bin:$PATH"
+
+"$venv/bin/yamllint" -c "$KDIR/Documentation/devicetree/bindings/.yamllint" "$BINDING" >&2 ||
+	die "yamllint: $BINDING"
+dt-doc-validate -u "$KDIR/Documentation/devicetree/bindings" "$BINDING" >&2 ||
+	die "dt-doc-validate: $BINDING"
+
+key=$( { basename "$KDIR" | cut -d- -f1; echo "$DTSCHEMA_VERSION"; cat "$BINDING"; } |
+	sha256sum | cut -c1-16)
+schema=$CACHE/dtschema/processed-$key.json
+if [ ! -s "$schema" ]; then
+	log "processing the kernel's bindings with ours (first run only: ~1-2 min)"
+	mkdir -p "$CACHE/dtschema"
+	tmp=$(mktemp -d)
+	mkdir -p "$tmp/bindings/misc"
+	cp "$BINDING" "$tmp/bindings/misc/"
+	dt-mk-schema -j "$KDIR/Documentation/devicetree/bindings/" "$tmp/bindings/" > "$schema.tmp" ||
+		die "dt-mk-schema failed"
+	mv "$schema.tmp" "$schema"
+	rm -rf "$tmp"
+fi
+
+# The binding's example, built and validated.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+dt-extract-example "$BINDING" > "$tmp/example.dts"
+cpp -nostdinc -I "$KDIR/include" -I "$KDIR/scripts/dtc/include-prefixes" -undef -D__DTS__ \
+	-x assembler-with-cpp "$tmp/example.dts" -o "$tmp/example.pp"
+dtc -q -@ -I dts -O dtb -o "$tmp/example.dtb" "$tmp/example.pp"
+dt-validate -s "$schema" "$tmp/example.dtb" >&2 || die "the binding's example does not validate"
+
+# Every cmabuf node of the given device trees (other nodes are the board's business).
+for dtb in "$@"; do
+	out=$(dt-validate -s "$schema" "$dtb" 2>&1 | grep -A1 'cmabuf,dma-buffer' || true)
+	[ -z "$out" ] || { printf '%s\n' "$out" >&2; die "$dtb: cmabuf nodes do not match the binding"; }
+	log "$(basename "$dtb"): cmabuf nodes match the binding"
+done
+log "binding checked (yamllint, dt-doc-validate, example validated)"
