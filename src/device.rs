@@ -638,9 +638,13 @@ impl Shared {
                 }
                 said = true;
             }
-            let _ = self
+            // Unbind cannot be abandoned half-way: with a signal pending, wait without one.
+            let ret = self
                 .importers
                 .wait_interruptible_timeout(&mut state, kernel::time::msecs_to_jiffies(1000));
+            if matches!(ret, CondVarTimeoutResult::Signal { .. }) {
+                self.importers.wait(&mut state);
+            }
         }
         if said {
             dev_info!(self.dev, "importers let go; unbind goes on\n");
