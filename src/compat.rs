@@ -11,7 +11,36 @@
 //! own file operations with `.owner` on both series, so an open file pins the
 //! module either way).
 
-use kernel::module_param::ModuleParamAccess;
+use kernel::{
+    bindings,
+    module_param::ModuleParamAccess, //
+};
+
+/// `enum dma_data_direction` values (7.2: one constant each).
+#[cfg(not(cmabuf_kernel_7_3))]
+pub(crate) mod dma_dir {
+    use super::bindings::*;
+
+    /// `DMA_BIDIRECTIONAL`.
+    pub(crate) const BIDIRECTIONAL: dma_data_direction = dma_data_direction_DMA_BIDIRECTIONAL;
+    /// `DMA_TO_DEVICE`.
+    pub(crate) const TO_DEVICE: dma_data_direction = dma_data_direction_DMA_TO_DEVICE;
+    /// `DMA_FROM_DEVICE`.
+    pub(crate) const FROM_DEVICE: dma_data_direction = dma_data_direction_DMA_FROM_DEVICE;
+}
+
+/// `enum dma_data_direction` values (7.3: a newtype with associated constants).
+#[cfg(cmabuf_kernel_7_3)]
+pub(crate) mod dma_dir {
+    use super::bindings::dma_data_direction;
+
+    /// `DMA_BIDIRECTIONAL`.
+    pub(crate) const BIDIRECTIONAL: dma_data_direction = dma_data_direction::DMA_BIDIRECTIONAL;
+    /// `DMA_TO_DEVICE`.
+    pub(crate) const TO_DEVICE: dma_data_direction = dma_data_direction::DMA_TO_DEVICE;
+    /// `DMA_FROM_DEVICE`.
+    pub(crate) const FROM_DEVICE: dma_data_direction = dma_data_direction::DMA_FROM_DEVICE;
+}
 
 /// The value of a module parameter (7.2: `value()` returns a reference).
 #[cfg(not(cmabuf_kernel_7_3))]

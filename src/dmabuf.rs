@@ -231,10 +231,12 @@ unsafe fn buffer_of<'a>(dmabuf: *mut bindings::dma_buf) -> &'a Buffer {
 
 /// A direction from the DMA API's enum.
 fn direction(dir: bindings::dma_data_direction) -> Direction {
-    match dir {
-        bindings::dma_data_direction_DMA_TO_DEVICE => Direction::ToDevice,
-        bindings::dma_data_direction_DMA_FROM_DEVICE => Direction::FromDevice,
-        _ => Direction::Bidirectional,
+    if dir == crate::compat::dma_dir::TO_DEVICE {
+        Direction::ToDevice
+    } else if dir == crate::compat::dma_dir::FROM_DEVICE {
+        Direction::FromDevice
+    } else {
+        Direction::Bidirectional
     }
 }
 

@@ -76,9 +76,9 @@ unsafe impl Sync for DmaMem {}
 /// `enum dma_data_direction` for a [`Direction`].
 fn dma_dir(dir: Direction) -> bindings::dma_data_direction {
     match dir {
-        Direction::FromDevice => bindings::dma_data_direction_DMA_FROM_DEVICE,
-        Direction::ToDevice => bindings::dma_data_direction_DMA_TO_DEVICE,
-        Direction::Bidirectional => bindings::dma_data_direction_DMA_BIDIRECTIONAL,
+        Direction::FromDevice => crate::compat::dma_dir::FROM_DEVICE,
+        Direction::ToDevice => crate::compat::dma_dir::TO_DEVICE,
+        Direction::Bidirectional => crate::compat::dma_dir::BIDIRECTIONAL,
     }
 }
 
@@ -117,7 +117,7 @@ impl DmaMem {
                         raw,
                         size,
                         &mut dma_addr,
-                        bindings::dma_data_direction_DMA_BIDIRECTIONAL,
+                        crate::compat::dma_dir::BIDIRECTIONAL,
                         gfp,
                     )
                 };
@@ -297,7 +297,7 @@ impl DmaMem {
                     self.size,
                     page.as_ptr(),
                     self.dma_addr,
-                    bindings::dma_data_direction_DMA_BIDIRECTIONAL,
+                    crate::compat::dma_dir::BIDIRECTIONAL,
                 )
             },
         }

@@ -220,7 +220,7 @@ impl Region {
 
         // The region's DMA address, which may differ from its physical one (`dma-ranges`):
         // map its first page (RAM, without touching caches) and unmap it again.
-        let dir = bindings::dma_data_direction_DMA_BIDIRECTIONAL;
+        let dir = crate::compat::dma_dir::BIDIRECTIONAL;
         // CAST: A small flag constant.
         let attrs = bindings::DMA_ATTR_SKIP_CPU_SYNC as c_ulong;
         // SAFETY: `raw` is a bound device set up for DMA above; `base` is RAM (the region).
