@@ -6,7 +6,7 @@
 //! and are not printed.
 
 use crate::json::{Obj, Value};
-use cmabuf::{Device, Mode};
+use cmabuf::{Buffer, Device, Mode};
 use nix::{
     fcntl::OFlag,
     sys::mman::{mmap, mmap_anonymous, munmap, MapFlags, ProtFlags},
@@ -223,6 +223,15 @@ pub fn paired(a: &[f64], b: &[f64]) -> (f64, f64, f64) {
     )
 }
 
+/// An unmapped cmabuf buffer of `size` bytes in `mode`.
+fn unmapped(dev: &Device, size: u64, mode: Mode) -> Result<Buffer, String> {
+    dev.alloc(size)
+        .mode(mode)
+        .map(false)
+        .allocate()
+        .map_err(|e| e.to_string())
+}
+
 fn alloc_series(
     dev: &Device,
     heap: &Heap,
@@ -254,22 +263,13 @@ fn alloc_series(
             match which {
                 0 => {
                     let t = Instant::now();
-                    let b = dev
-                        .alloc(size)
-                        .mode(Mode::Cached)
-                        .map(false)
-                        .allocate()
-                        .map_err(|e| e.to_string())?;
+                    let b = unmapped(dev, size, Mode::Cached)?;
                     s.cmabuf.push(t.elapsed().as_secs_f64());
                     drop(b);
                 }
                 1 => {
                     let t = Instant::now();
-                    let b = dev
-                        .alloc(size)
-                        .map(false)
-                        .allocate()
-                        .map_err(|e| e.to_string())?;
+                    let b = unmapped(dev, size, Mode::Coherent)?;
                     s.cmabuf_coherent.push(t.elapsed().as_secs_f64());
                     drop(b);
                 }
@@ -281,12 +281,7 @@ fn alloc_series(
                 }
                 3 => {
                     let t = Instant::now();
-                    let b = dev
-                        .alloc(size)
-                        .mode(Mode::Cached)
-                        .map(false)
-                        .allocate()
-                        .map_err(|e| e.to_string())?;
+                    let b = unmapped(dev, size, Mode::Cached)?;
                     let fd = b.export().map_err(|e| e.to_string())?;
                     s.export.push(t.elapsed().as_secs_f64());
                     drop((fd, b));
@@ -391,12 +386,7 @@ pub fn run(dev: &Device, quick: bool) -> Result<Obj, String> {
             bw = bw.set(mode.name(), Value::Ratio(anon50 / percentile(&mut t, 50)));
         }
         let fd = heap.alloc(size)?;
-        let exported = dev
-            .alloc(size)
-            .mode(Mode::Cached)
-            .map(false)
-            .allocate()
-            .map_err(|e| e.to_string())?;
+        let exported = unmapped(dev, size, Mode::Cached)?;
         let efd = exported.export().map_err(|e| e.to_string())?;
         // Interleaved and paired: a cmabuf mapping, a heap mapping, a cmabuf dma-buf mapping,
         // a heap mapping; each mapped and every page touched once.
