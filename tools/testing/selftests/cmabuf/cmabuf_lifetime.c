@@ -810,8 +810,12 @@ TEST_F_TIMEOUT(life, fork_mmap_exit_growth, 600)
 	TH_LOG("%d fork/mmap/exit iterations in %.1f s; after the first %d: SUnreclaim %+ld kB, MemAvailable %+ld kB; mmap p25 %.1f us -> %.1f us",
 	       n, now_s() - t0, GROWTH_WARMUP, slab1 - slab0, avail1 - avail0,
 	       early * 1e6, late * 1e6);
-	/* Without pruning each exited child pins ~3 kB of slab (and a page table page). */
-	EXPECT_LT(slab1 - slab0, 2048);
+	/*
+	 * Without pruning each exited child pinned ~3 kB of slab (and a page table page); at the
+	 * ~600 measured iterations that fit, that is within KASAN's quarantine noise (0.3-1.3 MB
+	 * seen), so tracked_mms above is the proof and this bound a guard against anything larger.
+	 */
+	EXPECT_LT(slab1 - slab0, 4096);
 	EXPECT_GT(avail1 - avail0, -16384);
 	/*
 	 * A guard, not the proof (tracked_mms is): at the ~1000 iterations that fit, the old
