@@ -5,9 +5,9 @@
  * - Races, bounded by time and repeatable: free, last munmap, close and exit
  *   racing unbind; mmap racing free; fork with live mappings racing unbind.
  *   Each prints its seed and iteration count; CMABUF_SEED replays a seed,
- *   CMABUF_RACE_SECONDS sets the time per race (default 3).
+ *   CMABUF_RACE_SECONDS sets the time per race (default 2).
  * - Growth: fork -> mmap -> exit on one handle, up to 10 000 times within
- *   CMABUF_GROWTH_SECONDS (default 20): the kernel's memory and the mmap
+ *   CMABUF_GROWTH_SECONDS (default 15): the kernel's memory and the mmap
  *   latency stay flat, and no exited address space stays tracked.
  * - Unbind cannot be stalled from userspace: an ALLOC whose argument sits in
  *   a write-protected userfaultfd page, an ALLOC backing off between retries.
@@ -64,7 +64,7 @@ static double race_seconds(void)
 {
 	const char *s = getenv("CMABUF_RACE_SECONDS");
 
-	return s ? atof(s) : 3.0;
+	return s ? atof(s) : 2.0;
 }
 
 static int dev_info_of(int fd, struct cmabuf_dev_info *d)
@@ -730,8 +730,8 @@ static int cmp_double(const void *a, const void *b)
 }
 
 #define GROWTH_ITERS 10000
-#define GROWTH_WARMUP 300
-#define GROWTH_WINDOW 300
+#define GROWTH_WARMUP 200
+#define GROWTH_WINDOW 200
 
 static double percentile25(double *v, int n)
 {
@@ -758,7 +758,7 @@ static long debugfs_value(const char *key)
 }
 
 /*
- * Up to 10 000 times (CMABUF_GROWTH_SECONDS bounds the time, default 20):
+ * Up to 10 000 times (CMABUF_GROWTH_SECONDS bounds the time, default 15):
  * fork, the child maps the one handle and exits. Nothing may pile up per
  * address space: unreclaimable slab and MemAvailable stay flat after a
  * warm-up (KASAN's quarantine fills during it), and so does the mmap latency
@@ -767,7 +767,7 @@ static long debugfs_value(const char *key)
 TEST_F_TIMEOUT(life, fork_mmap_exit_growth, 600)
 {
 	const char *env = getenv("CMABUF_GROWTH_SECONDS");
-	double budget = env ? atof(env) : 20.0;
+	double budget = env ? atof(env) : 15.0;
 	long tracked;
 	struct cmabuf_alloc a;
 	double *lat, early, late, t0 = now_s();
@@ -812,7 +812,7 @@ TEST_F_TIMEOUT(life, fork_mmap_exit_growth, 600)
 	       early * 1e6, late * 1e6);
 	/*
 	 * Without pruning each exited child pinned ~3 kB of slab (and a page table page); at the
-	 * ~600 measured iterations that fit, that is within KASAN's quarantine noise (0.3-1.3 MB
+	 * ~400 measured iterations that fit, that is within KASAN's quarantine noise (0.3-1.3 MB
 	 * seen), so tracked_mms above is the proof and this bound a guard against anything larger.
 	 */
 	EXPECT_LT(slab1 - slab0, 4096);
