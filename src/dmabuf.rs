@@ -379,7 +379,25 @@ unsafe extern "C" fn release(dmabuf: *mut bindings::dma_buf) {
     // Dropping the exporter drops the buffer, possibly its last holder.
 }
 
-/// `begin_cpu_access` (`DMA_BUF_IOCTL_SYNC` start): hands a cached buffer to the CPU.
+/// Hands a cached buffer to the CPU (`for_cpu`) or back to devices, as an errno.
+///
+/// # Safety
+///
+/// `dmabuf` is a live dma-buf of ours.
+unsafe fn cpu_access(
+    dmabuf: *mut bindings::dma_buf,
+    for_cpu: bool,
+    dir: bindings::dma_data_direction,
+) -> c_int {
+    // SAFETY: See the function's safety section.
+    let buffer = unsafe { buffer_of(dmabuf) };
+    match buffer.backing().sync_all(for_cpu, direction(dir)) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// `begin_cpu_access` (`DMA_BUF_IOCTL_SYNC` start).
 ///
 /// # Safety
 ///
@@ -388,15 +406,11 @@ unsafe extern "C" fn begin_cpu_access(
     dmabuf: *mut bindings::dma_buf,
     dir: bindings::dma_data_direction,
 ) -> c_int {
-    // SAFETY: See the function's safety section.
-    let buffer = unsafe { buffer_of(dmabuf) };
-    match buffer.backing().sync_all(true, direction(dir)) {
-        Ok(()) => 0,
-        Err(e) => e.to_errno(),
-    }
+    // SAFETY: As for this function.
+    unsafe { cpu_access(dmabuf, true, dir) }
 }
 
-/// `end_cpu_access` (`DMA_BUF_IOCTL_SYNC` end): hands a cached buffer back to devices.
+/// `end_cpu_access` (`DMA_BUF_IOCTL_SYNC` end).
 ///
 /// # Safety
 ///
@@ -405,12 +419,8 @@ unsafe extern "C" fn end_cpu_access(
     dmabuf: *mut bindings::dma_buf,
     dir: bindings::dma_data_direction,
 ) -> c_int {
-    // SAFETY: See the function's safety section.
-    let buffer = unsafe { buffer_of(dmabuf) };
-    match buffer.backing().sync_all(false, direction(dir)) {
-        Ok(()) => 0,
-        Err(e) => e.to_errno(),
-    }
+    // SAFETY: As for this function.
+    unsafe { cpu_access(dmabuf, false, dir) }
 }
 
 /// `mmap` of the dma-buf file: the buffer's pages in its cache mode, mapped at once.

@@ -182,7 +182,7 @@ impl CmabufFile {
     }
 
     /// `CMABUF_IOCTL_ALLOC`.
-    fn alloc(&self, arg: usize, size: usize) -> Result<isize> {
+    fn alloc(&self, arg: usize, size: usize, _file: &File) -> Result<isize> {
         let user = uapi::read::<cmabuf_alloc>(arg, size)?;
         let mut a = user.val;
         let inputs = cmabuf_alloc {
@@ -297,7 +297,7 @@ impl CmabufFile {
     }
 
     /// `DMA_HEAP_IOCTL_ALLOC`: a buffer that only its dma-buf holds, for dma-heap users.
-    fn heap_alloc(&self, arg: usize, size: usize) -> Result<isize> {
+    fn heap_alloc(&self, arg: usize, size: usize, _file: &File) -> Result<isize> {
         let user = uapi::read::<dma_heap_allocation_data>(arg, size)?;
         let mut h = user.val;
         let inputs = dma_heap_allocation_data {
@@ -346,7 +346,7 @@ impl CmabufFile {
     }
 
     /// `CMABUF_IOCTL_INFO`.
-    fn info(&self, arg: usize, size: usize) -> Result<isize> {
+    fn info(&self, arg: usize, size: usize, _file: &File) -> Result<isize> {
         let user = uapi::read::<cmabuf_info>(arg, size)?;
         let mut i = user.val;
         let inputs = cmabuf_info {
@@ -368,7 +368,7 @@ impl CmabufFile {
     }
 
     /// `CMABUF_IOCTL_SYNC`.
-    fn sync(&self, arg: usize, size: usize) -> Result<isize> {
+    fn sync(&self, arg: usize, size: usize, _file: &File) -> Result<isize> {
         let s = uapi::read::<cmabuf_sync>(arg, size)?.val;
         let buffer = self.lookup(s.handle)?;
         let req = validate::SyncRequest::parse(s.flags, s.offset, s.length, buffer.size())?;
@@ -377,7 +377,7 @@ impl CmabufFile {
     }
 
     /// `CMABUF_IOCTL_STATS`.
-    fn stats(&self, arg: usize, size: usize) -> Result<isize> {
+    fn stats(&self, arg: usize, size: usize, _file: &File) -> Result<isize> {
         let user = uapi::read::<cmabuf_stats>(arg, size)?;
         let mut st = user.val;
         uapi::only_inputs(&st, cmabuf_stats::default())?;
@@ -402,7 +402,7 @@ impl CmabufFile {
     }
 
     /// `CMABUF_IOCTL_DEV_INFO`.
-    fn dev_info(&self, arg: usize, size: usize) -> Result<isize> {
+    fn dev_info(&self, arg: usize, size: usize, _file: &File) -> Result<isize> {
         let user = uapi::read::<cmabuf_dev_info>(arg, size)?;
         let mut d = user.val;
         let inputs = cmabuf_dev_info {
@@ -503,20 +503,14 @@ impl MiscDevice for CmabufFile {
 
     fn ioctl(this: Pin<&Self>, file: &File, command: u32, arg: usize) -> Result<isize> {
         let size = ioctl::_IOC_SIZE(command);
-        if command == cmd::DMA_HEAP_ALLOC {
-            if !this.shared.is_bound() {
-                return Err(ENODEV);
-            }
-            return this.heap_alloc(arg, size);
-        }
-        let Some(c) = uapi::strip_size(command) else {
-            return Err(ENOTTY);
-        };
-        let is = |known: u32| uapi::strip_size(known) == Some(c);
-        type Op = fn(&CmabufFile, usize, usize) -> Result<isize>;
+        let c = uapi::strip_size(command);
+        let is = |known: u32| c.is_some() && uapi::strip_size(known) == c;
+        type Op = fn(&CmabufFile, usize, usize, &File) -> Result<isize>;
         let op: Op = if is(cmd::FREE) {
             // Freeing works after unbind too, so that userspace can clean up.
             return this.free(arg, size);
+        } else if command == cmd::DMA_HEAP_ALLOC {
+            Self::heap_alloc
         } else if is(cmd::ALLOC) {
             Self::alloc
         } else if is(cmd::INFO) {
@@ -528,17 +522,14 @@ impl MiscDevice for CmabufFile {
         } else if is(cmd::STATS) {
             Self::stats
         } else if is(cmd::EXPORT) {
-            if !this.shared.is_bound() {
-                return Err(ENODEV);
-            }
-            return this.export(arg, size, file);
+            Self::export
         } else {
             return Err(ENOTTY);
         };
         if !this.shared.is_bound() {
             return Err(ENODEV);
         }
-        op(&this, arg, size)
+        op(&this, arg, size, file)
     }
 
     fn mmap(this: Pin<&Self>, _file: &File, vma: &VmaNew) -> Result {
