@@ -4,6 +4,8 @@
 #     make KDIR=/path/to/linux ARCH=arm64 LLVM=1
 # Drive the virtual board (sets itself up on first use):
 #     make run [CMD='...'] [EXTRA=dir] [OUT=dir]     make check     make bench     make demo
+# The real boards' overlays (Documentation/admin-guide/boards.rst), into build/dtbo/:
+#     make dtbos
 
 KDIR ?=
 ARCH ?= arm64
@@ -26,7 +28,7 @@ override CMD := $(value CMD)
 export CMD
 endif
 
-.PHONY: all modules clean rustfmt rustfmtcheck clippy run check bench demo userspace cmd-echo
+.PHONY: all modules clean rustfmt rustfmtcheck clippy run check bench demo dtbos cmd-echo
 
 all: modules
 
@@ -58,6 +60,9 @@ check:
 
 bench:
 	board/board.sh bench
+
+dtbos:
+	board/boards.sh dtbos $(O_BOARD)/dtbo
 
 # What `make run` would hand the board as CMD (for board/test_makefile.py).
 cmd-echo:

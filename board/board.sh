@@ -150,7 +150,7 @@ fdtoverlay -i "$BUILD/virt.dtb" -o "$BUILD/board.dtb" "${OVERLAYS[@]}"
 # board as users get it: without the test overlay's deliberately broken nodes).
 if [ "$mode" = check ]; then
 	fdtoverlay -i "$BUILD/virt.dtb" -o "$BUILD/board-user.dtb" "$BUILD/qemu-virt.dtbo"
-	"$ROOT/board/dtcheck.sh" "$KDIR" "$BUILD/board-user.dtb"
+	"$ROOT/board/dtcheck.sh" "$KDIR" "$BUILD/boards" "$BUILD/board-user.dtb"
 fi
 
 # --- initramfs -------------------------------------------------------------

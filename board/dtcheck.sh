@@ -1,16 +1,18 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # The device-tree binding, checked as the kernel's `make dt_binding_check` does,
-# and the board's cmabuf nodes validated against it with dt-validate.
+# the real-board overlays applied and verified (board/boards.sh), and the cmabuf
+# nodes of every board (those and the given DTBs) validated against it with dt-validate.
 #
-# Usage: board/dtcheck.sh KDIR DTB...
+# Usage: board/dtcheck.sh KDIR OUT DTB...      (OUT: where the boards' DTBs go)
 # dtschema and yamllint (pinned) live in a venv under the cache; the processed
 # schema (all of the kernel's bindings plus ours, slow to make) is cached,
 # keyed by kernel version, dtschema version and our binding.
 . "$(dirname "$0")/common.sh"
 
-KDIR=${1:?usage: dtcheck.sh KDIR DTB...}
-shift
+KDIR=${1:?usage: dtcheck.sh KDIR OUT DTB...}
+OUT=${2:?usage: dtcheck.sh KDIR OUT DTB...}
+shift 2
 DTSCHEMA_VERSION=2026.9
 YAMLLINT_VERSION=1.38.0
 BINDING=$CMABUF_ROOT/Documentation/devicetree/bindings/misc/cmabuf,dma-buffer.yaml
@@ -53,10 +55,20 @@ cpp -nostdinc -I "$KDIR/include" -I "$KDIR/scripts/dtc/include-prefixes" -undef 
 dtc -q -@ -I dts -O dtb -o "$tmp/example.dtb" "$tmp/example.pp"
 dt-validate -s "$schema" "$tmp/example.dtb" >&2 || die "the binding's example does not validate"
 
-# Every cmabuf node of the given device trees (other nodes are the board's business).
-for dtb in "$@"; do
-	out=$(dt-validate -s "$schema" "$dtb" 2>&1 | grep -A1 'cmabuf,dma-buffer' || true)
+# The real boards: each overlay applied to the board's DTB and verified against the admin
+# guide's table (boards.py needs pylibfdt, which dtschema brought); boards.py's own test first.
+python3 "$CMABUF_ROOT/board/test_boards.py" -q >&2 || die "board/test_boards.py failed"
+"$CMABUF_ROOT/board/boards.sh" check "$KDIR" "$OUT" > "$tmp/boards" || die "board overlays: see above"
+mapfile -t boards < "$tmp/boards"
+[ ${#boards[@]} -gt 0 ] || die "no board overlays checked"
+log "${#boards[@]} board overlays applied and verified against Documentation/admin-guide/boards.rst"
+
+# Every cmabuf node and region (named cmabuf*) of the device trees against their bindings
+# (ours and shared-dma-pool's); the boards' other nodes are their own business.
+for dtb in "$@" "${boards[@]}"; do
+	out=$(dt-validate -s "$schema" -l cmabuf:reserved-memory "$dtb" 2>&1 |
+		grep -A1 -E '^[^:]*: cmabuf[^ ]* \(' || true)
 	[ -z "$out" ] || { printf '%s\n' "$out" >&2; die "$dtb: cmabuf nodes do not match the binding"; }
-	log "$(basename "$dtb"): cmabuf nodes match the binding"
+	log "$(basename "$dtb"): cmabuf nodes match the bindings"
 done
 log "binding checked (yamllint, dt-doc-validate, example validated)"
