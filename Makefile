@@ -4,6 +4,8 @@
 #     make KDIR=/path/to/linux ARCH=arm64 LLVM=1
 # Drive the virtual board (sets itself up on first use):
 #     make run [CMD='...'] [EXTRA=dir] [OUT=dir]     make check     make bench     make demo
+# Install on a board's root file system (module + depmod, udev/mdev rule, static cmabufctl):
+#     make install INSTALL_MOD_PATH=<rootfs> [KDIR=...]     make uninstall INSTALL_MOD_PATH=<rootfs>
 # The real boards' overlays (Documentation/admin-guide/boards.rst), into build/dtbo/:
 #     make dtbos
 
@@ -28,7 +30,8 @@ override CMD := $(value CMD)
 export CMD
 endif
 
-.PHONY: all modules clean rustfmt rustfmtcheck clippy run check bench demo dtbos cmd-echo
+.PHONY: all modules clean rustfmt rustfmtcheck clippy run check bench demo dtbos install uninstall \
+	cmd-echo
 
 all: modules
 
@@ -60,6 +63,15 @@ check:
 
 bench:
 	board/board.sh bench
+
+# Without INSTALL_MOD_PATH this installs into / - only with an explicit KDIR (building on the
+# board itself): the default KDIR is the virtual board's kernel, not this machine's.
+INSTALL_MOD_PATH ?=
+CMABUFCTL ?=
+install uninstall:
+	$(if $(INSTALL_MOD_PATH)$(KDIR),,$(error make $@ INSTALL_MOD_PATH=<rootfs> (or KDIR=<tree> to use /)))
+	KDIR="$(KDIR_BOARD)" ARCH="$(ARCH)" LLVM="$(LLVM)" CMABUFCTL="$(CMABUFCTL)" \
+		board/install.sh $@ "$(or $(INSTALL_MOD_PATH),/)"
 
 dtbos:
 	board/boards.sh dtbos $(O_BOARD)/dtbo

@@ -29,16 +29,8 @@ bench) flavor=${KERNEL_FLAVOR:-perf} ;;
 *) flavor=${KERNEL_FLAVOR:-debug} ;;
 esac
 KDIR=$("$ROOT/board/kernel.sh" "$flavor")
-# The kernel's exported uapi headers: for the kselftests, and for v4l2r's bindings (the
-# system's linux-libc-dev is older than the V4L2 API v4l2r knows).
-[ -f "$KDIR/usr/include/linux/videodev2.h" ] ||
-	make -s -C "$KDIR" ARCH=arm64 LLVM=$LLVM_SUFFIX headers >&2
-export V4L2R_VIDEODEV2_H_PATH=$KDIR/usr/include/linux
-export BINDGEN_EXTRA_CLANG_ARGS="-I$KDIR/usr/include"
-# The userspace target directory is shared by checkouts: the ABI's hash, not the header's
-# mtime, decides whether its bindings are regenerated (userspace/cmabuf/build.rs).
-CMABUF_UAPI_SHA=$(sha256sum "$ROOT/include/uapi/linux/cmabuf.h" | cut -c1-16)
-export CMABUF_UAPI_SHA
+# The kernel's exported uapi headers (for the kselftests too) and the userspace build's settings.
+userspace_env "$KDIR"
 
 # Every other supported series: the module must build warning-free (clippy) against it too.
 # Built in a copy, so the board's own cmabuf.ko stays the default series'.
@@ -68,7 +60,7 @@ if [ "$mode" = check ]; then
 	python3 "$ROOT/board/test_bench_report.py" -q >&2
 	python3 "$ROOT/board/test_outfiles.py" -q >&2
 	python3 "$ROOT/board/test_makefile.py" -q >&2
-	(cd "$ROOT/userspace" && CARGO_TARGET_DIR=$CACHE/userspace-target cargo test -q --locked >&2)
+	(cd "$ROOT/userspace" && cargo test -q --locked >&2)
 fi
 [ -n "$KDIR" ] && [ -f "$KDIR/arch/arm64/boot/Image" ] || die "kernel build failed"
 
@@ -83,7 +75,6 @@ if grep -q 'warning:' "$BUILD/module-build.log"; then
 fi
 rustfmt --check --edition 2021 --config-path "$KDIR/.rustfmt.toml" "$ROOT"/src/*.rs >&2 ||
 	die "src/ is not rustfmt-clean: run 'make rustfmt'"
-KO=$ROOT/src/cmabuf.ko
 
 # --- the kselftests (arm64, static) ---------------------------------------
 # Built as in a kernel tree: our directory next to the tree's lib.mk.
@@ -111,7 +102,6 @@ mv "$BUILD/tests.txt" "$BUILD/kselftest/cmabuf/tests.txt"
 
 # --- userspace: the CLI and the library's board tests (arm64, static) -----
 log "building userspace"
-export CARGO_TARGET_DIR=$CACHE/userspace-target
 (cd "$ROOT/userspace" && cargo build -q --release --locked --target "$MUSL_TARGET" >&2)
 CTL=$CARGO_TARGET_DIR/$MUSL_TARGET/release/cmabufctl
 RUST_TESTS=$(cd "$ROOT/userspace" && cargo test -q --release --locked --target "$MUSL_TARGET" \
@@ -153,22 +143,26 @@ if [ "$mode" = check ]; then
 	"$ROOT/board/dtcheck.sh" "$KDIR" "$BUILD/boards" "$BUILD/board-user.dtb"
 fi
 
-# --- initramfs -------------------------------------------------------------
+# --- initramfs: the board's root file system, cmabuf put in by `make install` ----
 IR=$BUILD/initramfs
 rm -rf "$IR"
-mkdir -p "$IR"/{bin,cmabuf/bin,lib/modules,kselftest,etc,extra}
+mkdir -p "$IR"/{bin,usr/bin,cmabuf,kselftest,etc,extra}
 cp "$BB" "$IR/bin/busybox"
 cp "$ROOT/board/init.sh" "$IR/init"
 cp "$ROOT/board/run-tests.sh" "$ROOT/board/bench.sh" "$IR/cmabuf/"
-cp "$KO" "$IR/lib/modules/"
 # The kernel's own modules (vivid and videobuf2), with modules.dep for modprobe.
 make -s -C "$KDIR" ARCH=arm64 LLVM=$LLVM_SUFFIX INSTALL_MOD_PATH="$IR" INSTALL_MOD_STRIP=1 \
 	modules_install >&2
 rm -f "$IR"/lib/modules/*/build "$IR"/lib/modules/*/source
-cp "$ROOT/userspace/udev/mdev.conf" "$IR/etc/mdev.conf"
+echo "# mdev rules of the cmabuf board (busybox mdev -s at boot)" > "$IR/etc/mdev.conf"
+if [ "$mode" = check ]; then
+	log "make install / make uninstall on copies of the board's rootfs"
+	python3 "$ROOT/board/test_install.py" "$IR" "$KDIR" "$CTL" -q >&2 ||
+		die "board/test_install.py failed"
+fi
+make -s -C "$ROOT" install INSTALL_MOD_PATH="$IR" KDIR="$KDIR" CMABUFCTL="$CTL" >&2 ||
+	die "make install failed"
 cp -a "$BUILD/kselftest/." "$IR/kselftest/"
-cp "$KO" "$IR/kselftest/cmabuf/"
-cp "$CTL" "$IR/cmabuf/bin/"
 cp "$RUST_TESTS" "$IR/kselftest/cmabuf/cmabuf_rust_tests"
 if [ -n "${EXTRA:-}" ]; then
 	[ -d "$EXTRA" ] || die "EXTRA=$EXTRA is not a directory"

@@ -74,3 +74,18 @@ papt_try() {
 papt_fetch() {
 	papt_try "$1" || die "no candidate for $1 in the private apt sources"
 }
+
+# userspace_env KDIR: what building the userspace crates needs. The kernel's exported uapi
+# headers (for v4l2r's bindings: the system's linux-libc-dev is older than the V4L2 API v4l2r
+# knows); the target directory is shared by checkouts, so the ABI's hash, not the header's
+# mtime, decides whether our bindings are regenerated (userspace/cmabuf/build.rs).
+userspace_env() {
+	local kdir=$1
+	[ -f "$kdir/usr/include/linux/videodev2.h" ] ||
+		make -s -C "$kdir" ARCH=arm64 LLVM=$LLVM_SUFFIX headers >&2
+	export V4L2R_VIDEODEV2_H_PATH=$kdir/usr/include/linux
+	export BINDGEN_EXTRA_CLANG_ARGS="-I$kdir/usr/include"
+	CMABUF_UAPI_SHA=$(sha256sum "$CMABUF_ROOT/include/uapi/linux/cmabuf.h" | cut -c1-16)
+	export CMABUF_UAPI_SHA
+	export CARGO_TARGET_DIR=$CACHE/userspace-target
+}

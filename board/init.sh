@@ -8,7 +8,7 @@
 #   bench  - runs the benchmarks (/cmabuf/bench.sh), then as cmd
 /bin/busybox mkdir -p /bin /sbin /usr/bin /usr/sbin
 /bin/busybox --install -s
-export PATH=/sbin:/bin:/usr/sbin:/usr/bin:/cmabuf/bin
+export PATH=/sbin:/bin:/usr/sbin:/usr/bin
 export HOME=/root
 mkdir -p /proc /sys /dev /tmp /root /run
 mount -t proc proc /proc
@@ -20,14 +20,27 @@ mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
 mount -t tmpfs -o mode=1777 tmpfs /dev/shm
 hostname cmabuf-board
-# An unprivileged user for permission tests.
-echo 'root:x:0:0:root:/root:/bin/sh' > /etc/passwd
-echo 'nobody:x:65534:65534:nobody:/:/bin/sh' >> /etc/passwd
-echo 'root:x:0:' > /etc/group
-echo 'nogroup:x:65534:' >> /etc/group
+# Users: camera is in the video group, which owns /dev/cmabufN (the mdev rule that
+# `make install` added, as 60-cmabuf.rules does with udev); nobody is in no group.
+cat > /etc/passwd <<EOF
+root:x:0:0:root:/root:/bin/sh
+camera:x:1000:1000:camera:/tmp:/bin/sh
+nobody:x:65534:65534:nobody:/:/bin/sh
+EOF
+cat > /etc/group <<EOF
+root:x:0:
+video:x:44:camera
+camera:x:1000:
+nogroup:x:65534:
+EOF
 
-insmod /lib/modules/cmabuf.ko || echo "cmabuf: insmod failed" >&2
-# /dev/dma_heap/cmabufN -> /dev/cmabufN (userspace/udev/mdev.conf), for dma-heap users.
+# Device events from now on run mdev (in event order: mdev.seq), which applies /etc/mdev.conf
+# (with the rule `make install` added: /dev/cmabufN for the video group, /dev/dma_heap/cmabufN)
+# to every device the kernel adds or removes; mdev -s does it for the devices already there.
+echo > /dev/mdev.seq
+echo /sbin/mdev > /proc/sys/kernel/hotplug
+# cmabuf as `make install` put it in this rootfs (lib/modules/<release>/updates, depmod).
+modprobe cmabuf || echo "cmabuf: modprobe failed" >&2
 mdev -s
 
 mode=$(cat /cmabuf/mode 2>/dev/null)

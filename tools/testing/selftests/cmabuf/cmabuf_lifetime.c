@@ -372,13 +372,9 @@ static double unbind_within(const char *platform, double limit, pid_t *child)
 /* The module reloaded with `params`: the fixture's file is closed first. */
 static int reload(const char *params)
 {
-	const char *ko = getenv("CMABUF_KO") ? : "/lib/modules/cmabuf.ko";
-	char cmd[512];
-
 	if (system("rmmod cmabuf"))
 		return -1;
-	snprintf(cmd, sizeof(cmd), "insmod %s %s", ko, params);
-	return system(cmd) ? -1 : 0;
+	return load_module(params);
 }
 
 /*

@@ -4,8 +4,8 @@
 # cmabuf: module load, binding, unbind/bind, rmmod/insmod, rmmod with an open
 # file, and the CMA region's counters afterwards.
 #
-# Needs root, the cmabuf module (loaded, or cmabuf.ko in $CMABUF_KO or next to
-# this script) and a device tree with one good "cmabuf,dma-buffer" node; the
+# Needs root, the cmabuf module (installed, or cmabuf.ko in $CMABUF_KO or next
+# to this script) and a device tree with one good "cmabuf,dma-buffer" node; the
 # QEMU board's overlay also carries two nodes that must not bind.
 # Skips (exit 4) when any of that is missing.
 
@@ -14,24 +14,26 @@ DIR=$(dirname "$(realpath "$0")")
 
 DRV=/sys/bus/platform/drivers/cmabuf
 LOOPS=${CMABUF_LOOPS:-10}
+# The module to load: $CMABUF_KO (insmod), else the installed one (modprobe), else
+# cmabuf.ko next to this script.
 KO=${CMABUF_KO:-}
-[ -n "$KO" ] || for k in "$DIR/cmabuf.ko" /lib/modules/cmabuf.ko; do
-	[ -f "$k" ] && KO=$k && break
-done
+if [ -z "$KO" ] && ! modinfo cmabuf >/dev/null 2>&1 && [ -f "$DIR/cmabuf.ko" ]; then
+	KO=$DIR/cmabuf.ko
+fi
+load() {
+	if [ -n "$KO" ]; then insmod "$KO" "$@"; else modprobe cmabuf "$@"; fi
+}
 
 ktap_print_header
 
 if [ "$(id -u)" != 0 ]; then
 	ktap_skip_all "needs root"; exit "$KSFT_SKIP"
 fi
-if [ ! -d "$DRV" ] && [ -z "$KO" ]; then
-	ktap_skip_all "cmabuf module not loaded and cmabuf.ko not found"; exit "$KSFT_SKIP"
-fi
-[ -d "$DRV" ] || insmod "$KO" || { ktap_skip_all "insmod $KO failed"; exit "$KSFT_SKIP"; }
-if [ -z "$KO" ]; then
-	ktap_skip_all "cmabuf.ko not found (set CMABUF_KO) for the reload tests"
+if [ -z "$KO" ] && ! modinfo cmabuf >/dev/null 2>&1; then
+	ktap_skip_all "cmabuf is not installed and no cmabuf.ko found (set CMABUF_KO)"
 	exit "$KSFT_SKIP"
 fi
+[ -d "$DRV" ] || load || { ktap_skip_all "loading cmabuf failed"; exit "$KSFT_SKIP"; }
 
 # The bound devices: platform device names that link into the driver dir.
 bound_devs() {
@@ -125,19 +127,19 @@ reload() {
 	while [ $i -lt "$LOOPS" ]; do
 		rmmod cmabuf || return 1
 		[ ! -e /dev/cmabuf0 ] || return 1
-		insmod "$KO" || return 1
+		load || return 1
 		[ -c /dev/cmabuf0 ] && [ -L "$DRV/$GOOD" ] || return 1
 		i=$((i + 1))
 	done
 }
-ktap_test_result "rmmod/insmod $LOOPS times" reload
+ktap_test_result "rmmod/load $LOOPS times" reload
 
 # 8, 9: an open file pins the module; closing it lets rmmod succeed.
 rmmod_open_fails() {
 	exec 3</dev/cmabuf0 || return 1
 	if rmmod cmabuf 2>/dev/null; then
 		exec 3<&-
-		insmod "$KO"
+		load
 		echo "# rmmod succeeded with /dev/cmabuf0 open"
 		return 1
 	fi
@@ -146,7 +148,7 @@ rmmod_open_fails() {
 }
 ktap_test_result "rmmod fails while /dev/cmabuf0 is open" rmmod_open_fails
 rmmod_after_close() {
-	rmmod cmabuf && insmod "$KO" && [ -c /dev/cmabuf0 ]
+	rmmod cmabuf && load && [ -c /dev/cmabuf0 ]
 }
 ktap_test_result "rmmod succeeds after the file is closed" rmmod_after_close
 
@@ -156,7 +158,7 @@ unbind_open() {
 	echo "$GOOD" > "$DRV/unbind" || return 1
 	[ ! -e /dev/cmabuf0 ] || return 1
 	exec 3<&-
-	rmmod cmabuf && insmod "$KO" && [ -c /dev/cmabuf0 ]
+	rmmod cmabuf && load && [ -c /dev/cmabuf0 ]
 }
 ktap_test_result "unbind with an open file, close, rmmod, insmod" unbind_open
 
@@ -166,7 +168,7 @@ ktap_test_result "/dev/cmabuf0 usable after the cycles" sh -c 'exec 3</dev/cmabu
 # 12: limits from module parameters are reported and enforced.
 limits() {
 	rmmod cmabuf || return 1
-	insmod "$KO" max_buffers_per_file=8 max_bytes_per_file=1048576 \
+	load max_buffers_per_file=8 max_bytes_per_file=1048576 \
 		max_bytes_per_device=1572864 || return 1
 	[ -x "$DIR/cmabuf_test" ] || { echo "# no cmabuf_test"; return 1; }
 	"$DIR/cmabuf_test" -t limit_buffers_per_file -t limit_bytes_per_file \
@@ -174,7 +176,7 @@ limits() {
 	rc=$?
 	sed 's/^/# /' /tmp/cmabuf_limits.log
 	grep -q 'PASSED: 3 / 3' /tmp/cmabuf_limits.log || rc=1
-	rmmod cmabuf && insmod "$KO" || return 1
+	rmmod cmabuf && load || return 1
 	return $rc
 }
 ktap_test_result "small limits from module parameters are enforced" limits

@@ -116,6 +116,22 @@ static inline int set_bound(const char *platform, int bind)
 			  "/sys/bus/platform/drivers/cmabuf/unbind", platform);
 }
 
+/*
+ * Loads the module with `params` (module parameters, may be ""): $CMABUF_KO
+ * with insmod if set, else the installed module with modprobe. 0 or -1.
+ */
+static inline int load_module(const char *params)
+{
+	const char *ko = getenv("CMABUF_KO");
+	char cmd[512];
+
+	if (ko)
+		snprintf(cmd, sizeof(cmd), "insmod %s %s", ko, params);
+	else
+		snprintf(cmd, sizeof(cmd), "modprobe cmabuf %s", params);
+	return system(cmd) ? -1 : 0;
+}
+
 /* The device under test as a fixture holds it, and its region's use at the start. */
 struct cmabuf_dev {
 	int fd;
