@@ -34,13 +34,12 @@ camera:x:1000:
 nogroup:x:65534:
 EOF
 
-# Device events from now on run mdev (in event order: mdev.seq), which applies /etc/mdev.conf
-# (with the rule `make install` added: /dev/cmabufN for the video group, /dev/dma_heap/cmabufN)
-# to every device the kernel adds or removes; mdev -s does it for the devices already there.
-echo > /dev/mdev.seq
-echo /sbin/mdev > /proc/sys/kernel/hotplug
 # cmabuf as `make install` put it in this rootfs (lib/modules/<release>/updates, depmod).
 modprobe cmabuf || echo "cmabuf: modprobe failed" >&2
+# The device rules (/etc/mdev.conf, with the one `make install` added: /dev/cmabufN for the
+# video group, /dev/dma_heap/cmabufN) applied to the devices there are: the board's coldplug.
+# It runs no hotplug helper: busybox mdev creates nodes itself, which would race with
+# devtmpfs in the tests that unbind and bind in a loop.
 mdev -s
 
 mode=$(cat /cmabuf/mode 2>/dev/null)

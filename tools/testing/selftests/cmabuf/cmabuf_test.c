@@ -1021,6 +1021,20 @@ static long group_id(const char *name)
 	return gid;
 }
 
+/* Whether the kernel runs a hotplug helper (e.g. mdev) on device events. */
+static int hotplug_helper(void)
+{
+	FILE *f = fopen("/proc/sys/kernel/hotplug", "r");
+	char helper[64] = "";
+
+	if (f) {
+		if (!fgets(helper, sizeof(helper), f))
+			helper[0] = 0;
+		fclose(f);
+	}
+	return helper[0] && helper[0] != '\n';
+}
+
 struct user {
 	uid_t uid;
 	gid_t gid;
@@ -1095,16 +1109,15 @@ TEST_F(dev, video_group_member)
 	if (video <= 0)
 		SKIP(return, "no video group in /etc/group");
 	/*
-	 * As the rule installed with the module (make install) sets it. The hotplug
-	 * helper applies it asynchronously: an earlier test that re-created the
-	 * node may leave it a moment behind (udevadm settle, in effect).
+	 * As the rule installed with the module (make install) sets it. udev (or
+	 * mdev as hotplug helper) applies it to every node the kernel adds; a
+	 * busybox system without a hotplug helper (the virtual board) applies its
+	 * mdev rules at boot, so the node that earlier tests re-created (reloads,
+	 * unbind and bind) gets them as at boot.
 	 */
-	for (int i = 0; i < 200; i++) {
-		ASSERT_EQ(0, stat(dev_path(), &st));
-		if (st.st_gid == video && (st.st_mode & 07777) == 0660)
-			break;
-		usleep(10000);
-	}
+	if (!hotplug_helper() && !access("/etc/mdev.conf", R_OK))
+		ASSERT_EQ(0, system("mdev -s"));
+	ASSERT_EQ(0, stat(dev_path(), &st));
 	EXPECT_EQ(0660, st.st_mode & 07777);
 	EXPECT_EQ(0, st.st_uid);
 	ASSERT_EQ(video, st.st_gid);
