@@ -87,23 +87,27 @@ def tree(path):
     return nodes
 
 
-def cells(value, n=None):
+def number(words):
+    """Big-endian 32-bit cells -> one number."""
+    n = 0
+    for w in words:
+        n = n << 32 | w
+    return n
+
+
+def cells(value, n=1):
+    """A property as numbers of n cells each."""
     words = [int.from_bytes(value[i:i + 4], "big") for i in range(0, len(value), 4)]
-    if n is None:
-        return words
-    return [sum(w << (32 * (n - 1 - k)) for k, w in enumerate(words[i:i + n]))
-            for i in range(0, len(words), n)]
+    return [number(words[i:i + n]) for i in range(0, len(words), n)]
 
 
 def pairs(value, acells, scells):
-    nums = cells(value, 1)
+    """A reg-like property as [(base, end)]."""
+    nums = cells(value)
     step = acells + scells
-    out = []
-    for i in range(0, len(nums) - step + 1, step):
-        base = sum(w << (32 * (acells - 1 - k)) for k, w in enumerate(nums[i:i + acells]))
-        size = sum(w << (32 * (scells - 1 - k)) for k, w in enumerate(nums[i + acells:i + step]))
-        out.append((base, base + size))
-    return out
+    return [(number(nums[i:i + acells]),
+             number(nums[i:i + acells]) + number(nums[i + acells:i + step]))
+            for i in range(0, len(nums) - step + 1, step)]
 
 
 def overlap(a, b):

@@ -10,26 +10,13 @@
 . "$(dirname "$0")/common.sh"
 
 DOC=$CMABUF_ROOT/Documentation/admin-guide/boards.rst
-DTC=${DTC:-dtc}
-
-# dts source -> dtb, preprocessed as the kernel's dtbs rule does (cmd_dtc in scripts/Makefile.dtbs).
-compile() { # SRC OUT [include dirs...]
-	local src=$1 out=$2
-	shift 2
-	local inc=() d
-	for d in "$@"; do inc+=(-I "$d"); done
-	cpp -nostdinc "${inc[@]}" -undef -D__DTS__ -x assembler-with-cpp "$src" -o "$out.pp" ||
-		die "preprocessing $src failed"
-	"$DTC" -q -I dts -O dtb -o "$out" "$out.pp" || die "dtc: $src"
-	rm -f "$out.pp"
-}
 
 case ${1:-} in
 dtbos)
 	out=${2:?usage: boards.sh dtbos OUT}
 	mkdir -p "$out"
 	for src in "$CMABUF_ROOT"/dts/*-cmabuf.dtso; do
-		compile "$src" "$out/$(basename "$src" .dtso).dtbo" "$CMABUF_ROOT/dts"
+		dt_compile "$src" "$out/$(basename "$src" .dtso).dtbo" "$CMABUF_ROOT/dts"
 		echo "$out/$(basename "$src" .dtso).dtbo"
 	done
 	;;
@@ -38,7 +25,7 @@ check)
 	out=${3:?usage: boards.sh check KDIR OUT}
 	mkdir -p "$out"
 	# The kernel's own dtc (built with the tree) is the one its device trees are written for.
-	[ -x "$kdir/scripts/dtc/dtc" ] && DTC=$kdir/scripts/dtc/dtc
+	[ -x "$kdir/scripts/dtc/dtc" ] && export DTC=$kdir/scripts/dtc/dtc
 	dts=$kdir/arch/arm64/boot/dts
 	python3 "$CMABUF_ROOT/board/boards.py" rows "$DOC" > "$out/rows" || die "bad table in $DOC"
 	# Every overlay is in the table, and every row names an overlay that exists.
@@ -50,9 +37,9 @@ check)
 		name=$(basename "$board")
 		[ -f "$dts/$board.dts" ] || die "$board.dts is not in $kdir"
 		[ -f "$CMABUF_ROOT/$overlay" ] || die "$overlay (in $DOC) does not exist"
-		compile "$dts/$board.dts" "$out/$name.dtb" "$dts/$(dirname "$board")" "$kdir/include" \
+		dt_compile "$dts/$board.dts" "$out/$name.dtb" "$dts/$(dirname "$board")" "$kdir/include" \
 			"$kdir/scripts/dtc/include-prefixes"
-		compile "$CMABUF_ROOT/$overlay" "$out/$name-cmabuf.dtbo" "$CMABUF_ROOT/dts"
+		dt_compile "$CMABUF_ROOT/$overlay" "$out/$name-cmabuf.dtbo" "$CMABUF_ROOT/dts"
 		fdtoverlay -i "$out/$name.dtb" -o "$out/$name-applied.dtb" "$out/$name-cmabuf.dtbo" ||
 			die "$overlay does not apply to $board"
 		python3 "$CMABUF_ROOT/board/boards.py" verify "$DOC" "$board" "$out/$name.dtb" \

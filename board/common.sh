@@ -75,6 +75,22 @@ papt_fetch() {
 	papt_try "$1" || die "no candidate for $1 in the private apt sources"
 }
 
+# dt_compile SRC OUT [-@] [INCLUDE_DIR...]: a device-tree source to a blob as the kernel's
+# dtbs rule does (the C preprocessor, then dtc; DTC names the compiler, default the system's).
+dt_compile() {
+	local src=$1 out=$2 flags=() inc=() d
+	shift 2
+	if [ "${1:-}" = -@ ]; then
+		flags=(-@)
+		shift
+	fi
+	for d in "$@"; do inc+=(-I "$d"); done
+	cpp -nostdinc "${inc[@]}" -undef -D__DTS__ -x assembler-with-cpp "$src" -o "$out.pp" ||
+		die "preprocessing $src failed"
+	"${DTC:-dtc}" -q "${flags[@]}" -I dts -O dtb -o "$out" "$out.pp" || die "dtc: $src"
+	rm -f "$out.pp"
+}
+
 # userspace_env KDIR: what building the userspace crates needs. The kernel's exported uapi
 # headers (for v4l2r's bindings: the system's linux-libc-dev is older than the V4L2 API v4l2r
 # knows); the target directory is shared by checkouts, so the ABI's hash, not the header's

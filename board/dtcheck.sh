@@ -50,9 +50,8 @@ fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 dt-extract-example "$BINDING" > "$tmp/example.dts"
-cpp -nostdinc -I "$KDIR/include" -I "$KDIR/scripts/dtc/include-prefixes" -undef -D__DTS__ \
-	-x assembler-with-cpp "$tmp/example.dts" -o "$tmp/example.pp"
-dtc -q -@ -I dts -O dtb -o "$tmp/example.dtb" "$tmp/example.pp"
+dt_compile "$tmp/example.dts" "$tmp/example.dtb" -@ "$KDIR/include" \
+	"$KDIR/scripts/dtc/include-prefixes"
 dt-validate -s "$schema" "$tmp/example.dtb" >&2 || die "the binding's example does not validate"
 
 # The real boards: each overlay applied to the board's DTB and verified against the admin

@@ -34,7 +34,7 @@ camera:x:1000:
 nogroup:x:65534:
 EOF
 
-# cmabuf as `make install` put it in this rootfs (lib/modules/<release>/updates, depmod).
+# cmabuf as `make install` put it in this rootfs (lib/modules/<release>/updates/src, depmod).
 modprobe cmabuf || echo "cmabuf: modprobe failed" >&2
 # The device rules (/etc/mdev.conf, with the one `make install` added: /dev/cmabufN for the
 # video group, /dev/dma_heap/cmabufN) applied to the devices there are: the board's coldplug.

@@ -17,7 +17,6 @@ action=${1:?usage: install.sh install|uninstall ROOT}
 root=${2:?usage: install.sh install|uninstall ROOT}
 KDIR=${KDIR:?KDIR: the kernel tree}
 KBUILD=(ARCH="${ARCH:-arm64}" LLVM="${LLVM:-$LLVM_SUFFIX}")
-ROOT_SRC=$CMABUF_ROOT
 release=$(make -s -C "$KDIR" kernelrelease)
 modlib=$root/lib/modules/$release
 # Where the kernel's modules_install puts it: INSTALL_MOD_DIR, then its path in this tree.
@@ -41,14 +40,14 @@ mdev_strip() {
 case $action in
 install)
 	[ -d "$root" ] || die "$root is not a directory"
-	ko=$ROOT_SRC/src/cmabuf.ko
+	ko=$CMABUF_ROOT/src/cmabuf.ko
 	# Build the module unless it is built for this kernel from the current sources.
-	if [ ! -f "$ko" ] || [ -n "$(find "$ROOT_SRC/src" -name '*.rs' -newer "$ko")" ] ||
+	if [ ! -f "$ko" ] || [ -n "$(find "$CMABUF_ROOT/src" -name '*.rs' -newer "$ko")" ] ||
 		! modinfo -F vermagic "$ko" | grep -q "^$release "; then
-		make -s -C "$KDIR" "${KBUILD[@]}" M="$ROOT_SRC" modules >&2 ||
+		make -s -C "$KDIR" "${KBUILD[@]}" M="$CMABUF_ROOT" modules >&2 ||
 			die "module build failed"
 	fi
-	make -s -C "$KDIR" "${KBUILD[@]}" M="$ROOT_SRC" INSTALL_MOD_PATH="$root" \
+	make -s -C "$KDIR" "${KBUILD[@]}" M="$CMABUF_ROOT" INSTALL_MOD_PATH="$root" \
 		modules_install >&2 || die "modules_install failed"
 	# modules_install skips depmod without System.map or depmod: never silently.
 	[ -f "$modlib/$ko_rel" ] || die "modules_install did not install $ko_rel"
@@ -57,16 +56,16 @@ install)
 
 	if [ -z "${CMABUFCTL:-}" ]; then
 		userspace_env "$KDIR"
-		(cd "$ROOT_SRC/userspace" &&
+		(cd "$CMABUF_ROOT/userspace" &&
 			cargo build -q --release --locked --target "$MUSL_TARGET" -p cmabufctl >&2) ||
 			die "cmabufctl build failed"
 		CMABUFCTL=$CARGO_TARGET_DIR/$MUSL_TARGET/release/cmabufctl
 	fi
 	install -D -m 0755 "$CMABUFCTL" "$ctl"
-	install -D -m 0644 "$ROOT_SRC/userspace/udev/60-cmabuf.rules" "$rule"
+	install -D -m 0644 "$CMABUF_ROOT/userspace/udev/60-cmabuf.rules" "$rule"
 	if [ -f "$mdev" ]; then
 		mdev_strip
-		{ echo "$MDEV_BEGIN"; grep -v '^#' "$ROOT_SRC/userspace/udev/mdev.conf"; echo "$MDEV_END"; } \
+		{ echo "$MDEV_BEGIN"; grep -v '^#' "$CMABUF_ROOT/userspace/udev/mdev.conf"; echo "$MDEV_END"; } \
 			>> "$mdev"
 	fi
 	log "installed into $root: lib/modules/$release/$ko_rel, ${rule#"$root"/}," \
