@@ -67,12 +67,6 @@ static double race_seconds(void)
 	return s ? atof(s) : 2.0;
 }
 
-static int dev_info_of(int fd, struct cmabuf_dev_info *d)
-{
-	memset(d, 0, sizeof(*d));
-	return xioctl(fd, CMABUF_IOCTL_DEV_INFO, d);
-}
-
 FIXTURE(life) {
 	struct cmabuf_dev d;
 };
@@ -163,7 +157,7 @@ TEST_F(life, straddling_struct_changes_nothing)
 	EXPECT_EQ(s0.allocs, s1.allocs);
 	EXPECT_EQ(0, memcmp(s0.latency_hist, s1.latency_hist, sizeof(s0.latency_hist)));
 	EXPECT_EQ(s0.live_bytes, s1.live_bytes);
-	ASSERT_EQ(0, dev_info_of(self->d.fd, &d));
+	ASSERT_EQ(0, dev_info(self->d.fd, &d, NULL, 0));
 	EXPECT_EQ(0, d.file_buffers);
 	EXPECT_EQ(0, d.file_bytes);
 	/* The failed call used up no handle number either. */
@@ -336,7 +330,7 @@ TEST_F(life, file_bytes_match_file_buffers)
 		SKIP(free_buf(self->d.fd, a.handle); return, "no CMA heap for %s", self->d.region);
 	ASSERT_EQ(0, pthread_create(&t, NULL, pending_alloc_thread, &pa));
 	while (!pa.done) {
-		ASSERT_EQ(0, dev_info_of(self->d.fd, &d));
+		ASSERT_EQ(0, dev_info(self->d.fd, &d, NULL, 0));
 		samples++;
 		if (d.file_buffers != 1 || d.file_bytes != PAGE)
 			bad++;

@@ -43,14 +43,6 @@ static int buf_info(int fd, __u32 handle, struct cmabuf_info *i)
 	return xioctl(fd, CMABUF_IOCTL_INFO, i);
 }
 
-static int dev_info(int fd, struct cmabuf_dev_info *d, char *name, size_t len)
-{
-	memset(d, 0, sizeof(*d));
-	d->region_name_ptr = (uintptr_t)name;
-	d->region_name_len = name ? len : 0;
-	return xioctl(fd, CMABUF_IOCTL_DEV_INFO, d);
-}
-
 static int sync_buf(int fd, __u32 handle, __u32 flags, __u64 off, __u64 len)
 {
 	struct cmabuf_sync s = {

@@ -68,6 +68,15 @@ static inline long read_long(const char *fmt, const char *arg)
 	return v;
 }
 
+/* CMABUF_IOCTL_DEV_INFO, the region's name into name[len] (none if name is NULL): 0 or -errno. */
+static inline int dev_info(int fd, struct cmabuf_dev_info *d, char *name, size_t len)
+{
+	memset(d, 0, sizeof(*d));
+	d->region_name_ptr = (unsigned long)name;
+	d->region_name_len = name ? len : 0;
+	return xioctl(fd, CMABUF_IOCTL_DEV_INFO, d);
+}
+
 /* Pages of the region handed out and not given back, or -1. */
 static inline long cma_used(const char *region)
 {
@@ -144,16 +153,14 @@ struct cmabuf_dev {
 /* Opens the device (fd -1 on failure: errno says why, ENOENT when it is missing). */
 static inline int cmabuf_dev_open(struct cmabuf_dev *d)
 {
-	struct cmabuf_dev_info info = { 0 };
+	struct cmabuf_dev_info info;
 
 	memset(d, 0, sizeof(*d));
 	d->used0 = -1;
 	d->fd = open(dev_path(), O_RDWR | O_CLOEXEC);
 	if (d->fd < 0)
 		return -1;
-	info.region_name_ptr = (unsigned long)d->region;
-	info.region_name_len = sizeof(d->region);
-	if (ioctl(d->fd, CMABUF_IOCTL_DEV_INFO, &info))
+	if (dev_info(d->fd, &info, d->region, sizeof(d->region)))
 		return -1;
 	d->region_size = info.region_size;
 	platform_name(dev_path(), d->platform, sizeof(d->platform));
