@@ -101,10 +101,19 @@ make -s -C "$KSFT_SRC/cmabuf" ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu- \
 	INSTALL_PATH="$BUILD/kselftest/cmabuf" install >&2
 mkdir -p "$BUILD/kselftest/kselftest"
 cp "$KDIR/tools/testing/selftests/kselftest/ktap_helpers.sh" "$BUILD/kselftest/kselftest/"
-# Fault injection runs last: an injected failure inside DMA API debugging's own
-# bookkeeping switches that debugging off for the rest of the boot.
+# The kernel's own dma-heap test, from the tree the board runs, unmodified: it walks every
+# entry of /dev/dma_heap (cmabuf's links and the mainline CMA heap of the same region).
+rsync -a --delete "$KDIR/tools/testing/selftests/dmabuf-heaps/" "$KSFT_SRC/dmabuf-heaps/"
+make -s -C "$KSFT_SRC/dmabuf-heaps" ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu- \
+	top_srcdir="$KDIR" OUTPUT="$BUILD/kselftest-build/dmabuf-heaps" \
+	KHDR_INCLUDES="-isystem $KDIR/usr/include" \
+	INSTALL_PATH="$BUILD/kselftest/dmabuf-heaps" install >&2
+# Test programs by path under the kselftest directory. Fault injection runs last: an injected
+# failure inside DMA API debugging's own bookkeeping switches that debugging off for the rest
+# of the boot.
 (cd "$BUILD/kselftest/cmabuf" && ls | grep -E '^cmabuf_.*(\.sh)?$' |
-	grep -v '\.txt$' | grep -vx cmabuf_faults | sort; echo cmabuf_faults) > "$BUILD/tests.txt"
+	grep -v '\.txt$' | grep -vx cmabuf_faults | sort | sed 's|^|cmabuf/|'
+ echo dmabuf-heaps/dmabuf-heap; echo cmabuf/cmabuf_faults) > "$BUILD/tests.txt"
 mv "$BUILD/tests.txt" "$BUILD/kselftest/cmabuf/tests.txt"
 
 # --- userspace: the CLI and the library's board tests (arm64, static) -----

@@ -36,6 +36,8 @@ EOF
 
 # cmabuf as `make install` put it in this rootfs (lib/modules/<release>/updates/src, depmod).
 modprobe cmabuf || echo "cmabuf: modprobe failed" >&2
+# vgem: a DRM importer of dma-bufs (PRIME), for the kernel's dma-heap selftest and our own tests.
+modprobe vgem 2>/dev/null || echo "cmabuf board: no vgem (CONFIG_DRM_VGEM)" >&2
 # The device rules (/etc/mdev.conf, with the one `make install` added: /dev/cmabufN for the
 # video group, /dev/dma_heap/cmabufN) applied to the devices there are: the board's coldplug.
 # It runs no hotplug helper: busybox mdev creates nodes itself, which would race with

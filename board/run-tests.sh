@@ -27,18 +27,20 @@ n=1
 for t in $(cat $KSFT/cmabuf/tests.txt); do
 	n=$((n + 1))
 	start=$(cat /proc/uptime | cut -d' ' -f1)
-	(cd $KSFT/cmabuf && timeout ${CMABUF_TEST_TIMEOUT:-600} ./$t) > $out/$t 2>&1
+	# $t is dir/program under $KSFT; the program's name names the subtest.
+	name=${t##*/}
+	(cd $KSFT/${t%/*} && timeout ${CMABUF_TEST_TIMEOUT:-600} ./$name) > $out/$name 2>&1
 	rc=$?
 	end=$(cat /proc/uptime | cut -d' ' -f1)
 	# The program's own document, as a subtest.
-	awk -v name="$t" '
+	awk -v name="$name" '
 		/^(K?TAP version)/ { print "    " $0; print "    # Subtest: " name; next }
-		{ print "    " $0 }' $out/$t
-	echo "# $t: exit $rc in $start..$end s (uptime)"
+		{ print "    " $0 }' $out/$name
+	echo "# $name: exit $rc in $start..$end s (uptime)"
 	case $rc in
-	0) echo "ok $n $t" ;;
-	4) echo "ok $n $t # SKIP" ;;
-	*) echo "not ok $n $t # exit $rc" ;;
+	0) echo "ok $n $name" ;;
+	4) echo "ok $n $name # SKIP" ;;
+	*) echo "not ok $n $name # exit $rc" ;;
 	esac
 done
 echo "KTAP-END"

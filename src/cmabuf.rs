@@ -8,28 +8,38 @@
 //! `shared-dma-pool`, and gives each bound node a misc character device,
 //! `/dev/cmabufN`.
 //!
-//! Where things live:
+//! Where things live, in layers: each file imports only from the layers below
+//! it (and from the leaves), so there is no circle among them.
 //!
-//! - [`driver`]: the platform driver: probe, unbind, what a bound node owns.
-//! - [`region`]: FFI edge: attaching the node's reserved-memory region.
-//! - [`miscdev`]: FFI edge: the misc device registration, which pins the
-//!   module while a file is open.
-//! - [`device`]: what a bound node shares with its files: accounting,
-//!   limits, and the unbind protocol that revokes buffers.
-//! - [`file`]: one open file of `/dev/cmabufN`: handles, ioctls, mmap.
-//! - [`buffer`]: a buffer, held by its handle and its mappings; where memory
-//!   is given back.
-//! - [`dmamem`]: FFI edge: DMA allocation, mapping and sync.
-//! - [`dmabuf`]: FFI edge: buffers exported as dma-bufs for V4L2, DRM and
-//!   other importers.
-//! - [`vma`]: FFI edge: userspace mappings and their lifetime.
-//! - [`uapi`]: the ABI, generated from `include/uapi/linux/cmabuf.h`.
-//! - [`validate`]: the rules for every value userspace passes in.
-//! - [`policy`]: retries under pressure, room in the region, latency buckets.
-//! - [`index`]: the `N` of `/dev/cmabufN`.
-//! - [`compat`]: what differs between the supported kernel series.
-//! - [`debugfs`]: `/sys/kernel/debug/cmabuf/cmabufN`, statistics as text.
+//! 1. Memory, at the bottom:
+//!    - [`region`]: FFI edge: the node's reusable CMA region, attached to a
+//!      memory device of cmabuf's own that outlives the binding and goes with
+//!      the last buffer.
+//!    - [`dmamem`]: FFI edge: one DMA allocation from the region: allocation,
+//!      mapping, sync, freeing.
+//! 2. Accounting: [`account`]: a node's figures, limits and statistics, and
+//!    the charge each buffer holds.
+//! 3. Buffers: [`buffer`]: an allocation with its charge, held by its handle,
+//!    its mappings and its dma-buf; where memory goes back (its last holder).
+//! 4. The bound node: [`device`]: what a node shares with its files:
+//!    region, ledger, limits, allocation with retries, unbind.
+//! 5. The edges to userspace and other drivers:
+//!    - [`file`]: one open file of `/dev/cmabufN`: handles, ioctls, mmap.
+//!    - [`dmabuf`]: FFI edge: buffers exported as dma-bufs for V4L2, DRM and
+//!      other importers.
+//!    - [`vma`]: FFI edge: userspace mappings and their lifetime.
+//!    - [`miscdev`]: FFI edge: the misc device registration, which pins the
+//!      module while a file is open.
+//!    - [`debugfs`]: `/sys/kernel/debug/cmabuf/cmabufN`, statistics as text.
+//!    - [`driver`]: the platform driver: probe, unbind, what a bound node owns.
+//!
+//! Leaves, used by any layer: [`uapi`] (the ABI, generated from
+//! `include/uapi/linux/cmabuf.h`), [`validate`] (the rules for every value
+//! userspace passes in), [`policy`] (retries under pressure, room in the
+//! region, latency buckets), [`index`] (the `N` of `/dev/cmabufN`),
+//! [`compat`] (what differs between the supported kernel series).
 
+mod account;
 mod buffer;
 mod compat;
 mod debugfs;
@@ -91,8 +101,9 @@ module! {
     },
 }
 
-/// The module: the debugfs directory and the platform driver. Fields drop in declaration order,
-/// so the driver (and with it every device's debugfs file) goes before the directory.
+/// The module: the list of regions, the debugfs directory and the platform driver. Fields drop
+/// in declaration order, so the driver (and with it every device's debugfs file) goes before the
+/// directory, and the list last.
 #[pin_data]
 struct CmabufModule {
     /// The platform driver.
@@ -100,12 +111,33 @@ struct CmabufModule {
     _driver: Registration<platform::Adapter<driver::CmabufDriver>>,
     /// `/sys/kernel/debug/cmabuf/`.
     _debugfs: debugfs::Root,
+    /// The module's list of regions.
+    _regions: Regions,
+}
+
+/// Owner of the module's list of regions ([`region::init_registry`]); frees its storage when the
+/// module goes, when no region is left (every file, mapping and dma-buf pins the module).
+struct Regions;
+
+impl Regions {
+    /// Initialises the list.
+    fn init() -> Self {
+        region::init_registry();
+        Self
+    }
+}
+
+impl Drop for Regions {
+    fn drop(&mut self) {
+        region::drop_registry();
+    }
 }
 
 impl kernel::InPlaceModule for CmabufModule {
     fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
-            // Before the driver: probes look the directory up.
+            // Before the driver: probes use both.
+            _regions: Regions::init(),
             _debugfs: debugfs::Root::create()?,
             _driver <- Registration::new(c"cmabuf", module),
         })

@@ -103,14 +103,20 @@ pub(crate) fn render(shared: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::R
             writeln!(f, "  [{lo}, {})  {n}", 1u64 << (i + 1))?;
         }
     }
-    let Ok(buffers) = shared.buffers() else {
-        return writeln!(f, "(buffer list unavailable: out of memory)");
-    };
-    writeln!(f, "tracked_mms     {}", shared.tracked_mms())?;
-    writeln!(f, "buffers         {}", buffers.len())?;
-    for (addr, size, name) in buffers.iter() {
+    // The region's buffers, also those an earlier binding of the node left alive.
+    let mut res = writeln!(f, "buffers");
+    shared.region().for_each_used(|addr, size, dmabuf| {
+        if res.is_err() {
+            return;
+        }
+        // SAFETY: `for_each_used` holds the region's lock, under which a listed dma-buf is live
+        // (its `release` unlists it under that lock first).
+        let name = (!dmabuf.is_null())
+            .then(|| unsafe { crate::dmabuf::name_of(dmabuf) })
+            .flatten();
         let name = name.as_deref().map(|n| n.to_str().unwrap_or("(not UTF-8)"));
-        writeln!(f, "  {addr:#x} {size} dma-buf {}", name.unwrap_or("-"))?;
-    }
+        res = writeln!(f, "  {addr:#x} {size} dma-buf {}", name.unwrap_or("-"));
+    });
+    res?;
     Ok(())
 }

@@ -9,11 +9,10 @@
 //! Lifetime: a dma-buf's `priv` owns an [`Exporter`], which holds the
 //! [`Buffer`] (`Arc`) until the dma-buf's last file reference goes and the
 //! core calls `release`. `exp_info.owner` pins the module for as long as any
-//! dma-buf exists, so `rmmod` is refused meanwhile. The dma-buf file's
-//! mapping is listed with the device like an open file's, so unbind zaps
-//! dma-buf mmaps too. What importers map (`map_dma_buf`) and kernel
-//! mappings (`vmap`) are counted in the buffer's `Backing`; unbind waits for
-//! them to go before it frees the memory (see `Shared::revoke`).
+//! dma-buf exists, so `rmmod` is refused meanwhile. Importers hold the
+//! dma-buf while they map it (`map_dma_buf`) or use its kernel address
+//! (`vmap`), so the memory stays valid for them whatever happens to the
+//! binding; both keep working after unbind.
 //!
 //! `map_dma_buf` returns the buffer's table mapped for `attach->dev` with
 //! `dma_map_sgtable()`: one segment where the importer takes segments that
@@ -24,12 +23,8 @@
 
 use crate::{
     buffer::Buffer,
-    device::Shared,
     validate::Direction,
-    vma::{
-        self,
-        Mapping, //
-    },
+    vma, //
 };
 use core::{
     ptr::NonNull,
@@ -43,24 +38,29 @@ use kernel::{
     error::from_err_ptr,
     fs::File,
     mm::virt::VmaNew,
+    new_mutex,
+    page::PAGE_SIZE,
     prelude::*,
-    rbtree::RBTreeNode,
     str::CString,
     sync::{
         aref::ARef,
-        Arc, //
+        Arc,
+        Mutex, //
     },
 };
 
-/// What a cmabuf dma-buf's `priv` owns.
+/// What a cmabuf dma-buf's `priv` owns (pinned: made by `KBox::pin_init`, never moved until
+/// `release` drops it in place).
+#[pin_data]
 struct Exporter {
     /// The buffer, alive as long as the dma-buf.
     buffer: Arc<Buffer>,
-    /// Key of the dma-buf file's mapping in the device's list of mappings to zap at unbind.
-    file_id: u64,
     /// Whether the export completed and was counted in the statistics (a failed export's
     /// dma-buf is released again without a trace).
     counted: AtomicBool,
+    /// The tables importers have mapped (`map_dma_buf` not yet undone).
+    #[pin]
+    mapped: Mutex<KVec<Mapped>>,
 }
 
 /// One reference to a cmabuf dma-buf.
@@ -83,17 +83,15 @@ unsafe impl Sync for DmaBuf {}
 
 impl DmaBuf {
     /// Exports `buffer` as a new dma-buf whose file has `access_mode` (`O_RDWR` or `O_RDONLY`),
-    /// holding the buffer until the dma-buf goes. `ENODEV` once unbind has started.
+    /// holding the buffer until the dma-buf goes.
     pub(crate) fn export(buffer: Arc<Buffer>, access_mode: u32) -> Result<Self> {
-        let shared = buffer.charge().shared().clone();
-        let file_id = shared.new_id();
         let size = buffer.size();
-        let exporter = KBox::new(
-            Exporter {
+        let exporter = KBox::pin_init(
+            pin_init!(Exporter {
                 buffer,
-                file_id,
                 counted: AtomicBool::new(false),
-            },
+                mapped <- new_mutex!(KVec::new()),
+            }),
             GFP_KERNEL,
         )?;
         let mut info: bindings::dma_buf_export_info = pin_init::zeroed();
@@ -103,7 +101,9 @@ impl DmaBuf {
         info.size = size;
         // CAST: `O_RDWR` or `O_RDONLY`, small flag constants.
         info.flags = access_mode as c_int;
-        info.priv_ = KBox::into_raw(exporter).cast();
+        // SAFETY: The exporter is never moved out of its box: `release` (or the failure path
+        // below) takes the box back and drops it in place.
+        info.priv_ = KBox::into_raw(unsafe { Pin::into_inner_unchecked(exporter) }).cast();
         // SAFETY: `info` is fully initialised; `OPS` is a complete, static ops table and `priv_`
         // an `Exporter` that the ops own from here on (given back in `release`).
         let ptr = match from_err_ptr(unsafe { bindings::dma_buf_export(&info) }) {
@@ -120,15 +120,22 @@ impl DmaBuf {
             ptr: NonNull::new(ptr).ok_or(EINVAL)?,
             access_mode,
         };
-        // SAFETY: The dma-buf is live (we hold a reference); `file` is set by the export.
-        let file = unsafe { (*ptr).file };
-        // If this fails, dropping `this` releases the dma-buf and with it the exporter.
-        let mapping = Mapping::of_raw_file(file)?;
-        shared.add_file(RBTreeNode::new(file_id, mapping, GFP_KERNEL)?)?;
-        this.exporter().buffer.backing().exported(ptr.cast());
-        shared.count_export();
-        this.exporter().counted.store(true, Ordering::Relaxed);
+        this.exporter()
+            .buffer
+            .set_dmabuf(core::ptr::null_mut(), ptr.cast());
         Ok(this)
+    }
+
+    /// The dma-buf reached userspace (its descriptor was installed): count it, once. A dma-buf
+    /// whose export call failed afterwards goes again without a trace in the statistics.
+    pub(crate) fn count(&self) {
+        let exporter = self.exporter();
+        if !exporter.counted.swap(true, Ordering::Relaxed) {
+            exporter.buffer.charge().ledger().count(|s| {
+                s.exports += 1;
+                s.live_dmabufs += 1;
+            });
+        }
     }
 
     /// The access mode of the dma-buf's file.
@@ -141,6 +148,23 @@ impl DmaBuf {
         // SAFETY: By the type invariant `priv_` is an `Exporter`, alive while the dma-buf is,
         // which our reference guarantees.
         unsafe { &*(*self.ptr.as_ptr()).priv_.cast::<Exporter>() }
+    }
+
+    /// Another reference to the same dma-buf.
+    pub(crate) fn new_ref(&self) -> Self {
+        // SAFETY: The dma-buf is live (type invariant), so is its file; `get_file()` takes a
+        // reference (what `get_dma_buf()` does), owned by the new `DmaBuf`.
+        unsafe { bindings::get_file((*self.ptr.as_ptr()).file) };
+        // INVARIANT: We took a reference above.
+        Self {
+            ptr: self.ptr,
+            access_mode: self.access_mode,
+        }
+    }
+
+    /// Whether `self` and `other` are the same dma-buf.
+    pub(crate) fn same(&self, other: &Self) -> bool {
+        self.ptr == other.ptr
     }
 
     /// A new reference to the dma-buf's file, to install in a file descriptor.
@@ -165,8 +189,8 @@ impl Drop for DmaBuf {
 ///
 /// # Safety
 ///
-/// `dmabuf` is a live cmabuf dma-buf: its backing lists it only between export and `release`,
-/// and callers read it under the backing's lock.
+/// `dmabuf` is a live cmabuf dma-buf: the region lists it only between export and `release`,
+/// and callers read it under the region's lock.
 pub(crate) unsafe fn name_of(dmabuf: *mut c_void) -> Option<CString> {
     let dmabuf = dmabuf.cast::<bindings::dma_buf>();
     // Names are at most `DMA_BUF_NAME_LEN` bytes (`<linux/dma-buf.h>`); copied under the spinlock
@@ -206,7 +230,6 @@ unsafe impl Sync for Ops {}
 /// The ops of every cmabuf dma-buf.
 static OPS: Ops = Ops(bindings::dma_buf_ops {
     attach: Some(attach),
-    detach: Some(detach),
     map_dma_buf: Some(map_dma_buf),
     unmap_dma_buf: Some(unmap_dma_buf),
     release: Some(release),
@@ -218,15 +241,15 @@ static OPS: Ops = Ops(bindings::dma_buf_ops {
     ..pin_init::zeroed()
 });
 
-/// The buffer of a cmabuf dma-buf.
+/// The exporter of a cmabuf dma-buf.
 ///
 /// # Safety
 ///
 /// `dmabuf` is a live dma-buf exported with [`OPS`]; the result is used only while it lives.
-unsafe fn buffer_of<'a>(dmabuf: *mut bindings::dma_buf) -> &'a Buffer {
+unsafe fn exporter_of<'a>(dmabuf: *mut bindings::dma_buf) -> &'a Exporter {
     // SAFETY: `priv_` of a dma-buf exported with `OPS` is an `Exporter` (see `DmaBuf::export`),
     // alive until `release`, which the caller's dma-buf reference holds off.
-    unsafe { &(*(*dmabuf).priv_.cast::<Exporter>()).buffer }
+    unsafe { &*(*dmabuf).priv_.cast::<Exporter>() }
 }
 
 /// A direction from the DMA API's enum.
@@ -256,96 +279,79 @@ unsafe fn max_segment(dev: *mut bindings::device) -> u32 {
     }
 }
 
-/// What an attachment's `priv` owns: the buffer's table for the importing device.
-struct Attachment {
-    /// The table; mapped for the importer between `map_dma_buf` and `unmap_dma_buf`.
-    table: bindings::sg_table,
+/// A table that `map_dma_buf` handed to an importer, until `unmap_dma_buf` takes it back: what
+/// `begin/end_cpu_access` sync, as the mainline CMA heap does, so that an importer whose mapping
+/// bounces (swiotlb) or whose coherency differs from the memory device's sees the CPU's data and
+/// the CPU sees the importer's.
+struct Mapped {
+    /// The importer's device.
+    dev: *mut bindings::device,
+    /// The table, mapped for `dev`; owned by the importer until `unmap_dma_buf`.
+    table: *mut bindings::sg_table,
 }
 
-impl Drop for Attachment {
-    fn drop(&mut self) {
-        // SAFETY: `table` was filled by `Backing::sg_table` (or is still zeroed, which
-        // `sg_free_table()` accepts) and is freed once, here.
-        unsafe { bindings::sg_free_table(&mut self.table) };
-    }
-}
+// SAFETY: Both pointers stay valid from `map_dma_buf` to `unmap_dma_buf` (the importer holds its
+// device and the table), whichever thread uses them.
+unsafe impl Send for Mapped {}
 
-/// `attach`: builds the table for the importer.
+/// `attach`: checks that the importer can take the buffer's segments.
 ///
 /// # Safety
 ///
 /// Called by the dma-buf core with a live dma-buf of ours and its new attachment.
 unsafe extern "C" fn attach(
-    dmabuf: *mut bindings::dma_buf,
+    _dmabuf: *mut bindings::dma_buf,
     attachment: *mut bindings::dma_buf_attachment,
 ) -> c_int {
     // SAFETY: See the function's safety section; `dev` is the importer's live device.
-    let (buffer, max_segment) = unsafe { (buffer_of(dmabuf), max_segment((*attachment).dev)) };
-    let res = (|| -> Result<KBox<Attachment>> {
-        let mut att = KBox::new(
-            Attachment {
-                table: pin_init::zeroed(),
-            },
-            GFP_KERNEL,
-        )?;
-        buffer.backing().sg_table(&mut att.table, max_segment)?;
-        Ok(att)
-    })();
-    match res {
-        Ok(att) => {
-            // SAFETY: The attachment is ours to annotate until `detach`.
-            unsafe { (*attachment).priv_ = KBox::into_raw(att).cast() };
-            0
-        }
-        Err(e) => e.to_errno(),
+    let max_segment = unsafe { max_segment((*attachment).dev) };
+    // CAST: The page size fits in `u32`.
+    if max_segment < PAGE_SIZE as u32 {
+        // The scatterlist code cannot split pages (it would WARN): say no, clearly.
+        return EINVAL.to_errno();
     }
+    0
 }
 
-/// `detach`: frees the table.
+/// `map_dma_buf`: a new table of the buffer's pages, mapped for the importing device (a new one
+/// each call: `dma-buf.h` forbids handing out a cached or shared table).
 ///
 /// # Safety
 ///
-/// Called by the dma-buf core with an attachment that `attach` set up.
-unsafe extern "C" fn detach(
-    _dmabuf: *mut bindings::dma_buf,
-    attachment: *mut bindings::dma_buf_attachment,
-) {
-    // SAFETY: `attach` stored a `KBox<Attachment>` in `priv_`; this takes it back, once.
-    drop(unsafe { KBox::from_raw((*attachment).priv_.cast::<Attachment>()) });
-}
-
-/// `map_dma_buf`: maps the table for the importing device. `ENODEV` once unbind has started.
-///
-/// # Safety
-///
-/// Called by the dma-buf core with an attachment that `attach` set up.
+/// Called by the dma-buf core with an attachment of a live dma-buf of ours.
 unsafe extern "C" fn map_dma_buf(
     attachment: *mut bindings::dma_buf_attachment,
     dir: bindings::dma_data_direction,
 ) -> *mut bindings::sg_table {
-    // SAFETY: See the function's safety section; `priv_` is our `Attachment`.
-    let (buffer, att, dev) = unsafe {
-        (
-            buffer_of((*attachment).dmabuf),
-            &mut *(*attachment).priv_.cast::<Attachment>(),
-            (*attachment).dev,
-        )
-    };
-    let backing = buffer.backing();
-    if let Err(e) = backing.start_import() {
-        return e.to_ptr();
+    // SAFETY: See the function's safety section.
+    let (exporter, dev) = unsafe { (exporter_of((*attachment).dmabuf), (*attachment).dev) };
+    let res = (|| -> Result<*mut bindings::sg_table> {
+        let mut mapped = exporter.mapped.lock();
+        mapped.reserve(1, GFP_KERNEL)?;
+        let mut table = KBox::new(pin_init::zeroed::<bindings::sg_table>(), GFP_KERNEL)?;
+        // SAFETY: `dev` is the importer's live device (the function's safety section).
+        let max_segment = unsafe { max_segment(dev) };
+        exporter.buffer.sg_table(&mut table, max_segment)?;
+        // SAFETY: `dev` is the importer's live device; `table` describes the buffer's memory,
+        // which stays allocated while the dma-buf (which the attachment's importer holds) lives.
+        let ret = unsafe { bindings::dma_map_sgtable(dev, &mut *table, dir, 0) };
+        if ret != 0 {
+            // SAFETY: Filled above, never mapped; freed once.
+            unsafe { bindings::sg_free_table(&mut *table) };
+            return Err(Error::from_errno(ret));
+        }
+        let table = KBox::into_raw(table);
+        // Room was reserved above: cannot fail.
+        mapped.push(Mapped { dev, table }, GFP_NOWAIT)?;
+        Ok(table)
+    })();
+    match res {
+        Ok(table) => table,
+        Err(e) => e.to_ptr(),
     }
-    // SAFETY: `dev` is the importer's live device; `table` describes the buffer's memory, which
-    // stays allocated until `end_import` below is matched (unbind waits for it).
-    let ret = unsafe { bindings::dma_map_sgtable(dev, &mut att.table, dir, 0) };
-    if ret != 0 {
-        backing.end_import(buffer.charge().shared());
-        return Error::from_errno(ret).to_ptr();
-    }
-    &mut att.table
 }
 
-/// `unmap_dma_buf`: unmaps the table for the importing device.
+/// `unmap_dma_buf`: unmaps and frees a table that `map_dma_buf` returned.
 ///
 /// # Safety
 ///
@@ -356,10 +362,18 @@ unsafe extern "C" fn unmap_dma_buf(
     dir: bindings::dma_data_direction,
 ) {
     // SAFETY: See the function's safety section.
-    let (buffer, dev) = unsafe { (buffer_of((*attachment).dmabuf), (*attachment).dev) };
-    // SAFETY: `table` was mapped for `dev` in `map_dma_buf` with the same direction.
+    let (exporter, dev) = unsafe { (exporter_of((*attachment).dmabuf), (*attachment).dev) };
+    exporter
+        .mapped
+        .lock()
+        .retain(|m| !core::ptr::eq(m.table, table));
+    // SAFETY: `table` was mapped for `dev` in `map_dma_buf` with the same direction, and is no
+    // longer listed for syncing.
     unsafe { bindings::dma_unmap_sgtable(dev, table, dir, 0) };
-    buffer.backing().end_import(buffer.charge().shared());
+    // SAFETY: `map_dma_buf` made `table` with `KBox::into_raw`; taken back and freed once.
+    let mut table = unsafe { KBox::from_raw(table) };
+    // SAFETY: Filled by `Buffer::sg_table` and now unmapped; freed once.
+    unsafe { bindings::sg_free_table(&mut *table) };
 }
 
 /// `release`: the last reference went; drop the buffer.
@@ -370,16 +384,21 @@ unsafe extern "C" fn unmap_dma_buf(
 unsafe extern "C" fn release(dmabuf: *mut bindings::dma_buf) {
     // SAFETY: `priv_` is the `Exporter` that `DmaBuf::export` leaked into it; taken back once.
     let exporter = unsafe { KBox::from_raw((*dmabuf).priv_.cast::<Exporter>()) };
-    let shared: &Arc<Shared> = exporter.buffer.charge().shared();
-    shared.remove_file(exporter.file_id);
-    exporter.buffer.backing().unexported(dmabuf.cast());
+    exporter
+        .buffer
+        .set_dmabuf(dmabuf.cast(), core::ptr::null_mut());
     if exporter.counted.load(Ordering::Relaxed) {
-        shared.count_release();
+        exporter
+            .buffer
+            .charge()
+            .ledger()
+            .count(|s| s.live_dmabufs -= 1);
     }
     // Dropping the exporter drops the buffer, possibly its last holder.
 }
 
-/// Hands a cached buffer to the CPU (`for_cpu`) or back to devices, as an errno.
+/// Hands the buffer to the CPU (`for_cpu`) or back to devices, as an errno: the memory
+/// device's view (cached buffers) and every importer's mapped table, each on its own device.
 ///
 /// # Safety
 ///
@@ -390,8 +409,26 @@ unsafe fn cpu_access(
     dir: bindings::dma_data_direction,
 ) -> c_int {
     // SAFETY: See the function's safety section.
-    let buffer = unsafe { buffer_of(dmabuf) };
-    match buffer.backing().sync_all(for_cpu, direction(dir)) {
+    let exporter = unsafe { exporter_of(dmabuf) };
+    let mapped = exporter.mapped.lock();
+    for m in mapped.iter() {
+        // The importer's table, synced in the direction the CPU access asks for (as the mainline
+        // CMA heap does).
+        // SAFETY: `m.table` is mapped for `m.dev` until `unmap_dma_buf`, which unlists it first
+        // under the lock we hold.
+        unsafe {
+            // `dma_sync_sgtable_for_{cpu,device}()`, which are inline: the CPU's entries.
+            let (sgl, nents) = ((*m.table).sgl, (*m.table).orig_nents);
+            // CAST: An entry count of a buffer's table fits in `c_int`.
+            if for_cpu {
+                bindings::__dma_sync_sg_for_cpu(m.dev, sgl, nents as c_int, dir);
+            } else {
+                bindings::__dma_sync_sg_for_device(m.dev, sgl, nents as c_int, dir);
+            }
+        }
+    }
+    drop(mapped);
+    match exporter.buffer.sync_all(for_cpu, direction(dir)) {
         Ok(()) => 0,
         Err(e) => e.to_errno(),
     }
@@ -434,11 +471,14 @@ unsafe extern "C" fn mmap(
     raw: *mut bindings::vm_area_struct,
 ) -> c_int {
     // SAFETY: See the function's safety section.
-    let (buffer, vma) = unsafe { (buffer_of(dmabuf), VmaNew::from_raw(raw)) };
+    let (exporter, vma) = unsafe { (exporter_of(dmabuf), VmaNew::from_raw(raw)) };
     let res = (|| -> Result {
         let (first, _pages) = vma::prepare(vma)?;
         // CAST: The core checked `first` against the size, which fits in `usize`.
-        buffer.mmap(vma, first as usize)
+        exporter.buffer.mmap(vma, first as usize)?;
+        // Counted in the buffer's map count like a mapping of the device file.
+        vma::attach(vma, exporter.buffer.clone());
+        Ok(())
     })();
     match res {
         Ok(()) => 0,
@@ -446,15 +486,17 @@ unsafe extern "C" fn mmap(
     }
 }
 
-/// `vmap`: the buffer's kernel address (vivid writes frames through it).
+/// `vmap`: the buffer's kernel address (vivid writes frames through it, DRM's shmem helpers scan
+/// out from it). Never fails for memory that has a kernel address: the memory lives as long as
+/// the dma-buf, bound or not.
 ///
 /// # Safety
 ///
 /// Called by the dma-buf core with a live dma-buf of ours and a map to fill.
 unsafe extern "C" fn vmap(dmabuf: *mut bindings::dma_buf, map: *mut bindings::iosys_map) -> c_int {
     // SAFETY: See the function's safety section.
-    let buffer = unsafe { buffer_of(dmabuf) };
-    match buffer.backing().start_vmap() {
+    let buffer = unsafe { &exporter_of(dmabuf).buffer };
+    match buffer.kernel_addr() {
         Ok(vaddr) => {
             // SAFETY: `map` is the caller's map to fill: system memory, not I/O.
             unsafe {
@@ -467,15 +509,12 @@ unsafe extern "C" fn vmap(dmabuf: *mut bindings::dma_buf, map: *mut bindings::io
     }
 }
 
-/// `vunmap`: a kernel user is done with the address.
+/// `vunmap`: a kernel user is done with the address (a permanent one: nothing to undo).
 ///
 /// # Safety
 ///
 /// Called by the dma-buf core for a map that `vmap` filled.
-unsafe extern "C" fn vunmap(dmabuf: *mut bindings::dma_buf, map: *mut bindings::iosys_map) {
-    // SAFETY: See the function's safety section.
-    let buffer = unsafe { buffer_of(dmabuf) };
-    buffer.backing().end_vmap(buffer.charge().shared());
+unsafe extern "C" fn vunmap(_dmabuf: *mut bindings::dma_buf, map: *mut bindings::iosys_map) {
     // SAFETY: As for `vmap`.
     unsafe {
         (*map).__bindgen_anon_1.vaddr = core::ptr::null_mut();

@@ -1,28 +1,28 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! FFI edge: DMA memory of one buffer, from the DMA API of the bound device.
+//! FFI edge: DMA memory of one buffer, from the DMA API of the region's
+//! memory device.
 //!
 //! Coherent and write-combined buffers come from `dma_alloc_attrs()`, cached
-//! (non-coherent) ones from `dma_alloc_pages()`; with the device's CMA area
-//! attached, both are served from the region. Both zero the memory. Mapping
-//! to userspace goes through `dma_mmap_attrs()` / `dma_mmap_pages()`, which
-//! are `remap_pfn_range()` with the page protection that fits the mode.
+//! (non-coherent) ones from `dma_alloc_pages()`; with the region's CMA area
+//! assigned to the memory device, both are served from the region. Both zero
+//! the memory. Mapping to userspace goes through `dma_mmap_attrs()` /
+//! `dma_mmap_pages()`, which are `remap_pfn_range()` with the page
+//! protection that fits the mode.
 //!
 //! The kernel crate's `dma::Coherent` needs a `Device<Bound>` at allocation,
 //! which an ioctl does not have, and offers neither the non-coherent
 //! allocation nor mmap, hence this file.
 //!
-//! The memory must go back while the node's region is still attached: after
-//! unbind has detached it, `dma_free_*()` would hand CMA pages to the buddy
-//! allocator with their CMA bitmap bits still set. So allocating and freeing
-//! both take an [`Attached`] token, which only the device's lock scope (or an
-//! allocation in flight, which unbind waits for) can produce; see
-//! `device.rs`. Dropping a [`DmaMem`] without [`DmaMem::free`] leaks it
-//! (with an error in the log) rather than freeing it without that proof.
+//! A [`DmaMem`] holds a [`RegionRef`], so the region stays attached to the
+//! memory device for as long as the memory lives, whatever happened to the
+//! binding; dropping the [`DmaMem`] frees the memory.
 
 use crate::{
-    device::Attached,
-    region::raw_device,
+    region::{
+        raw_device,
+        RegionRef, //
+    },
     validate::{
         Direction,
         Mode, //
@@ -31,11 +31,10 @@ use crate::{
 use core::ptr::NonNull;
 use kernel::{
     bindings,
-    device,
     mm::virt::VmaNew,
     page::PAGE_SHIFT,
     prelude::*,
-    sync::aref::ARef, //
+    rbtree::RBTreeNodeReservation, //
 };
 
 /// What the DMA API handed out, by allocation call.
@@ -46,25 +45,24 @@ enum Cookie {
     Pages(NonNull<bindings::page>),
 }
 
-/// A zeroed, physically contiguous DMA allocation on a bound device.
+/// A zeroed, physically contiguous DMA allocation from a region, freed when dropped.
 ///
 /// # Invariants
 ///
 /// `cookie`, `dma_addr` and `size` are what a successful `dma_alloc_attrs()` (with the attributes
-/// in the cookie) or `dma_alloc_pages()` (`DMA_BIDIRECTIONAL`) on `dev` returned, not yet freed.
-/// The region it came from stays attached while the memory is in use: it is freed only by
-/// [`DmaMem::free`], whose [`Attached`] argument proves that.
+/// in the cookie) or `dma_alloc_pages()` (`DMA_BIDIRECTIONAL`) on `region`'s memory device
+/// returned, not yet freed, and lie in the region; the region lists the allocation under
+/// `dma_addr`. The [`RegionRef`] keeps the region attached to that device until [`Drop`] has
+/// freed the memory.
 pub(crate) struct DmaMem {
-    /// The device the memory was allocated for.
-    dev: ARef<device::Device>,
+    /// The region, attached to the device the memory was allocated on.
+    region: RegionRef,
     /// The allocation.
     cookie: Cookie,
     /// Its device address.
     dma_addr: u64,
     /// Its size in bytes, page aligned.
     size: usize,
-    /// Set by [`DmaMem::free`].
-    freed: bool,
 }
 
 // SAFETY: The allocation is not tied to the allocating thread; the DMA API may free, map and sync
@@ -82,20 +80,41 @@ fn dma_dir(dir: Direction) -> bindings::dma_data_direction {
     }
 }
 
+/// Frees what the DMA API handed out for `size` bytes at `dma_addr` on `dev`.
+///
+/// # Safety
+///
+/// `cookie`, `dma_addr` and `size` are a live allocation on `dev`, freed exactly once, here, with
+/// no CPU mapping of it left.
+unsafe fn free_raw(dev: *mut bindings::device, cookie: &Cookie, dma_addr: u64, size: usize) {
+    match *cookie {
+        // SAFETY: See the function's safety section.
+        Cookie::Attrs(cpu, attrs) => unsafe {
+            bindings::dma_free_attrs(dev, size, cpu.as_ptr(), dma_addr, attrs)
+        },
+        // SAFETY: As above, for `dma_alloc_pages()`.
+        Cookie::Pages(page) => unsafe {
+            bindings::dma_free_pages(
+                dev,
+                size,
+                page.as_ptr(),
+                dma_addr,
+                crate::compat::dma_dir::BIDIRECTIONAL,
+            )
+        },
+    }
+}
+
 impl DmaMem {
-    /// Allocates `size` bytes (page aligned, > 0) in `mode` for `dev`, whose region `_attached`
-    /// proves attached.
+    /// Allocates `size` bytes (page aligned, > 0) in `mode` from `region`.
     ///
-    /// May sleep while CMA migrates pages; `ENOMEM` when the DMA API has nothing.
-    pub(crate) fn alloc(
-        dev: &device::Device,
-        size: usize,
-        mode: Mode,
-        _attached: &Attached<'_>,
-    ) -> Result<Self> {
-        let raw = raw_device(dev);
+    /// May sleep while CMA migrates pages; `ENOMEM` when the DMA API has nothing. `Ok(None)` when
+    /// the DMA API fell back to memory outside the region, which was given back at once.
+    pub(crate) fn alloc(region: &RegionRef, size: usize, mode: Mode) -> Result<Option<Self>> {
+        let raw = raw_device(region.device());
         let gfp = bindings::GFP_KERNEL | bindings::__GFP_NOWARN;
         let mut dma_addr: bindings::dma_addr_t = 0;
+        let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
         let cookie = match mode {
             Mode::Coherent | Mode::WriteCombine => {
                 let attrs: c_ulong = if mode == Mode::WriteCombine {
@@ -104,8 +123,8 @@ impl DmaMem {
                 } else {
                     0
                 };
-                // SAFETY: `raw` is a live device (we hold a reference through `dev`) whose
-                // region is attached (`_attached`); `dma_addr` is writable.
+                // SAFETY: `raw` is the region's memory device, which the `RegionRef` keeps alive
+                // with the region assigned; `dma_addr` is writable.
                 let cpu =
                     unsafe { bindings::dma_alloc_attrs(raw, size, &mut dma_addr, gfp, attrs) };
                 Cookie::Attrs(NonNull::new(cpu).ok_or(ENOMEM)?, attrs)
@@ -124,14 +143,22 @@ impl DmaMem {
                 Cookie::Pages(NonNull::new(page).ok_or(ENOMEM)?)
             }
         };
-        // INVARIANT: A successful allocation of `size` bytes on `dev`.
-        Ok(Self {
-            dev: dev.into(),
+        // CAST: `size` fits in `u64`.
+        if !region.contains(dma_addr, size as u64) {
+            // The DMA API fell back to the page allocator: not ours to hand out.
+            // SAFETY: Just allocated on `raw`, never mapped; freed once.
+            unsafe { free_raw(raw, &cookie, dma_addr, size) };
+            return Ok(None);
+        }
+        region.list(node, dma_addr, size);
+        // INVARIANT: A successful allocation of `size` bytes in the region, listed under
+        // `dma_addr`.
+        Ok(Some(Self {
+            region: region.clone(),
             cookie,
             dma_addr,
             size,
-            freed: false,
-        })
+        }))
     }
 
     /// The device (DMA) address.
@@ -144,7 +171,7 @@ impl DmaMem {
     /// `dma_mmap_attrs()` and `dma_mmap_pages()` refuse (`ENXIO`) a range that leaves the buffer.
     pub(crate) fn mmap(&self, vma: &VmaNew, first: usize) -> Result {
         let raw_vma = vma.as_ptr();
-        let raw_dev = raw_device(&self.dev);
+        let raw_dev = raw_device(self.region.device());
         // `dma_mmap_*()` read `vm_pgoff` as the page offset inside the buffer; it holds our
         // handle-window offset, which the VMA keeps for `/proc/*/maps` and for splits.
         // SAFETY: The VMA is being set up in our mmap hook (`VmaNew`), so nothing else reads or
@@ -184,7 +211,7 @@ impl DmaMem {
         if !matches!(self.cookie, Cookie::Pages(_)) {
             return Ok(());
         }
-        let raw = raw_device(&self.dev);
+        let raw = raw_device(self.region.device());
         let addr = self.dma_addr + offset as u64;
         if for_cpu {
             // SAFETY: A range inside (checked above) a live `dma_alloc_pages()` allocation of the
@@ -210,7 +237,7 @@ impl DmaMem {
         // allocated with; `table` is writable and freed below.
         kernel::error::to_result(unsafe {
             bindings::dma_get_sgtable_attrs(
-                raw_device(&self.dev),
+                raw_device(self.region.device()),
                 &mut table,
                 cpu.as_ptr(),
                 self.dma_addr,
@@ -277,46 +304,32 @@ impl DmaMem {
         }
     }
 
-    /// Gives the memory back to the region, which `_attached` proves still attached.
-    ///
-    /// The caller has removed every CPU mapping of it: user PTEs are gone once the last VMA
-    /// closed, or unbind zapped them.
-    pub(crate) fn free(mut self, _attached: &Attached<'_>) {
-        let raw = raw_device(&self.dev);
-        match self.cookie {
-            // SAFETY: By the type invariant this is a live `dma_alloc_attrs()` allocation on
-            // `dev`; it is freed exactly once (`self` is consumed and `freed` stops `Drop`), while
-            // its region is attached (`_attached`).
-            Cookie::Attrs(cpu, attrs) => unsafe {
-                bindings::dma_free_attrs(raw, self.size, cpu.as_ptr(), self.dma_addr, attrs)
-            },
-            // SAFETY: As above, for `dma_alloc_pages()`.
-            Cookie::Pages(page) => unsafe {
-                bindings::dma_free_pages(
-                    raw,
-                    self.size,
-                    page.as_ptr(),
-                    self.dma_addr,
-                    crate::compat::dma_dir::BIDIRECTIONAL,
-                )
-            },
-        }
-        self.freed = true;
+    /// The size in bytes, page aligned.
+    pub(crate) fn size(&self) -> usize {
+        self.size
+    }
+
+    /// The region the memory came from.
+    pub(crate) fn region(&self) -> &RegionRef {
+        &self.region
     }
 }
 
 impl Drop for DmaMem {
     fn drop(&mut self) {
-        if !self.freed {
-            // Unreachable by construction (every owner frees with an `Attached` proof); without
-            // that proof the region may be detached, so leaking is the only safe choice.
-            dev_err!(
-                self.dev,
-                "leaking {} bytes of DMA memory at {:#x}: freed without its region\n",
+        // SAFETY: By the type invariant this is a live allocation on the region's memory device,
+        // which the `RegionRef` (dropped after this) keeps attached; it is freed exactly once,
+        // here. Every CPU mapping of it is gone: user mappings and dma-bufs hold the memory's
+        // owner, and so this `DmaMem`, until they go.
+        unsafe {
+            free_raw(
+                raw_device(self.region.device()),
+                &self.cookie,
+                self.dma_addr,
                 self.size,
-                self.dma_addr
-            );
-        }
+            )
+        };
+        self.region.unlist(self.dma_addr);
     }
 }
 

@@ -2,12 +2,15 @@
 
 //! The platform driver: binds `"cmabuf,dma-buffer"` nodes.
 //!
-//! Probe attaches the node's CMA region ([`Region`]), takes the lowest free
-//! index `N` ([`crate::index`]) and registers `/dev/cmabufN`. Unbind (and
-//! `rmmod`, which unbinds every node) tears down in the opposite order: the
-//! buffers are revoked ([`Shared::revoke`]), then the misc device goes, so no
-//! new file can be opened, then the region. Files that are still open keep
-//! the [`Shared`] state and see the device as gone (`ENODEV`).
+//! Probe attaches the node's CMA region ([`Region`]: a memory device of
+//! cmabuf's own, or the one an earlier binding left while its buffers live),
+//! takes the lowest free index `N` ([`crate::index`]) and registers
+//! `/dev/cmabufN`. Unbind (and `rmmod`, which unbinds every node) stops new
+//! work ([`Shared::unbind`], which waits for nothing), then the misc device
+//! goes, so no new file can be opened. Files that are still open keep the
+//! [`Shared`] state and see the device as gone (`ENODEV`, but for freeing
+//! handles); buffers keep their memory, and the region, until their last
+//! user lets go.
 
 use crate::{
     device::Shared,
@@ -51,10 +54,8 @@ pub(crate) struct CmabufDriver {
     _stats: debugfs::File<Arc<Shared>>,
     /// The debugfs directory, and the file's name.
     _debugfs: (Dir, CString),
-    /// State shared with open files.
+    /// State shared with open files; holds the region.
     shared: Arc<Shared>,
-    /// The node's CMA region, attached to the device.
-    region: Region,
     /// `N`, given back last.
     index: Index<'static>,
 }
@@ -70,19 +71,11 @@ impl platform::Driver for CmabufDriver {
     ) -> impl PinInit<Self, Error> + 'bound {
         let dev: &device::Device<Core<'_>> = pdev.as_ref();
         try_pin_init!(Self {
-            region: Region::attach(pdev)?,
             index: match crate::region::alias_index(dev) {
                 Some(n) => DEVICES.take_at(n)?,
                 None => DEVICES.take_from(crate::region::first_unaliased_index())?,
             },
-            shared: Shared::new(
-                dev,
-                index.get(),
-                region.name(),
-                region.base(),
-                region.dma_base(),
-                region.size()
-            )?,
+            shared: Shared::new(dev, index.get(), Region::attach(pdev)?)?,
             _debugfs: (
                 crate::debugfs::root()?,
                 CString::try_from_fmt(fmt!("cmabuf{}", index.get()))?
@@ -102,17 +95,17 @@ impl platform::Driver for CmabufDriver {
                 dev,
                 "/dev/cmabuf{}: region {} base {:#x} size {} KiB\n",
                 this.shared.index(),
-                this.region.name(),
-                this.region.base(),
-                this.region.size() / 1024
+                this.shared.region_name(),
+                this.shared.region_base(),
+                this.shared.region_size() / 1024
             );
             Ok(())
         })
     }
 
     fn unbind<'bound>(pdev: &'bound platform::Device<Core<'_>>, this: Pin<&Self>) {
-        // Free every buffer while the region is still attached; see `Shared::revoke`.
-        this.shared.revoke();
+        // Stop new work; buffers keep their memory until their users let go.
+        this.shared.unbind();
         dev_info!(
             pdev.as_ref(),
             "/dev/cmabuf{}: unbound\n",

@@ -9,10 +9,7 @@
 //! so a failed call changes nothing.
 
 use crate::{
-    buffer::{
-        Backing,
-        Buffer, //
-    },
+    buffer::Buffer,
     device::{
         self,
         Shared, //
@@ -30,17 +27,13 @@ use crate::{
         cmabuf_stats,
         cmabuf_sync,
         cmd,
-        dma_heap_allocation_data,
         CMABUF_OUT_ADDR_WITHHELD, //
     },
     validate::{
         self,
         Mode, //
     },
-    vma::{
-        self,
-        Mapping, //
-    },
+    vma,
 };
 use kernel::{
     bindings,
@@ -62,7 +55,6 @@ use kernel::{
     prelude::*,
     rbtree::{
         RBTree,
-        RBTreeNode,
         RBTreeNodeReservation, //
     },
     sync::{
@@ -78,7 +70,19 @@ struct Handle {
     /// The buffer.
     buffer: Arc<Buffer>,
     /// The dma-buf, made by the first export.
-    dmabuf: Option<DmaBuf>,
+    dmabuf: Option<Cached>,
+}
+
+/// A handle's dma-buf. An EXPORT that fails after making it (its result could not be written)
+/// takes it out again unless another EXPORT of it succeeded or is under way, so a failed call
+/// leaves the handle as it was (free to be exported with another access mode).
+struct Cached {
+    /// The dma-buf.
+    dmabuf: DmaBuf,
+    /// Whether an EXPORT of it succeeded: then it stays.
+    confirmed: bool,
+    /// EXPORTs of it under way (between taking it and installing its descriptor).
+    pending: u32,
 }
 
 /// What the file's lock protects.
@@ -100,8 +104,6 @@ struct FileState {
 pub(crate) struct CmabufFile {
     /// The device.
     shared: Arc<Shared>,
-    /// Key of this file in the device's file list.
-    id: u64,
     /// Whether the opener may see DMA addresses (judged once, at open).
     addresses: bool,
     /// Handles and accounting.
@@ -214,7 +216,7 @@ impl CmabufFile {
         // again and nothing was counted.
         user.write(&a)?;
 
-        self.shared.hand_out(buffer.charge(), us);
+        self.shared.ledger().hand_out(buffer.charge(), us);
         let mut state = self.state.lock();
         let handle = Handle {
             buffer,
@@ -233,18 +235,10 @@ impl CmabufFile {
     fn new_buffer(&self, len: usize, mode: Mode, handle: u32) -> Result<(Arc<Buffer>, u64)> {
         // CAST: `len` came from a `u64`.
         let len64 = len as u64;
-        let guard = self.shared.enter()?;
-        let charge = Shared::charge(&self.shared, &guard, len64)?;
-        let backing_node = RBTreeNodeReservation::new(GFP_KERNEL)?;
-        let (dma, us) = self.shared.allocate(&guard, len, mode)?;
-        // From here on, a failure gives everything back by dropping: the memory through
-        // `Backing::new` or `Buffer`'s drop, the bytes through the charge.
-        let backing = Backing::new(dma, len, mode, &guard)?;
-        let buffer = Buffer::new(charge, backing.clone(), handle)?;
-        self.shared
-            .register(&guard, backing_node.into_node(backing.id(), backing));
-        // Nothing that unbind waits for is held across the caller's copy to userspace.
-        drop(guard);
+        let charge = self.shared.charge(len64)?;
+        let (mem, us) = self.shared.allocate(len, mode)?;
+        // From here on, a failure gives everything back by dropping the memory and the charge.
+        let buffer = Buffer::new(mem, charge, mode, handle)?;
         Ok((buffer, us))
     }
 
@@ -273,53 +267,97 @@ impl CmabufFile {
         let fd = Self::reserve_fd(e.flags)?;
         let accmode = e.flags & bindings::O_ACCMODE;
         // Write access to the memory only through a file that has it.
-        if accmode == bindings::O_RDWR && file.flags() & bindings::O_ACCMODE == bindings::O_RDONLY {
-            return Err(EACCES);
-        }
+        Self::may_export(accmode, file)?;
         user.check_writable()?;
-        let dmabuf_file = {
+        let dmabuf = {
             let mut state = self.state.lock();
             let handle = state.handles.get_mut(&e.handle).ok_or(ENOENT)?;
-            let dmabuf = match &mut handle.dmabuf {
-                Some(dmabuf) => dmabuf,
-                none => none.insert(DmaBuf::export(handle.buffer.clone(), accmode)?),
+            let cached = match &mut handle.dmabuf {
+                Some(cached) => cached,
+                none => none.insert(Cached {
+                    dmabuf: DmaBuf::export(handle.buffer.clone(), accmode)?,
+                    confirmed: false,
+                    pending: 0,
+                }),
             };
             // Every descriptor shares the dma-buf's one file, and with it its access mode.
-            if dmabuf.access_mode() != accmode {
+            if cached.dmabuf.access_mode() != accmode {
                 return Err(EINVAL);
             }
-            dmabuf.file()
+            cached.pending += 1;
+            cached.dmabuf.new_ref()
         };
-        install(fd, dmabuf_file, |fd| {
+        let res = install(fd, dmabuf.file(), |fd| {
             e.fd = fd;
             user.write(&e)
-        })
+        });
+        if res.is_ok() {
+            dmabuf.count();
+        }
+        let removed = {
+            let mut state = self.state.lock();
+            // The handle may have been freed meanwhile: then the dma-buf is only its holders'.
+            let slot = state
+                .handles
+                .get_mut(&e.handle)
+                .map(|h| &mut h.dmabuf)
+                .filter(|c| c.as_ref().is_some_and(|c| c.dmabuf.same(&dmabuf)));
+            match slot {
+                Some(Some(cached)) => {
+                    cached.pending -= 1;
+                    cached.confirmed |= res.is_ok();
+                    if !cached.confirmed && cached.pending == 0 {
+                        slot_take(&mut state, e.handle)
+                    } else {
+                        None
+                    }
+                }
+                _ => None,
+            }
+        };
+        // Dropped outside the lock: possibly the dma-buf's last reference.
+        drop(removed);
+        drop(dmabuf);
+        res
     }
 
-    /// `DMA_HEAP_IOCTL_ALLOC`: a buffer that only its dma-buf holds, for dma-heap users.
-    fn heap_alloc(&self, arg: usize, size: usize, _file: &File) -> Result<isize> {
-        let user = uapi::read::<dma_heap_allocation_data>(arg, size)?;
+    /// `DMA_HEAP_IOCTL_ALLOC` (`command` is any `'H'` ioctl number 0): a buffer that only its
+    /// dma-buf holds, for dma-heap users. Takes its argument and checks its fields exactly as
+    /// `drivers/dma-buf/dma-heap.c` does (see `uapi::HeapArg`).
+    fn heap_alloc(&self, command: u32, arg: usize, file: &File) -> Result<isize> {
+        let user = uapi::HeapArg::read(command, arg)?;
         let mut h = user.val;
-        let inputs = dma_heap_allocation_data {
-            len: h.len,
-            fd_flags: h.fd_flags,
-            ..Default::default()
-        };
-        // `fd` is an output and `heap_flags` has no bits defined: both must be zero.
-        uapi::only_inputs(&h, inputs)?;
+        if h.fd != 0
+            || h.fd_flags & !(bindings::O_ACCMODE | bindings::O_CLOEXEC) != 0
+            || h.heap_flags != 0
+        {
+            return Err(EINVAL);
+        }
+        let accmode = h.fd_flags & bindings::O_ACCMODE;
+        Self::may_export(accmode, file)?;
         let mode =
             Mode::from_alloc_flags(crate::compat::param(&crate::module_parameters::heap_mode))?;
         let len = validate::round_size(h.len, PAGE_SIZE, self.shared.region_size())?;
-        let fd = Self::reserve_fd(h.fd_flags)?;
-        user.check_writable()?;
+        let fd = FileDescriptorReservation::get_unused_fd_flags(h.fd_flags & bindings::O_CLOEXEC)?;
         let (buffer, us) = self.new_buffer(len, mode, 0)?;
-        let dmabuf = DmaBuf::export(buffer.clone(), h.fd_flags & bindings::O_ACCMODE)?;
+        let dmabuf = DmaBuf::export(buffer.clone(), accmode)?;
         install(fd, dmabuf.file(), |fd| {
             h.fd = fd;
             user.write(&h)
         })?;
-        self.shared.hand_out(buffer.charge(), us);
+        dmabuf.count();
+        self.shared.ledger().hand_out(buffer.charge(), us);
         Ok(0)
+    }
+
+    /// A dma-buf with access mode `accmode` may come from `file` only if the file can write
+    /// whenever the dma-buf can: `EACCES` otherwise (EXPORT and `DMA_HEAP_IOCTL_ALLOC` alike).
+    fn may_export(accmode: u32, file: &File) -> Result {
+        if accmode != bindings::O_RDONLY && file.flags() & bindings::O_ACCMODE == bindings::O_RDONLY
+        {
+            return Err(EACCES);
+        }
+        Ok(())
     }
 
     /// `CMABUF_IOCTL_FREE`.
@@ -455,6 +493,11 @@ impl CmabufFile {
     }
 }
 
+/// Takes the dma-buf out of `handle` in `state`.
+fn slot_take(state: &mut FileState, handle: u32) -> Option<Cached> {
+    state.handles.get_mut(&handle)?.dmabuf.take()
+}
+
 /// Writes the result naming the reserved descriptor (`write`), then installs `file` in it; on a
 /// failed write the descriptor is given back and nothing is installed.
 fn install(
@@ -471,15 +514,14 @@ fn install(
 impl MiscDevice for CmabufFile {
     type Ptr = Pin<KBox<Self>>;
 
-    fn open(file: &File, misc: &MiscDeviceRegistration<Self>) -> Result<Pin<KBox<Self>>> {
+    fn open(_file: &File, misc: &MiscDeviceRegistration<Self>) -> Result<Pin<KBox<Self>>> {
         let shared = Registration::shared_of(misc);
-        let id = shared.new_id();
-        let node = RBTreeNode::new(id, Mapping::of_file(file)?, GFP_KERNEL)?;
-        let file_shared = shared.clone();
-        let this = KBox::pin_init(
+        if !shared.is_bound() {
+            return Err(ENODEV);
+        }
+        KBox::pin_init(
             try_pin_init!(Self {
-                shared: file_shared,
-                id,
+                shared,
                 addresses: crate::compat::param(&crate::module_parameters::expose_dma_addr) != 0
                     || dmamem::caller_has_rawio(),
                 state <- new_mutex!(FileState {
@@ -491,14 +533,7 @@ impl MiscDevice for CmabufFile {
                 }),
             }),
             GFP_KERNEL,
-        )?;
-        shared.add_file(node)?;
-        Ok(this)
-    }
-
-    fn release(this: Pin<KBox<Self>>, _file: &File) {
-        // The file's mapping must be forgotten before the file goes; handles drop with `this`.
-        this.shared.remove_file(this.id);
+        )
     }
 
     fn ioctl(this: Pin<&Self>, file: &File, command: u32, arg: usize) -> Result<isize> {
@@ -509,8 +544,15 @@ impl MiscDevice for CmabufFile {
         let op: Op = if is(cmd::FREE) {
             // Freeing works after unbind too, so that userspace can clean up.
             return this.free(arg, size);
-        } else if command == cmd::DMA_HEAP_ALLOC {
-            Self::heap_alloc
+        } else if ioctl::_IOC_TYPE(command) == uapi::HEAP_MAGIC {
+            // As `dma-heap.c` dispatches: by number, whatever the size and direction.
+            if ioctl::_IOC_NR(command) != 0 {
+                return Err(EINVAL);
+            }
+            if !this.shared.is_bound() {
+                return Err(ENODEV);
+            }
+            return this.heap_alloc(command, arg, file);
         } else if is(cmd::ALLOC) {
             Self::alloc
         } else if is(cmd::INFO) {

@@ -1,33 +1,61 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! FFI edge: the reserved-memory region a node names in `memory-region`.
+//! FFI edge, and the bottom layer: the memory of a node's reusable CMA region.
 //!
-//! [`Region::attach`] assigns the node's first `memory-region` to the device
-//! with `of_reserved_mem_device_init_by_idx()`, so that the DMA API serves the
-//! device's allocations from it, and accepts it only if it is a CMA area (a
-//! `reusable` `shared-dma-pool`) and the very one the node names. Dropping a
-//! [`Region`] detaches it again. The reserved-memory calls have no Rust
-//! binding in the kernel crate, so they are declared here.
+//! Buffer memory outlives the platform binding: a mapping, a dma-buf, an
+//! importer's DMA mapping or a vmap may hold it long after unbind. So the
+//! memory is not allocated on the bound platform device (whose DMA API state
+//! ends with its binding: `of_reserved_mem_device_release()` clears its
+//! `cma_area`, and DMA API debugging reports allocations still pending at
+//! unbind) but on a device of cmabuf's own, the *memory device*, as
+//! remoteproc does for its carve-outs: a `struct device` that carries the
+//! node's DMA configuration (`of_dma_configure_id()`: masks, `dma-ranges`,
+//! coherency) and the region assignment
+//! (`of_reserved_mem_device_init_by_idx()`). A [`Region`] owns it, and every
+//! allocation holds a [`RegionRef`]; the region is detached and the device
+//! freed when the binding and the last allocation have both let go.
+//!
+//! The memory device is initialised but never added to the device model: it
+//! is not on a bus, so no driver (ours matches the node's `compatible`) can
+//! bind it, and it has no sysfs entries and sends no uevents. Tearing it down
+//! is two calls that may run wherever the last user lets go of its memory (a
+//! VMA's `close` under the mmap lock, a dma-buf's `release`): releasing the
+//! region assignment and dropping the device's last reference.
+//!
+//! A node that is bound again while memory of its earlier binding lives finds
+//! that same [`Region`] again (the module's list of regions, by device-tree
+//! node): it allocates from the same region with the same view of what is
+//! used, so its room and its statistics count the older buffers.
 
-use core::ptr;
+use core::{
+    mem::ManuallyDrop,
+    ops::Deref,
+    ptr, //
+};
 use kernel::{
     bindings,
     device::{
         self,
         Core, //
     },
-    dma::{
-        self,
-        DmaMask, //
-    },
+    new_mutex,
     page::PAGE_SIZE,
     platform,
     prelude::*,
+    rbtree::{
+        RBTree,
+        RBTreeNodeReservation, //
+    },
     str::{
         CStrExt,
         CString, //
     },
-    sync::aref::ARef, //
+    sync::{
+        aref::ARef,
+        Arc,
+        ArcBorrow,
+        Mutex, //
+    },
 };
 
 // `#[allow]`, not `#[expect]`: whether `struct device` holds a zero-sized (FFI-unsafe) member
@@ -101,15 +129,42 @@ pub(crate) fn raw_device<Ctx: device::DeviceContext>(
         .cast_mut()
 }
 
-/// A reusable CMA region attached to a bound device.
+/// The memory device with the region assigned to it.
 ///
 /// # Invariants
 ///
-/// `dev` had the region assigned by a successful `of_reserved_mem_device_init_by_idx()`, and
-/// its `cma_area` is that region's CMA area, until [`Drop`] releases it.
-pub(crate) struct Region {
-    /// The device the region is attached to.
+/// `dev` is a device made by `platform_device_alloc()` (never added), on which a successful
+/// `of_reserved_mem_device_init_by_idx()` assigned the region; released in [`Drop`], after which
+/// the `ARef` drops the device's last reference.
+struct MemDevice {
+    /// The device; its reference is the one `platform_device_alloc()` returned.
     dev: ARef<device::Device>,
+}
+
+impl Drop for MemDevice {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant the region is assigned to `dev` and not yet released;
+        // every allocation on the device has been freed (each holds a `RegionRef`, and so the
+        // `Region` that owns us).
+        unsafe { of_reserved_mem_device_release(raw_device(&self.dev)) };
+    }
+}
+
+/// What the region knows of one live allocation.
+pub(crate) struct Used {
+    /// Size in bytes.
+    size: usize,
+    /// The allocation's dma-buf between export and release (0: none), for debugfs.
+    dmabuf: usize,
+}
+
+/// A node's reusable CMA region, attached to its memory device; see the module documentation.
+#[pin_data]
+pub(crate) struct Region {
+    /// The memory device: it allocates, maps and frees, and goes with the region.
+    mem: MemDevice,
+    /// The device-tree node it serves (identity only: the memory device holds a reference).
+    np: usize,
     /// The region's name: its reserved-memory node name, as CMA knows it.
     name: CString,
     /// Physical base address.
@@ -118,22 +173,89 @@ pub(crate) struct Region {
     dma_base: u64,
     /// Size in bytes.
     size: u64,
+    /// Live allocations, by DMA address.
+    #[pin]
+    used: Mutex<RBTree<u64, Used>>,
+}
+
+/// One entry of the module's list of regions.
+struct Entry {
+    /// [`Region::np`].
+    np: usize,
+    /// The region, from `Arc::as_ptr` of a live [`RegionRef`].
+    region: *const Region,
+}
+
+// SAFETY: The pointer is only dereferenced under `REGIONS`' lock (see `RegionRef`).
+unsafe impl Send for Entry {}
+
+kernel::sync::global_lock! {
+    // SAFETY: `init_registry()` initialises it in module init, before the driver is registered.
+    unsafe(uninit) static REGIONS: Mutex<KVec<Entry>> = KVec::new();
+}
+
+/// Initialises the module's list of regions; called once, in module init.
+pub(crate) fn init_registry() {
+    // SAFETY: Called once, in module init, before any other use.
+    unsafe { REGIONS.init() };
+}
+
+/// Frees the list's storage; called in module exit, when no region is left.
+pub(crate) fn drop_registry() {
+    let mut list = REGIONS.lock();
+    *list = KVec::new();
+}
+
+/// A reference to a [`Region`]; the region goes when the last one drops.
+///
+/// # Invariants
+///
+/// Every `Arc<Region>` is inside a `RegionRef`, and a region is listed in [`REGIONS`] from its
+/// creation until its last `RegionRef` drops. Every drop of a `RegionRef` decrements the count
+/// under `REGIONS`' lock and unlists the region in that same lock scope if it was the last, so
+/// under that lock a listed region always has a count above zero.
+pub(crate) struct RegionRef(ManuallyDrop<Arc<Region>>);
+
+impl Clone for RegionRef {
+    fn clone(&self) -> Self {
+        // INVARIANT: A new `RegionRef` for a region that is listed (we hold one).
+        Self(ManuallyDrop::new(Arc::clone(&self.0)))
+    }
+}
+
+impl Deref for RegionRef {
+    type Target = Region;
+
+    fn deref(&self) -> &Region {
+        &self.0
+    }
+}
+
+impl Drop for RegionRef {
+    fn drop(&mut self) {
+        let mut list = REGIONS.lock();
+        // SAFETY: Taken once, here; `self.0` is not used again.
+        let arc = unsafe { ManuallyDrop::take(&mut self.0) };
+        let addr = Arc::as_ptr(&arc);
+        if let Some(last) = Arc::into_unique_or_drop(arc) {
+            // INVARIANT: Unlisted in the lock scope in which its count reached zero.
+            list.retain(|e| !ptr::eq(e.region, addr));
+            drop(list);
+            // Detaches the region and frees the memory device.
+            drop(last);
+        }
+    }
 }
 
 impl Region {
-    /// Sets `pdev` up for DMA from the region its node names in `memory-region`.
+    /// The region that `pdev`'s node names in `memory-region`, attached to a memory device: the
+    /// one of an earlier binding of the node if its memory still lives, else a new one.
     ///
     /// Fails with `ENODEV` when the node has no usable `memory-region`, `EINVAL` when the region
-    /// is not a reusable CMA pool, and says why in the kernel log.
-    pub(crate) fn attach(pdev: &platform::Device<Core<'_>>) -> Result<Self> {
+    /// is not a reusable CMA pool or the device is behind an IOMMU, and says why in the log.
+    pub(crate) fn attach(pdev: &platform::Device<Core<'_>>) -> Result<RegionRef> {
         let dev: &device::Device<Core<'_>> = pdev.as_ref();
         let raw = raw_device(dev);
-
-        // The buffers are for device DMA; the region's addresses must be reachable. Regions are
-        // placed by the device tree, so accept any 64-bit address here; narrower masks come from
-        // `dma-ranges`, which the OF core has applied before probe.
-        // SAFETY: Called in probe, before any DMA allocation or mapping for this device exists.
-        unsafe { dma::Device::dma_set_mask_and_coherent(pdev, DmaMask::new::<64>())? };
 
         // Behind an IOMMU the DMA API returns I/O virtual addresses, not addresses in the
         // region: the region-window checks and the addresses reported to userspace would be
@@ -160,6 +282,17 @@ impl Region {
             return Err(ENODEV);
         }
 
+        let mut list = REGIONS.lock();
+        // CAST: The node's address, as its identity.
+        if let Some(e) = list.iter().find(|e| e.np == np as usize) {
+            // SAFETY: Under `REGIONS`' lock a listed region has a count above zero (`RegionRef`'s
+            // invariant), so it is live and no `UniqueArc` of it exists; `region` came from
+            // `Arc::as_ptr`.
+            let borrowed = unsafe { ArcBorrow::<Region>::from_raw(e.region) };
+            // INVARIANT: A new reference to a listed region.
+            return Ok(RegionRef(ManuallyDrop::new(borrowed.into())));
+        }
+
         let mut res: bindings::resource = pin_init::zeroed();
         // SAFETY: `np` is a valid node (above) and `res` a valid, writable `struct resource`.
         let ret = unsafe { of_reserved_mem_region_to_resource(np, 0, &mut res) };
@@ -177,78 +310,35 @@ impl Region {
         let base = res.start;
         let size = res.end - res.start + 1;
 
-        // SAFETY: `raw` and `np` are valid (above); index 0 exists since the lookup above worked.
-        let ret = unsafe { of_reserved_mem_device_init_by_idx(raw, np, 0) };
-        if ret < 0 {
-            dev_err!(
-                dev,
-                "cannot attach memory-region {} (error {})\n",
-                &*name,
-                ret
-            );
-            return Err(Error::from_errno(ret));
-        }
+        let (mem, dma_base) = MemDevice::create(dev, np, &name)?;
+        list.reserve(1, GFP_KERNEL)?;
+        let region = Arc::pin_init(
+            try_pin_init!(Self {
+                mem,
+                // CAST: The node's address, as its identity.
+                np: np as usize,
+                name,
+                base,
+                dma_base,
+                size,
+                used <- new_mutex!(RBTree::new()),
+            }),
+            GFP_KERNEL,
+        )?;
+        // INVARIANT: Listed from its creation; room was reserved above, so this cannot fail.
+        list.push(
+            Entry {
+                np: np as usize,
+                region: Arc::as_ptr(&region),
+            },
+            GFP_NOWAIT,
+        )?;
+        Ok(RegionRef(ManuallyDrop::new(region)))
+    }
 
-        // SAFETY: `raw` is valid; `cma_area` is only written by reserved-memory init/release for
-        // this device, which run in its probe and remove paths, serialised with us.
-        let cma = unsafe { (*raw).cma_area };
-        if cma.is_null() {
-            dev_err!(
-                dev,
-                "memory-region {} is not a CMA area: it must be a 'reusable' shared-dma-pool \
-                 without 'no-map' (and not disabled)\n",
-                &*name
-            );
-            // SAFETY: Undoes the successful init above (which may have set up a coherent pool).
-            unsafe { of_reserved_mem_device_release(raw) };
-            return Err(EINVAL);
-        }
-        // SAFETY: `cma` is a live CMA area (CMA areas are never freed); its name is a C string
-        // stored inside it.
-        let cma_name = unsafe { CStr::from_char_ptr(cma_get_name(cma)) };
-        if cma_name != &*name {
-            dev_err!(
-                dev,
-                "device uses CMA area {}, not its memory-region {}\n",
-                cma_name,
-                &*name
-            );
-            // SAFETY: Undoes the successful init above.
-            unsafe { of_reserved_mem_device_release(raw) };
-            return Err(EINVAL);
-        }
-
-        // The region's DMA address, which may differ from its physical one (`dma-ranges`):
-        // map its first page (RAM, without touching caches) and unmap it again.
-        let dir = crate::compat::dma_dir::BIDIRECTIONAL;
-        // CAST: A small flag constant.
-        let attrs = bindings::DMA_ATTR_SKIP_CPU_SYNC as c_ulong;
-        // SAFETY: `raw` is a bound device set up for DMA above; `base` is RAM (the region).
-        let dma_base = unsafe { bindings::dma_map_phys(raw, base, PAGE_SIZE, dir, attrs) };
-        // What the C inline `dma_mapping_error()` does: tell DMA API debugging that the
-        // result was checked, then compare with `DMA_MAPPING_ERROR`.
-        // SAFETY: `raw` is valid; `dma_base` was just returned for it.
-        #[cfg(CONFIG_DMA_API_DEBUG)]
-        unsafe {
-            bindings::debug_dma_mapping_error(raw, dma_base)
-        };
-        if dma_base == !0 {
-            dev_err!(dev, "region {} is not addressable by the device\n", &*name);
-            // SAFETY: Undoes the successful init above.
-            unsafe { of_reserved_mem_device_release(raw) };
-            return Err(EINVAL);
-        }
-        // SAFETY: Unmaps the mapping just made, with the same arguments.
-        unsafe { bindings::dma_unmap_phys(raw, dma_base, PAGE_SIZE, dir, attrs) };
-
-        // INVARIANT: The region was assigned above and `cma_area` checked to be it.
-        Ok(Self {
-            dev: ARef::from(&**dev),
-            name,
-            base,
-            dma_base,
-            size,
-        })
+    /// The memory device: what the DMA API allocates, maps and frees on.
+    pub(crate) fn device(&self) -> &device::Device {
+        &self.mem.dev
     }
 
     /// The region's name (its reserved-memory node name).
@@ -261,21 +351,172 @@ impl Region {
         self.base
     }
 
-    /// The region's base as the device addresses it.
-    pub(crate) fn dma_base(&self) -> u64 {
-        self.dma_base
-    }
-
     /// The region's size in bytes.
     pub(crate) fn size(&self) -> u64 {
         self.size
     }
+
+    /// Whether `[addr, addr + len)` lies in the region, as the device addresses it.
+    pub(crate) fn contains(&self, addr: u64, len: u64) -> bool {
+        let end = self.dma_base + self.size;
+        addr >= self.dma_base && addr.checked_add(len).is_some_and(|e| e <= end)
+    }
+
+    /// Lists a new allocation of `size` bytes at DMA address `addr` (`node` preallocated).
+    pub(crate) fn list(&self, node: RBTreeNodeReservation<u64, Used>, addr: u64, size: usize) {
+        let node = node.into_node(addr, Used { size, dmabuf: 0 });
+        self.used.lock().insert(node);
+    }
+
+    /// Unlists the allocation at `addr`, which went back to the region.
+    pub(crate) fn unlist(&self, addr: u64) {
+        let node = self.used.lock().remove_node(&addr);
+        drop(node);
+    }
+
+    /// Records the dma-buf of the allocation at `addr` (null: none any more, if it was `old`).
+    pub(crate) fn set_dmabuf(&self, addr: u64, old: *mut c_void, new: *mut c_void) {
+        if let Some(u) = self.used.lock().get_mut(&addr) {
+            // CAST: Kept as addresses only, to name the dma-buf in debugfs while it lives.
+            if old.is_null() || u.dmabuf == old as usize {
+                u.dmabuf = new as usize;
+            }
+        }
+    }
+
+    /// The DMA ranges `(address, size)` of the live allocations, in address order.
+    pub(crate) fn used_ranges(&self) -> Result<KVec<(u64, u64)>> {
+        let used = self.used.lock();
+        let mut out = KVec::with_capacity(used.iter().count(), GFP_KERNEL)?;
+        for (&addr, u) in used.iter() {
+            // CAST: A buffer's size fits in `u64`.
+            out.push((addr, u.size as u64), GFP_KERNEL)?;
+        }
+        Ok(out)
+    }
+
+    /// Calls `f(address, size, dma-buf)` for each live allocation, under the region's lock, which
+    /// keeps each listed dma-buf alive for the call (its `release` unlists it under the lock).
+    pub(crate) fn for_each_used(&self, mut f: impl FnMut(u64, usize, *mut c_void)) {
+        let used = self.used.lock();
+        for (&addr, u) in used.iter() {
+            // CAST: Stored from a pointer in `set_dmabuf`.
+            f(addr, u.size, u.dmabuf as *mut c_void);
+        }
+    }
+
+    /// The region's DMA base, as the device addresses it.
+    pub(crate) fn dma_base(&self) -> u64 {
+        self.dma_base
+    }
 }
 
-impl Drop for Region {
-    fn drop(&mut self) {
-        // SAFETY: By the type invariant the region was assigned to `dev` and not yet released;
-        // `dev` is kept alive by the reference we hold.
-        unsafe { of_reserved_mem_device_release(raw_device(&self.dev)) };
+impl MemDevice {
+    /// A memory device for the node `np` of the bound `parent`, with the node's DMA configuration
+    /// and the node's first `memory-region` (named `name`) assigned; also returns the region's
+    /// DMA address.
+    fn create(
+        parent: &device::Device<Core<'_>>,
+        np: *mut bindings::device_node,
+        name: &CStr,
+    ) -> Result<(Self, u64)> {
+        // SAFETY: The name is a NUL-terminated string; the function copies it.
+        let pdev = unsafe { bindings::platform_device_alloc(c"cmabuf-mem".as_char_ptr(), -1) };
+        if pdev.is_null() {
+            return Err(ENOMEM);
+        }
+        // SAFETY: `pdev` is a live platform device whose reference we own; `dev` is its
+        // embedded `struct device`, released through `put_device()` when the `ARef` drops.
+        let dev: ARef<device::Device> = unsafe {
+            ARef::from_raw(core::ptr::NonNull::new_unchecked(
+                (&raw mut (*pdev).dev).cast::<device::Device>(),
+            ))
+        };
+        let raw = raw_device(&dev);
+        let praw = raw_device(parent);
+        // SAFETY: `raw` is a fresh, unregistered device; `praw` a bound device with a node. This
+        // shares the node (with a reference, put when the device is released) and marks it reused.
+        unsafe { bindings::device_set_of_node_from_dev(raw, praw) };
+        // SAFETY: `raw` is valid; the format takes one string, the parent's name, which lives
+        // while the parent does (for the duration of this call).
+        kernel::error::to_result(unsafe {
+            bindings::dev_set_name(raw, c"%s:mem".as_char_ptr(), (*praw).kobj.name)
+        })?;
+        // The node's DMA configuration, as the platform bus gives its devices at probe: masks
+        // limited by `dma-ranges`, coherency, the bus limit.
+        // SAFETY: `raw` is valid, its `dma_mask` set by `platform_device_alloc()`; `np` is its
+        // node (so `dma-ranges` are read from the node's parent, as for the platform device).
+        kernel::error::to_result(unsafe {
+            bindings::of_dma_configure_id(raw, np, true, ptr::null())
+        })?;
+        // The buffers are for device DMA; the region's addresses must be reachable. Regions are
+        // placed by the device tree, so accept any 64-bit address; narrower limits come from
+        // `dma-ranges`, applied above.
+        // SAFETY: No DMA allocation or mapping exists on the device yet.
+        kernel::error::to_result(unsafe { bindings::dma_set_mask_and_coherent(raw, u64::MAX) })?;
+
+        // SAFETY: `raw` and `np` are valid (above); index 0 exists (the caller looked it up).
+        let ret = unsafe { of_reserved_mem_device_init_by_idx(raw, np, 0) };
+        if ret < 0 {
+            dev_err!(
+                parent,
+                "cannot attach memory-region {} (error {})\n",
+                name,
+                ret
+            );
+            return Err(Error::from_errno(ret));
+        }
+        // INVARIANT: The region is assigned; from here on dropping `mem` releases it.
+        let mem = Self { dev };
+
+        // SAFETY: `raw` is valid; `cma_area` is only written by reserved-memory init/release for
+        // this device, which only we call.
+        let cma = unsafe { (*raw).cma_area };
+        if cma.is_null() {
+            dev_err!(
+                parent,
+                "memory-region {} is not a CMA area: it must be a 'reusable' shared-dma-pool \
+                 without 'no-map' (and not disabled)\n",
+                name
+            );
+            return Err(EINVAL);
+        }
+        // SAFETY: `cma` is a live CMA area (CMA areas are never freed); its name is a C string
+        // stored inside it.
+        let cma_name = unsafe { CStr::from_char_ptr(cma_get_name(cma)) };
+        if cma_name != name {
+            dev_err!(
+                parent,
+                "device uses CMA area {}, not its memory-region {}\n",
+                cma_name,
+                name
+            );
+            return Err(EINVAL);
+        }
+
+        // The region's DMA address, which may differ from its physical one (`dma-ranges`):
+        // map its first page (RAM, without touching caches) and unmap it again.
+        let mut res: bindings::resource = pin_init::zeroed();
+        // SAFETY: `np` is valid and `res` writable.
+        kernel::error::to_result(unsafe { of_reserved_mem_region_to_resource(np, 0, &mut res) })?;
+        let dir = crate::compat::dma_dir::BIDIRECTIONAL;
+        // CAST: A small flag constant.
+        let attrs = bindings::DMA_ATTR_SKIP_CPU_SYNC as c_ulong;
+        // SAFETY: `raw` is set up for DMA above; `res.start` is RAM (the region).
+        let dma_base = unsafe { bindings::dma_map_phys(raw, res.start, PAGE_SIZE, dir, attrs) };
+        // What the C inline `dma_mapping_error()` does: tell DMA API debugging that the
+        // result was checked, then compare with `DMA_MAPPING_ERROR`.
+        // SAFETY: `raw` is valid; `dma_base` was just returned for it.
+        #[cfg(CONFIG_DMA_API_DEBUG)]
+        unsafe {
+            bindings::debug_dma_mapping_error(raw, dma_base)
+        };
+        if dma_base == !0 {
+            dev_err!(parent, "region {} is not addressable by the device\n", name);
+            return Err(EINVAL);
+        }
+        // SAFETY: Unmaps the mapping just made, with the same arguments.
+        unsafe { bindings::dma_unmap_phys(raw, dma_base, PAGE_SIZE, dir, attrs) };
+        Ok((mem, dma_base))
     }
 }

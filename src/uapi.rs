@@ -78,6 +78,10 @@ ioctl_arg!(dma_heap_allocation_data, 24, 24);
 /// `CMABUF_IOC_MAGIC` as the ioctl type.
 const MAGIC: u32 = CMABUF_IOC_MAGIC;
 
+/// `DMA_HEAP_IOC_MAGIC` as the ioctl type.
+// CAST: A character constant, which bindgen gives as `u8`.
+pub(crate) const HEAP_MAGIC: u32 = DMA_HEAP_IOC_MAGIC as u32;
+
 /// The commands, as `(direction, number)`: the size bits vary with the caller's struct version.
 pub(crate) mod cmd {
     use super::*;
@@ -98,7 +102,7 @@ pub(crate) mod cmd {
     pub(crate) const EXPORT: u32 = ioctl::_IOWR::<cmabuf_export>(MAGIC, CMABUF_IOC_NR_EXPORT);
     /// `DMA_HEAP_IOCTL_ALLOC` of `<linux/dma-heap.h>`: `_IOWR('H', 0x0, struct
     /// dma_heap_allocation_data)`.
-    pub(crate) const DMA_HEAP_ALLOC: u32 = ioctl::_IOWR::<dma_heap_allocation_data>(b'H' as u32, 0);
+    pub(crate) const DMA_HEAP_ALLOC: u32 = ioctl::_IOWR::<dma_heap_allocation_data>(HEAP_MAGIC, 0);
 }
 
 /// The command `cmd` with its size bits cleared, to compare against [`cmd`] values likewise
@@ -168,6 +172,68 @@ impl<T: IoctlArg> UserArg<T> {
     pub(crate) fn write(&self, val: &T) -> Result {
         self.check_writable()?;
         write_raw(self.addr, &val.as_bytes()[..self.out_len()])
+    }
+}
+
+/// `DMA_HEAP_IOCTL_ALLOC`'s argument, read and written exactly as `dma_heap_ioctl()` in
+/// `drivers/dma-buf/dma-heap.c` does, whatever size and direction the caller's command carries:
+/// it reads the caller's size if the command has `_IOC_WRITE` (zero-filling what a smaller,
+/// older structure lacks and keeping a larger one's extra bytes unread by anyone), and writes the
+/// caller's size back if the command has `_IOC_READ` (the kernel's structure, then the extra
+/// bytes as they came in, zeros if none came in).
+pub(crate) struct HeapArg {
+    /// The structure as the kernel knows it.
+    pub(crate) val: dma_heap_allocation_data,
+    /// Where it came from.
+    addr: usize,
+    /// Bytes to write back.
+    out_size: usize,
+    /// The bytes past the kernel's structure, as read (zeros where none were).
+    tail: KVec<u8>,
+}
+
+impl HeapArg {
+    /// Reads the argument of `command` at `arg`; `EFAULT` if the caller's bytes are unreadable.
+    pub(crate) fn read(command: u32, arg: usize) -> Result<Self> {
+        let kdir = ioctl::_IOC_DIR(cmd::DMA_HEAP_ALLOC);
+        let udir = ioctl::_IOC_DIR(command);
+        let size = ioctl::_IOC_SIZE(command);
+        let in_size = if udir & kdir & kernel::uapi::_IOC_WRITE != 0 {
+            size
+        } else {
+            0
+        };
+        let out_size = if udir & kdir & kernel::uapi::_IOC_READ != 0 {
+            size
+        } else {
+            0
+        };
+        let known = size_of::<dma_heap_allocation_data>();
+        let mut val = dma_heap_allocation_data::default();
+        let mut tail = KVec::new();
+        tail.resize(in_size.max(out_size).saturating_sub(known), 0, GFP_KERNEL)?;
+        let mut reader = UserSlice::new(UserPtr::from_addr(arg), in_size).reader();
+        reader.read_slice(&mut val.as_bytes_mut()[..in_size.min(known)])?;
+        if in_size > known {
+            reader.read_slice(&mut tail[..in_size - known])?;
+        }
+        Ok(Self {
+            val,
+            addr: arg,
+            out_size,
+            tail,
+        })
+    }
+
+    /// Writes `val` (and the tail) back to the caller's `out_size` bytes.
+    pub(crate) fn write(&self, val: &dma_heap_allocation_data) -> Result {
+        let known = size_of::<dma_heap_allocation_data>();
+        let mut writer = UserSlice::new(UserPtr::from_addr(self.addr), self.out_size).writer();
+        writer.write_slice(&val.as_bytes()[..self.out_size.min(known)])?;
+        if self.out_size > known {
+            writer.write_slice(&self.tail[..self.out_size - known])?;
+        }
+        Ok(())
     }
 }
 
