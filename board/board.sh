@@ -103,6 +103,7 @@ mkdir -p "$BUILD/kselftest/kselftest"
 cp "$KDIR/tools/testing/selftests/kselftest/ktap_helpers.sh" "$BUILD/kselftest/kselftest/"
 # The kernel's own dma-heap test, from the tree the board runs, unmodified: it walks every
 # entry of /dev/dma_heap (cmabuf's links and the mainline CMA heap of the same region).
+mkdir -p "$BUILD/kselftest-build/dmabuf-heaps"
 rsync -a --delete "$KDIR/tools/testing/selftests/dmabuf-heaps/" "$KSFT_SRC/dmabuf-heaps/"
 make -s -C "$KSFT_SRC/dmabuf-heaps" ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu- \
 	top_srcdir="$KDIR" OUTPUT="$BUILD/kselftest-build/dmabuf-heaps" \

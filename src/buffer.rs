@@ -30,8 +30,9 @@ use kernel::{bindings, mm::virt::VmaNew, page::PAGE_SHIFT, prelude::*, sync::Arc
 pub(crate) struct Buffer {
     /// The memory.
     mem: DmaMem,
-    /// The buffer's bytes in the node's accounting.
-    charge: Charge,
+    /// The buffer's bytes in the node's accounting, then in its file's (what the per-file byte
+    /// limit counts: bytes a file allocated count against it until the memory goes).
+    charges: [Charge; 2],
     /// Cache mode.
     mode: Mode,
     /// The handle it was allocated under (on its file; 0 for a dma-heap buffer).
@@ -41,12 +42,18 @@ pub(crate) struct Buffer {
 }
 
 impl Buffer {
-    /// A new buffer for `handle`. If this fails, the dropped parts give everything back.
-    pub(crate) fn new(mem: DmaMem, charge: Charge, mode: Mode, handle: u32) -> Result<Arc<Self>> {
+    /// A new buffer for `handle`, charged to its node (`charges[0]`) and its file. If this
+    /// fails, the dropped parts give everything back.
+    pub(crate) fn new(
+        mem: DmaMem,
+        charges: [Charge; 2],
+        mode: Mode,
+        handle: u32,
+    ) -> Result<Arc<Self>> {
         Arc::new(
             Self {
                 mem,
-                charge,
+                charges,
                 mode,
                 handle,
                 map_count: AtomicU32::new(0),
@@ -56,9 +63,9 @@ impl Buffer {
         .map_err(Into::into)
     }
 
-    /// The buffer's charge.
+    /// The buffer's charge on its node.
     pub(crate) fn charge(&self) -> &Charge {
-        &self.charge
+        &self.charges[0]
     }
 
     /// The handle on its file (0 for a buffer allocated through the dma-heap interface).

@@ -9,6 +9,7 @@
 //! so a failed call changes nothing.
 
 use crate::{
+    account::Ledger,
     buffer::Buffer,
     device::{
         self,
@@ -93,10 +94,8 @@ struct FileState {
     handle_bytes: u64,
     /// The next handle to give out.
     next_handle: u32,
-    /// Handles live or being allocated: what the per-file limits count.
+    /// Handles live or being allocated: what the per-file handle limit counts.
     reserved_buffers: u64,
-    /// Their bytes.
-    reserved_bytes: u64,
 }
 
 /// The private data of an open `/dev/cmabufN`.
@@ -104,6 +103,9 @@ struct FileState {
 pub(crate) struct CmabufFile {
     /// The device.
     shared: Arc<Shared>,
+    /// The bytes this file allocated, counted until their memory goes (not merely until their
+    /// handle is freed): what the per-file byte limit counts.
+    ledger: Arc<Ledger>,
     /// Whether the opener may see DMA addresses (judged once, at open).
     addresses: bool,
     /// Handles and accounting.
@@ -111,14 +113,12 @@ pub(crate) struct CmabufFile {
     state: Mutex<FileState>,
 }
 
-/// A handle number and bytes reserved on a file; given back on drop unless committed.
+/// A handle number reserved on a file; given back on drop unless committed.
 struct FileReservation<'a> {
     /// The file.
     file: &'a CmabufFile,
     /// The handle.
     handle: u32,
-    /// Bytes reserved.
-    bytes: u64,
     /// Whether the handle went into the table.
     committed: bool,
 }
@@ -128,7 +128,6 @@ impl Drop for FileReservation<'_> {
         if !self.committed {
             let mut state = self.file.state.lock();
             state.reserved_buffers -= 1;
-            state.reserved_bytes -= self.bytes;
             // Give the number back unless a later allocation took the next one meanwhile.
             if state.next_handle == self.handle + 1 {
                 state.next_handle = self.handle;
@@ -157,28 +156,22 @@ impl CmabufFile {
             .ok_or(ENOENT)
     }
 
-    /// Reserves a handle and `bytes` against the file limits (`EMFILE`, `validate::edquot()`).
-    fn reserve(&self, bytes: u64) -> Result<FileReservation<'_>> {
+    /// Reserves a handle against the file's handle limit (`EMFILE`).
+    fn reserve(&self) -> Result<FileReservation<'_>> {
         let limits = self.shared.limits();
         let mut state = self.state.lock();
         if state.reserved_buffers >= limits.buffers_per_file {
             return Err(EMFILE);
         }
-        match state.reserved_bytes.checked_add(bytes) {
-            Some(total) if total <= device::bound(limits.bytes_per_file) => {}
-            _ => return Err(validate::edquot()),
-        }
         if state.next_handle > validate::MAX_HANDLE {
             return Err(ENOSPC);
         }
-        state.reserved_bytes += bytes;
         let handle = state.next_handle;
         state.next_handle += 1;
         state.reserved_buffers += 1;
         Ok(FileReservation {
             file: self,
             handle,
-            bytes,
             committed: false,
         })
     }
@@ -201,7 +194,7 @@ impl CmabufFile {
         user.check_writable()?;
 
         let mut file_res = self
-            .reserve(len64)
+            .reserve()
             .inspect_err(|_| self.shared.count_limit_failure())?;
         let handle_node = RBTreeNodeReservation::new(GFP_KERNEL)?;
         let (buffer, us) = self.new_buffer(len, mode, file_res.handle)?;
@@ -235,10 +228,13 @@ impl CmabufFile {
     fn new_buffer(&self, len: usize, mode: Mode, handle: u32) -> Result<(Arc<Buffer>, u64)> {
         // CAST: `len` came from a `u64`.
         let len64 = len as u64;
+        let limit = device::bound(self.shared.limits().bytes_per_file);
+        let file_charge = Ledger::charge(&self.ledger, len64, limit)
+            .inspect_err(|_| self.shared.count_limit_failure())?;
         let charge = self.shared.charge(len64)?;
         let (mem, us) = self.shared.allocate(len, mode)?;
-        // From here on, a failure gives everything back by dropping the memory and the charge.
-        let buffer = Buffer::new(mem, charge, mode, handle)?;
+        // From here on, a failure gives everything back by dropping the memory and the charges.
+        let buffer = Buffer::new(mem, [charge, file_charge], mode, handle)?;
         Ok((buffer, us))
     }
 
@@ -350,11 +346,17 @@ impl CmabufFile {
         Ok(0)
     }
 
-    /// A dma-buf with access mode `accmode` may come from `file` only if the file can write
-    /// whenever the dma-buf can: `EACCES` otherwise (EXPORT and `DMA_HEAP_IOCTL_ALLOC` alike).
+    /// The one rule for EXPORT and `DMA_HEAP_IOCTL_ALLOC`: a dma-buf grants no access its file
+    /// lacks. One that can write (`O_RDWR`, `O_WRONLY`) needs a file opened for writing, one that
+    /// can read (`O_RDWR`, `O_RDONLY`) a file opened for reading; `EACCES` otherwise. (A file
+    /// opened with `O_ACCMODE`, which Linux treats as neither, gives nothing.)
     fn may_export(accmode: u32, file: &File) -> Result {
-        if accmode != bindings::O_RDONLY && file.flags() & bindings::O_ACCMODE == bindings::O_RDONLY
-        {
+        let file_mode = file.flags() & bindings::O_ACCMODE;
+        let can_read = file_mode == bindings::O_RDONLY || file_mode == bindings::O_RDWR;
+        let can_write = file_mode == bindings::O_WRONLY || file_mode == bindings::O_RDWR;
+        let wants_read = accmode != bindings::O_WRONLY;
+        let wants_write = accmode != bindings::O_RDONLY;
+        if (wants_read && !can_read) || (wants_write && !can_write) {
             return Err(EACCES);
         }
         Ok(())
@@ -374,7 +376,6 @@ impl CmabufFile {
             // CAST: A buffer's size fits in `u64`.
             let bytes = handle.buffer.size() as u64;
             state.reserved_buffers -= 1;
-            state.reserved_bytes -= bytes;
             state.handle_bytes -= bytes;
             handle
         };
@@ -522,6 +523,7 @@ impl MiscDevice for CmabufFile {
         KBox::pin_init(
             try_pin_init!(Self {
                 shared,
+                ledger: Ledger::new()?,
                 addresses: crate::compat::param(&crate::module_parameters::expose_dma_addr) != 0
                     || dmamem::caller_has_rawio(),
                 state <- new_mutex!(FileState {
@@ -529,7 +531,6 @@ impl MiscDevice for CmabufFile {
                     handle_bytes: 0,
                     next_handle: 1,
                     reserved_buffers: 0,
-                    reserved_bytes: 0,
                 }),
             }),
             GFP_KERNEL,

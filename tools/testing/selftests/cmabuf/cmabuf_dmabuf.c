@@ -64,6 +64,14 @@ static int dmabuf_sync(int fd, __u64 flags)
 	return xioctl(fd, DMA_BUF_IOCTL_SYNC, &s);
 }
 
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 static ino_t inode_of(int fd)
 {
 	struct stat st;
@@ -129,6 +137,117 @@ TEST_F(exp, export_identity_and_errors)
 	close(d2);
 	ASSERT_EQ(0, get_stats(self->d.fd, &s1));
 	EXPECT_EQ(s0.live_dmabufs, s1.live_dmabufs);
+}
+
+/*
+ * 20 unbind/bind cycles with buffers of every kind alive across them. Each
+ * cycle, on the node as it is bound then, makes a buffer in each cache mode
+ * held by its handle and a mapping, one held by its dma-buf only (mapped
+ * through the dma-buf), and one from DMA_HEAP_IOCTL_ALLOC (mapped likewise);
+ * each generation lives across three unbinds. Every unbind returns within a
+ * second; every buffer keeps its bytes across the unbinds it lives through;
+ * a rebound node's statistics count the older buffers (largest_free); the
+ * region is back at its baseline when the last one goes (teardown).
+ */
+#define CYCLES 20
+#define GEN_LIVE 3
+#define GEN_BUFS 5
+
+struct generation {
+	int fd, dmabuf[2];
+	unsigned char *p[GEN_BUFS];
+	size_t len[GEN_BUFS];
+};
+
+static void gen_release(struct generation *g)
+{
+	int i;
+
+	for (i = 0; i < GEN_BUFS; i++)
+		munmap(g->p[i], g->len[i]);
+	close(g->dmabuf[0]);
+	close(g->dmabuf[1]);
+	close(g->fd);	/* frees the handles of the first three */
+}
+
+static int gen_intact(struct generation *g, int c)
+{
+	size_t k;
+	int i;
+
+	for (i = 0; i < GEN_BUFS; i++)
+		for (k = 0; k < g->len[i]; k += 512)
+			if (g->p[i][k] != (unsigned char)(c * GEN_BUFS + i + 1))
+				return 0;
+	return 1;
+}
+
+TEST_F_TIMEOUT(exp, unbind_bind_cycles_keep_buffers, 300)
+{
+	struct generation g[CYCLES];
+	struct cmabuf_stats st;
+	struct cmabuf_alloc a;
+	double t0, took, worst = 0;
+	int c, i, old;
+
+	if (geteuid() != 0)
+		SKIP(return, "unbind needs root");
+	for (c = 0; c < CYCLES; c++) {
+		size_t len = (1 + c % 4) * 16 * KiB;
+
+		g[c].fd = open(dev_path(), O_RDWR | O_CLOEXEC);
+		ASSERT_LE(0, g[c].fd) TH_LOG("cycle %d: %s", c, strerror(errno));
+		for (i = 0; i < 3; i++) {
+			ASSERT_EQ(0, alloc_buf(g[c].fd, len, i, &a)) TH_LOG("cycle %d", c);
+			g[c].p[i] = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, g[c].fd,
+					 a.mmap_offset);
+			ASSERT_NE(MAP_FAILED, g[c].p[i]);
+		}
+		ASSERT_EQ(0, alloc_buf(g[c].fd, len, CMABUF_MODE_CACHED, &a));
+		g[c].dmabuf[0] = export_buf(g[c].fd, a.handle, O_RDWR | O_CLOEXEC);
+		ASSERT_LE(0, g[c].dmabuf[0]);
+		ASSERT_EQ(0, free_buf(g[c].fd, a.handle));
+		g[c].dmabuf[1] = heap_alloc(g[c].fd, len, O_RDWR | O_CLOEXEC);
+		ASSERT_LE(0, g[c].dmabuf[1]);
+		for (i = 3; i < GEN_BUFS; i++) {
+			g[c].p[i] = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED,
+					 g[c].dmabuf[i - 3], 0);
+			ASSERT_NE(MAP_FAILED, g[c].p[i]);
+		}
+		for (i = 0; i < GEN_BUFS; i++) {
+			g[c].len[i] = len;
+			memset(g[c].p[i], c * GEN_BUFS + i + 1, len);
+		}
+		/* The node counts the older generations' buffers as taken. */
+		ASSERT_EQ(0, get_stats(g[c].fd, &st));
+		if (c > 0)
+			EXPECT_GT(self->d.region_size, st.largest_free) TH_LOG("cycle %d", c);
+		/* The generation that has lived across GEN_LIVE unbinds goes. */
+		old = c - GEN_LIVE;
+		if (old >= 0) {
+			EXPECT_TRUE(gen_intact(&g[old], old)) TH_LOG("generation %d", old);
+			gen_release(&g[old]);
+		}
+		t0 = now_s();
+		ASSERT_EQ(0, set_bound(self->d.platform, 0)) TH_LOG("cycle %d", c);
+		took = now_s() - t0;
+		worst = took > worst ? took : worst;
+		EXPECT_GT(1.0, took) TH_LOG("cycle %d: unbind took %.3f s", c, took);
+		for (old = c - GEN_LIVE + 1; old <= c; old++)
+			if (old >= 0)
+				EXPECT_TRUE(gen_intact(&g[old], old))
+					TH_LOG("cycle %d: generation %d after unbind", c, old);
+		ASSERT_EQ(0, set_bound(self->d.platform, 1)) TH_LOG("cycle %d", c);
+	}
+	for (old = CYCLES - GEN_LIVE; old < CYCLES; old++) {
+		EXPECT_TRUE(gen_intact(&g[old], old)) TH_LOG("generation %d", old);
+		gen_release(&g[old]);
+	}
+	TH_LOG("%d unbind/bind cycles with %d generations of %d buffers alive: slowest unbind %.3f s",
+	       CYCLES, GEN_LIVE, GEN_BUFS, worst);
+	/* The fixture's file belongs to the first binding: reopen for the teardown's checks. */
+	close(self->d.fd);
+	self->d.fd = -1;
 }
 
 /* The dma-buf holds the buffer after its handle and its cmabuf file are gone. */
@@ -197,7 +316,7 @@ TEST_F(exp, dmabuf_mmap_each_mode)
 	}
 }
 
-/* A file opened read-only exports read-only dma-bufs only. */
+/* A dma-buf grants no access its file lacks: EXPORT and DMA_HEAP_IOCTL_ALLOC alike. */
 TEST_F(exp, readonly_file_export)
 {
 	struct cmabuf_alloc a;
@@ -218,6 +337,27 @@ TEST_F(exp, readonly_file_export)
 	EXPECT_EQ(MAP_FAILED, mmap(NULL, 16 * KiB, PROT_READ | PROT_WRITE, MAP_SHARED, d, 0));
 	EXPECT_EQ(EACCES, errno);
 	close(d);
+	/* The same rule for DMA_HEAP_IOCTL_ALLOC (dma-heap's fd_flags take O_WRONLY too). */
+	EXPECT_EQ(-EACCES, heap_alloc(ro, 16 * KiB, O_RDWR));
+	EXPECT_EQ(-EACCES, heap_alloc(ro, 16 * KiB, O_WRONLY));
+	d = heap_alloc(ro, 16 * KiB, O_RDONLY | O_CLOEXEC);
+	ASSERT_LE(0, d);
+	EXPECT_EQ(O_RDONLY, fcntl(d, F_GETFL) & O_ACCMODE);
+	close(d);
+	EXPECT_EQ(0, free_buf(ro, a.handle));
+	close(ro);
+	/* A write-only file cannot hand out read access, by either call. */
+	ro = open(dev_path(), O_WRONLY | O_CLOEXEC);
+	ASSERT_LE(0, ro);
+	ASSERT_EQ(0, alloc_buf(ro, 16 * KiB, 0, &a));
+	EXPECT_EQ(-EACCES, export_buf(ro, a.handle, O_RDONLY));
+	EXPECT_EQ(-EACCES, export_buf(ro, a.handle, O_RDWR));
+	EXPECT_EQ(-EACCES, heap_alloc(ro, 16 * KiB, O_RDWR));
+	d = heap_alloc(ro, 16 * KiB, O_WRONLY);
+	ASSERT_LE(0, d);
+	EXPECT_EQ(O_WRONLY, fcntl(d, F_GETFL) & O_ACCMODE);
+	close(d);
+	EXPECT_EQ(0, free_buf(ro, a.handle));
 	close(ro);
 }
 
@@ -594,14 +734,6 @@ static int open_vivid_nth(int n)
 		close(fd);
 	}
 	return -1;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 /* Dequeues a frame on `vid`, checks it is solid red in `views`, queues it again. */

@@ -608,10 +608,37 @@ TEST_F(dev, limit_bytes_per_file)
 		SKIP(return, "no per-file byte limit set (max_bytes_per_file=0)");
 	if (self->info.max_bytes_per_device && max > self->info.max_bytes_per_device)
 		SKIP(return, "file byte limit above the device limit");
+	struct cmabuf_export e;
+	struct dma_heap_allocation_data h;
+	void *p;
+
 	ASSERT_EQ(0, alloc_buf(self->fd, max, 0, &a));
 	EXPECT_EQ(-EDQUOT, alloc_buf(self->fd, PAGE, 0, &b));
+	h = (struct dma_heap_allocation_data){ .len = PAGE, .fd_flags = O_RDWR };
+	EXPECT_EQ(-EDQUOT, xioctl(self->fd, DMA_HEAP_IOCTL_ALLOC, &h));
 	EXPECT_EQ(0, free_buf(self->fd, a.handle));
 	ASSERT_EQ(0, alloc_buf(self->fd, PAGE, 0, &b));
+	EXPECT_EQ(0, free_buf(self->fd, b.handle));
+
+	/* Bytes count until the memory goes, not until the handle does: a mapping holds them... */
+	ASSERT_EQ(0, alloc_buf(self->fd, max, 0, &a));
+	p = map_buf(self->fd, &a);
+	ASSERT_NE(MAP_FAILED, p);
+	EXPECT_EQ(0, free_buf(self->fd, a.handle));
+	EXPECT_EQ(-EDQUOT, alloc_buf(self->fd, PAGE, 0, &b));
+	munmap(p, max);
+	/* ... and so does a dma-buf, made by EXPORT or by DMA_HEAP_IOCTL_ALLOC. */
+	ASSERT_EQ(0, alloc_buf(self->fd, max, 0, &a));
+	e = (struct cmabuf_export){ .handle = a.handle, .flags = O_RDWR };
+	ASSERT_EQ(0, xioctl(self->fd, CMABUF_IOCTL_EXPORT, &e));
+	EXPECT_EQ(0, free_buf(self->fd, a.handle));
+	EXPECT_EQ(-EDQUOT, alloc_buf(self->fd, PAGE, 0, &b));
+	close(e.fd);
+	h = (struct dma_heap_allocation_data){ .len = max, .fd_flags = O_RDWR };
+	ASSERT_EQ(0, xioctl(self->fd, DMA_HEAP_IOCTL_ALLOC, &h));
+	EXPECT_EQ(-EDQUOT, alloc_buf(self->fd, PAGE, 0, &b));
+	close(h.fd);
+	ASSERT_EQ(0, alloc_buf(self->fd, max, 0, &b));
 	EXPECT_EQ(0, free_buf(self->fd, b.handle));
 }
 
@@ -1073,7 +1100,7 @@ static void as_user(void *arg)
 	if (xioctl(fd, CMABUF_IOCTL_EXPORT, &e))
 		_exit(17);
 	close(e.fd);
-	heap = open("/dev/dma_heap/cmabuf0", O_RDONLY | O_CLOEXEC);
+	heap = open("/dev/dma_heap/cmabuf0", O_RDWR | O_CLOEXEC);
 	if (heap < 0 || xioctl(heap, DMA_HEAP_IOCTL_ALLOC, &h))
 		_exit(18);
 	close(h.fd);
