@@ -81,6 +81,8 @@ cmd-echo:
 	@printf '%s\n' "$$CMD"
 
 # vivid (videobuf2-dma-contig) captures into exported cmabuf buffers; PNG frames land in DEMO_OUT.
+# Then the camera-to-display pipeline (vivid -> cmabuf -> vkms -> writeback -> cmabuf) leaves
+# what the display showed as display.png.
 DEMO_OUT ?= $(CURDIR)/build/demo
 demo:
-	OUT=$(DEMO_OUT) CMD='modprobe vivid allocators=1 n_devs=1 node_types=0x1 && cmabufctl capture --video /dev/video0 --frames 4 --out /out' board/board.sh run
+	OUT=$(DEMO_OUT) CMD='modprobe vivid allocators=1 n_devs=1 node_types=0x1 && cmabufctl capture --video /dev/video0 --frames 4 --out /out && cd /kselftest/cmabuf && CMABUF_FRAME_OUT=/tmp/display.ppm ./cmabuf_drm -t vivid_to_vkms_to_writeback > /tmp/drm.log && cmabufctl png /tmp/display.ppm /out/display.png' board/board.sh run

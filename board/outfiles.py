@@ -27,6 +27,8 @@ def extract(console_lines, dest):
         for m in tar.getmembers():
             if m.isfile():
                 tar.extract(m, dest, filter="data")
+                # The board's clock starts at 1970: the files are new here and now.
+                os.utime(os.path.join(dest, m.name), None)
                 names.append(os.path.normpath(m.name))
     return names
 

@@ -8,6 +8,7 @@ import os
 import sys
 import tarfile
 import tempfile
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -35,6 +36,9 @@ class Extract(unittest.TestCase):
             self.assertEqual(sorted(names), ["frame-000.png", "sub/frame-001.png"])
             with open(os.path.join(d, "sub/frame-001.png"), "rb") as f:
                 self.assertEqual(f.read(), b"\x89PNG two")
+            # The stream's times are the board's (1970 here): the files get today's.
+            age = time.time() - os.path.getmtime(os.path.join(d, "frame-000.png"))
+            self.assertLess(abs(age), 60)
 
     def test_no_stream(self):
         self.assertIsNone(outfiles.extract(["CMABUF-EXIT: 0"], "/nonexistent"))

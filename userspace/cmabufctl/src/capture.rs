@@ -74,6 +74,51 @@ fn write_png(path: &Path, width: u32, height: u32, rgb: &[u8]) -> Result<(), Str
         .map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// Parses a binary PPM (`P6`, 8 bits per sample): `(width, height, RGB bytes)`.
+fn parse_ppm(data: &[u8]) -> Result<(u32, u32, &[u8]), String> {
+    // Four header fields, each after optional whitespace; exactly one whitespace byte ends
+    // the header.
+    let mut fields = [0u32; 3];
+    let mut pos = 0;
+    let field = |pos: &mut usize| -> Result<&[u8], String> {
+        while data.get(*pos).is_some_and(|b| b.is_ascii_whitespace()) {
+            *pos += 1;
+        }
+        let start = *pos;
+        while data.get(*pos).is_some_and(|b| !b.is_ascii_whitespace()) {
+            *pos += 1;
+        }
+        (start < *pos)
+            .then(|| &data[start..*pos])
+            .ok_or_else(|| "PPM header ends early".to_string())
+    };
+    if field(&mut pos)? != b"P6" {
+        return Err("not a binary PPM (P6)".into());
+    }
+    for f in fields.iter_mut() {
+        let text = std::str::from_utf8(field(&mut pos)?).map_err(|e| e.to_string())?;
+        *f = text
+            .parse()
+            .map_err(|e| format!("PPM header {text:?}: {e}"))?;
+    }
+    let [width, height, maxval] = fields;
+    if maxval != 255 {
+        return Err(format!("PPM with {maxval} levels: only 255 is supported"));
+    }
+    let len = width as usize * height as usize * 3;
+    let pixels = data
+        .get(pos + 1..pos + 1 + len)
+        .ok_or_else(|| format!("PPM of {width}x{height} has fewer than {len} bytes"))?;
+    Ok((width, height, pixels))
+}
+
+/// Writes the binary PPM `input` as the PNG `output`.
+pub fn ppm_to_png(input: &Path, output: &Path) -> Result<(), String> {
+    let data = std::fs::read(input).map_err(|e| format!("{}: {e}", input.display()))?;
+    let (width, height, rgb) = parse_ppm(&data).map_err(|e| format!("{}: {e}", input.display()))?;
+    write_png(output, width, height, rgb)
+}
+
 /// Queues slot `i` to the device.
 fn queue(video: &File, slots: &[Slot], i: u32) -> Result<(), String> {
     let handle = DmaBufHandle(
@@ -196,4 +241,21 @@ pub fn run(dev: &Device, c: &Capture<'_>) -> Result<Vec<PathBuf>, String> {
         MemoryConsistency::empty(),
     );
     res.map(|()| written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_ppm;
+
+    #[test]
+    fn ppm_header_and_pixels() {
+        let data = b"P6\n# no comments here\n".to_vec();
+        assert!(parse_ppm(&data).is_err());
+        let mut data = b"P6\n2 1\n255\n".to_vec();
+        data.extend_from_slice(&[1, 2, 3, 4, 5, 6]);
+        assert_eq!(parse_ppm(&data), Ok((2, 1, &[1u8, 2, 3, 4, 5, 6][..])));
+        assert!(parse_ppm(&data[..data.len() - 1]).is_err());
+        assert!(parse_ppm(b"P3\n1 1\n255\n...").is_err());
+        assert!(parse_ppm(b"P6\n1 1\n65535\n......").is_err());
+    }
 }

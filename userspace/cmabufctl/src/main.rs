@@ -69,6 +69,13 @@ enum Command {
         #[arg(long)]
         quick: bool,
     },
+    /// Convert a binary PPM (as the board's display test leaves it) to PNG.
+    Png {
+        /// The PPM file.
+        input: std::path::PathBuf,
+        /// The PNG file to write.
+        output: std::path::PathBuf,
+    },
     /// Allocate, map, check zeroing, write and read back a pattern, check contiguity.
     Verify {
         /// Buffer size.
@@ -388,6 +395,16 @@ fn verify(dev: &Device, json: bool, size_: u64, mode: Mode) -> cmabuf::Result<bo
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The one command that needs no device.
+    if let Command::Png { input, output } = &cli.command {
+        return match capture::ppm_to_png(input, output) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("cmabufctl png: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
     let res = Device::open(&cli.device).and_then(|dev| match cli.command {
         Command::Info => info(&dev, cli.json),
         Command::Alloc {
@@ -427,6 +444,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Verify { size, mode } => verify(&dev, cli.json, size, mode),
+        Command::Png { .. } => Ok(false),
         Command::Bench { quick } => match bench::run(&dev, quick) {
             Ok(o) => {
                 println!("{}", o.render());
