@@ -67,6 +67,7 @@ if [ "$mode" = check ]; then
 	python3 "$ROOT/board/test_bench_report.py" -q >&2
 	python3 "$ROOT/board/test_outfiles.py" -q >&2
 	python3 "$ROOT/board/test_makefile.py" -q >&2
+	python3 "$ROOT/board/test_layers.py" -q >&2
 	(cd "$ROOT/userspace" && cargo test -q --locked >&2)
 fi
 [ -n "$KDIR" ] && [ -f "$KDIR/arch/arm64/boot/Image" ] || die "kernel build failed"
@@ -112,9 +113,16 @@ make -s -C "$KSFT_SRC/dmabuf-heaps" ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu- 
 # Test programs by path under the kselftest directory. Fault injection runs last: an injected
 # failure inside DMA API debugging's own bookkeeping switches that debugging off for the rest
 # of the boot.
+# cmabuf_bounce runs in a second boot, with swiotlb=force.
 (cd "$BUILD/kselftest/cmabuf" && ls | grep -E '^cmabuf_.*(\.sh)?$' |
-	grep -v '\.txt$' | grep -vx cmabuf_faults | sort | sed 's|^|cmabuf/|'
+	grep -v '\.txt$' | grep -vx -e cmabuf_faults -e cmabuf_bounce | sort | sed 's|^|cmabuf/|'
  echo dmabuf-heaps/dmabuf-heap; echo cmabuf/cmabuf_faults) > "$BUILD/tests.txt"
+# The test-only importer module (a device that writes through its DMA addresses), built against
+# the board's kernel like any out-of-tree module.
+rsync -a --delete "$ROOT/tools/testing/selftests/cmabuf/importer/" "$BUILD/importer/"
+make -s -C "$KDIR" ARCH=arm64 LLVM=$LLVM_SUFFIX M="$BUILD/importer" modules >&2 ||
+	die "the test importer module did not build"
+cp "$BUILD/importer/cmabuf_test_importer.ko" "$BUILD/kselftest/cmabuf/"
 mv "$BUILD/tests.txt" "$BUILD/kselftest/cmabuf/tests.txt"
 
 # --- userspace: the CLI and the library's board tests (arm64, static) -----
@@ -250,7 +258,15 @@ check)
 	timeout "${TIMEOUT:-2400}" "${BOOT[@]}" -serial stdio -monitor none \
 		-append "$APPEND loglevel=4" < /dev/null > "$CONSOLE" 2>&1 || rc=$?
 	[ $rc = 124 ] && log "the board timed out"
-	exec python3 "$ROOT/board/report.py" --kdir "$KDIR" "$CONSOLE"
+	# Importers whose mappings bounce: the same board, every streaming mapping through swiotlb
+	# (init passes cmabuf_tests= from the command line on to run-tests.sh).
+	log "booting it again with swiotlb=force (console log: $BUILD/console-swiotlb.log)"
+	rc=0
+	timeout "${TIMEOUT:-600}" "${BOOT[@]}" -serial stdio -monitor none \
+		-append "$APPEND loglevel=4 swiotlb=force cmabuf_tests=cmabuf/cmabuf_bounce" \
+		< /dev/null > "$BUILD/console-swiotlb.log" 2>&1 || rc=$?
+	[ $rc = 124 ] && log "the swiotlb board timed out"
+	exec python3 "$ROOT/board/report.py" --kdir "$KDIR" "$CONSOLE" "$BUILD/console-swiotlb.log"
 	;;
 bench)
 	log "booting the board for the benchmarks (console log: $CONSOLE)"

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 """Turn the board's console log into a test verdict.
 
-The board prints one KTAP document between ``KTAP-BEGIN`` and ``KTAP-END``
+Each boot of the board (one or more console logs: ``make check`` boots it
+twice) prints one KTAP document between ``KTAP-BEGIN`` and ``KTAP-END``
 (see run-tests.sh), the kernel log between ``DMESG-BEGIN`` and ``DMESG-END``,
 and ``CMABUF-EXIT: <status>`` last.  This parses the KTAP with the kernel's
 own ``tools/testing/kunit/kunit.py parse``, scans the kernel log for oopses
@@ -159,13 +160,9 @@ def parse_ktap(kdir, ktap_lines):
             return report, None
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--kdir", required=True, help="kernel tree (for kunit.py)")
-    ap.add_argument("console", help="the board's console log")
-    args = ap.parse_args()
-
-    with open(args.console, encoding="utf-8", errors="replace") as f:
+def verdict(kdir, console):
+    """(passed, failed, skipped, problems) of one boot's console log; prints kunit.py's report."""
+    with open(console, encoding="utf-8", errors="replace") as f:
         lines = [l.rstrip("\r\n").replace("\r", "") for l in f]
 
     problems = []
@@ -173,26 +170,38 @@ def main():
     dmesg = section(lines, "DMESG-BEGIN", "DMESG-END")
     passed = failed = skipped = 0
     if ktap is None:
-        problems.append("no KTAP document in the console log")
+        problems.append("no KTAP document in %s" % console)
     else:
-        report, tree = parse_ktap(args.kdir, assemble(ktap, dmesg))
+        report, tree = parse_ktap(kdir, assemble(ktap, dmesg))
         print(report.rstrip())
         if tree is None:
-            problems.append("kunit.py could not parse the KTAP document")
+            problems.append("kunit.py could not parse the KTAP document of %s" % console)
         else:
             passed, failed, skipped = count(tree)
             if passed + failed + skipped == 0:
-                problems.append("no test ran")
+                problems.append("no test ran in %s" % console)
 
     bad = splats(dmesg if dmesg is not None else lines)
     if bad:
-        problems.append("kernel log shows %d oops/warning line(s):\n  %s"
-                        % (len(bad), "\n  ".join(bad[:20])))
-    status = exit_status(lines)
-    if status is None:
-        problems.append("the board did not finish (crash or timeout); see %s"
-                        % args.console)
+        problems.append("kernel log of %s shows %d oops/warning line(s):\n  %s"
+                        % (console, len(bad), "\n  ".join(bad[:20])))
+    if exit_status(lines) is None:
+        problems.append("the board did not finish (crash or timeout); see %s" % console)
+    return passed, failed, skipped, problems
 
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--kdir", required=True, help="kernel tree (for kunit.py)")
+    ap.add_argument("console", nargs="+", help="the console log of each boot")
+    args = ap.parse_args()
+
+    passed = failed = skipped = 0
+    problems = []
+    for console in args.console:
+        p, f, s, probs = verdict(args.kdir, console)
+        passed, failed, skipped = passed + p, failed + f, skipped + s
+        problems += probs
     for p in problems:
         print("error: " + p)
     if problems:

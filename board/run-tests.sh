@@ -14,17 +14,28 @@ KSFT=/kselftest
 out=/tmp/ktap
 mkdir -p $out
 
-groups=1	# the module's KUnit suites: report.py fills them in from the kernel log
-for t in $(cat $KSFT/cmabuf/tests.txt); do
+# The tests: all of tests.txt, or those named by cmabuf_tests= on the kernel command line (which
+# the kernel hands init as an environment variable), for a boot with other options.
+if [ -n "${cmabuf_tests:-}" ]; then
+	tests=$(echo "$cmabuf_tests" | tr , ' ')
+	groups=0	# the module's KUnit suites were reported by the first boot
+else
+	tests=$(cat $KSFT/cmabuf/tests.txt)
+	groups=1	# the module's KUnit suites: report.py fills them in from the kernel log
+fi
+for t in $tests; do
 	groups=$((groups + 1))
 done
 
 echo "KTAP-BEGIN"
 echo "KTAP version 1"
 echo "1..$groups"
-echo "KUNIT-GROUP 1"
-n=1
-for t in $(cat $KSFT/cmabuf/tests.txt); do
+n=0
+if [ -z "${cmabuf_tests:-}" ]; then
+	echo "KUNIT-GROUP 1"
+	n=1
+fi
+for t in $tests; do
 	n=$((n + 1))
 	start=$(cat /proc/uptime | cut -d' ' -f1)
 	# $t is dir/program under $KSFT; the program's name names the subtest.

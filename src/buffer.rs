@@ -22,7 +22,13 @@ use core::sync::atomic::{
     AtomicU32,
     Ordering, //
 };
-use kernel::{bindings, mm::virt::VmaNew, page::PAGE_SHIFT, prelude::*, sync::Arc};
+use kernel::{
+    bindings,
+    mm::virt::VmaNew,
+    page::PAGE_SHIFT,
+    prelude::*,
+    sync::Arc, //
+};
 
 /// A buffer as handles, mappings and dma-bufs see it. Fields drop in declaration order: the
 /// memory goes back to the region before the bytes go back to the ledger, so a limit never
@@ -91,6 +97,11 @@ impl Buffer {
     /// Device address.
     pub(crate) fn dma_addr(&self) -> u64 {
         self.mem.dma_addr()
+    }
+
+    /// Physical address.
+    pub(crate) fn phys(&self) -> u64 {
+        self.mem.phys()
     }
 
     /// Live mappings.

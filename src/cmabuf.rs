@@ -28,8 +28,9 @@
 //!    - [`dmabuf`]: FFI edge: buffers exported as dma-bufs for V4L2, DRM and
 //!      other importers.
 //!    - [`vma`]: FFI edge: userspace mappings and their lifetime.
-//!    - [`miscdev`]: FFI edge: the misc device registration, which pins the
-//!      module while a file is open.
+//!    - [`miscdev`]: FFI edge: the misc device registration.
+//!    - [`fops`]: FFI edge: its file operations, which pin the module while a
+//!      file is open.
 //!    - [`debugfs`]: `/sys/kernel/debug/cmabuf/cmabufN`, statistics as text.
 //!    - [`driver`]: the platform driver: probe, unbind, what a bound node owns.
 //!
@@ -48,6 +49,7 @@ mod dmabuf;
 mod dmamem;
 mod driver;
 mod file;
+mod fops;
 mod index;
 mod miscdev;
 mod policy;

@@ -68,6 +68,23 @@ pub(crate) fn root() -> Result<Dir> {
     Ok(unsafe { &*dir }.clone())
 }
 
+/// A name userspace chose (`DMA_BUF_SET_NAME`), printed so that it cannot forge lines or
+/// terminal controls: printable ASCII but `\\` as is, every other byte as `\xNN`.
+struct Escaped<'a>(&'a [u8]);
+
+impl core::fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for &b in self.0 {
+            if b.is_ascii_graphic() && b != b'\\' || b == b' ' {
+                write!(f, "{}", char::from(b))?;
+            } else {
+                write!(f, "\\x{b:02x}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Renders a device's statistics.
 pub(crate) fn render(shared: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     let s = match shared.stats() {
@@ -114,8 +131,10 @@ pub(crate) fn render(shared: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::R
         let name = (!dmabuf.is_null())
             .then(|| unsafe { crate::dmabuf::name_of(dmabuf) })
             .flatten();
-        let name = name.as_deref().map(|n| n.to_str().unwrap_or("(not UTF-8)"));
-        res = writeln!(f, "  {addr:#x} {size} dma-buf {}", name.unwrap_or("-"));
+        res = match name {
+            Some(n) => writeln!(f, "  {addr:#x} {size} dma-buf {}", Escaped(n.to_bytes())),
+            None => writeln!(f, "  {addr:#x} {size} dma-buf -"),
+        };
     });
     res?;
     Ok(())

@@ -23,7 +23,10 @@
 
 use crate::{
     buffer::Buffer,
-    validate::Direction,
+    validate::{
+        Direction,
+        Mode, //
+    },
     vma, //
 };
 use core::{
@@ -340,6 +343,14 @@ unsafe extern "C" fn map_dma_buf(
             unsafe { bindings::sg_free_table(&mut *table) };
             return Err(Error::from_errno(ret));
         }
+        if let Err(e) = check_no_bounce(&exporter.buffer, dev, &table) {
+            // SAFETY: Mapped above for `dev` with `dir`; unmapped and freed once.
+            unsafe {
+                bindings::dma_unmap_sgtable(dev, &mut *table, dir, 0);
+                bindings::sg_free_table(&mut *table);
+            }
+            return Err(e);
+        }
         let table = KBox::into_raw(table);
         // Room was reserved above: cannot fail.
         mapped.push(Mapped { dev, table }, GFP_NOWAIT)?;
@@ -349,6 +360,40 @@ unsafe extern "C" fn map_dma_buf(
         Ok(table) => table,
         Err(e) => e.to_ptr(),
     }
+}
+
+/// Whether an importer's mapping `table` may be used: `EINVAL` if it bounces (swiotlb: the
+/// importer's DMA mask or bus cannot reach the memory, or bouncing is forced) and the buffer is
+/// coherent or write-combined. A bounce buffer is copied to and from the memory through the
+/// kernel's cached linear map, which such buffers' uncached CPU mappings do not see; cached
+/// buffers bounce correctly (`DMA_BUF_IOCTL_SYNC` syncs the importer's mapping too).
+fn check_no_bounce(
+    buffer: &Buffer,
+    dev: *mut bindings::device,
+    table: &bindings::sg_table,
+) -> Result {
+    /// Whether the refusal was logged already (once per boot: importers retry).
+    static SAID: AtomicBool = AtomicBool::new(false);
+
+    if buffer.mode() == Mode::Cached {
+        return Ok(());
+    }
+    // SAFETY: A mapped table has at least one entry; `dma_address` is set by the mapping.
+    let first = unsafe { (*table.sgl).dma_address };
+    if Some(first) == crate::region::phys_to_dma(dev, buffer.phys()) {
+        return Ok(());
+    }
+    if !SAID.swap(true, Ordering::Relaxed) {
+        // SAFETY: `dev` is the importer's live device.
+        let importer: &kernel::device::Device = unsafe { kernel::device::Device::from_raw(dev) };
+        dev_warn!(
+            importer,
+            "cmabuf: this device's DMA mapping of a coherent or write-combined buffer would \
+             bounce through swiotlb; refused (EINVAL): give it cached buffers, or memory it \
+             can reach\n"
+        );
+    }
+    Err(EINVAL)
 }
 
 /// `unmap_dma_buf`: unmaps and frees a table that `map_dma_buf` returned.
@@ -410,6 +455,15 @@ unsafe fn cpu_access(
 ) -> c_int {
     // SAFETY: See the function's safety section.
     let exporter = unsafe { exporter_of(dmabuf) };
+    // Order matters for cached buffers mapped by bouncing importers: towards the CPU, the memory
+    // device's invalidation comes first, then the bounce buffers are copied in (through the
+    // cached linear map), so the invalidation cannot discard the copies; towards devices, the
+    // copies out first, then the clean.
+    if for_cpu {
+        if let Err(e) = exporter.buffer.sync_all(true, direction(dir)) {
+            return e.to_errno();
+        }
+    }
     let mapped = exporter.mapped.lock();
     for m in mapped.iter() {
         // The importer's table, synced in the direction the CPU access asks for (as the mainline
@@ -428,10 +482,12 @@ unsafe fn cpu_access(
         }
     }
     drop(mapped);
-    match exporter.buffer.sync_all(for_cpu, direction(dir)) {
-        Ok(()) => 0,
-        Err(e) => e.to_errno(),
+    if !for_cpu {
+        if let Err(e) = exporter.buffer.sync_all(false, direction(dir)) {
+            return e.to_errno();
+        }
     }
+    0
 }
 
 /// `begin_cpu_access` (`DMA_BUF_IOCTL_SYNC` start).

@@ -260,7 +260,8 @@ impl DmaMem {
     pub(crate) fn sg_table(&self, table: &mut bindings::sg_table, max_segment: u32) -> Result {
         let first = self.first_page()?;
         let n = self.size >> PAGE_SHIFT;
-        let mut pages = KVec::with_capacity(n, GFP_KERNEL)?;
+        // kvmalloc: a 1 GiB buffer has 262144 pages, 2 MiB of pointers.
+        let mut pages = KVVec::with_capacity(n, GFP_KERNEL)?;
         for i in 0..n {
             // With a virtually contiguous memory map, the `struct page`s of physically
             // contiguous memory are consecutive.
@@ -302,6 +303,11 @@ impl DmaMem {
             #[cfg(CONFIG_HIGHMEM)]
             Cookie::Pages(_) => Err(EOPNOTSUPP),
         }
+    }
+
+    /// The physical address (the region's base plus the offset of the device address).
+    pub(crate) fn phys(&self) -> u64 {
+        self.region.base() + (self.dma_addr - self.region.dma_base())
     }
 
     /// The size in bytes, page aligned.

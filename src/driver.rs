@@ -14,6 +14,7 @@
 
 use crate::{
     device::Shared,
+    file::CmabufFile,
     index::{
         Index,
         DEVICES, //
@@ -85,9 +86,10 @@ impl platform::Driver for CmabufDriver {
                 shared.clone(),
                 &crate::debugfs::render
             ),
-            misc <- Registration::register(
+            misc <- Registration::register::<CmabufFile>(
                 CString::try_from_fmt(fmt!("cmabuf{}", index.get()))?,
-                shared.clone()
+                shared.clone(),
+                crate::fops::fops()
             ),
         })
         .pin_chain(move |this| {

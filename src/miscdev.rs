@@ -5,20 +5,20 @@
 //! The kernel crate's `MiscDeviceRegistration` takes only a static name and
 //! builds file operations without `.owner`, so an open file would not pin the
 //! module and `rmmod` could free the code that the file's `release` still has
-//! to run. [`Registration`] registers the same file operations (the kernel
-//! crate's vtable for [`CmabufFile`]) with `.owner = THIS_MODULE`: the VFS then
-//! takes a module reference for every open file and drops it only after
-//! `release` has returned, and `rmmod` fails with `EBUSY`/`EAGAIN` while any
-//! file (or mapping, which holds its file) is open. It also carries a
-//! per-device name and the [`Shared`] state that `open` hands to the file.
+//! to run. [`Registration`] registers the file operations it is given (the
+//! kernel crate's vtable for the file type with `.owner = THIS_MODULE`, made
+//! in `fops.rs`): the VFS then takes a module reference for every open file
+//! and drops it only after `release` has returned, and `rmmod` fails with
+//! `EBUSY`/`EAGAIN` while any file (or mapping, which holds its file) is
+//! open. It also carries a per-device name and the [`Shared`] state that
+//! `open` hands to the file. It does not know the file type (`file.rs` uses
+//! it), so it is generic over it.
 
-use crate::{
-    device::Shared,
-    file::CmabufFile, //
-};
+use crate::device::Shared;
 use kernel::{
     bindings,
     miscdevice::{
+        MiscDevice,
         MiscDeviceOptions,
         MiscDeviceRegistration, //
     },
@@ -28,51 +28,17 @@ use kernel::{
     types::Opaque, //
 };
 
-/// The kernel crate's misc `struct miscdevice` template for [`CmabufFile`]; only its `fops`
-/// is used.
-const TEMPLATE: bindings::miscdevice =
-    MiscDeviceOptions { name: c"cmabuf" }.into_raw::<CmabufFile>();
-
-// `Registration::shared_of` and the kernel crate's `open` treat the `struct miscdevice` we
-// register as a `MiscDeviceRegistration<CmabufFile>`: the two must stay layout-identical, or a
-// kernel change breaks memory instead of the build.
-const _: () = {
-    use core::mem::{
-        align_of,
-        size_of, //
-    };
-    assert!(size_of::<MiscDeviceRegistration<CmabufFile>>() == size_of::<bindings::miscdevice>());
-    assert!(align_of::<MiscDeviceRegistration<CmabufFile>>() == align_of::<bindings::miscdevice>());
-    assert!(size_of::<Opaque<bindings::miscdevice>>() == size_of::<bindings::miscdevice>());
-};
-
-/// File operations that may live in a `static`.
-#[repr(transparent)]
-struct FileOperations(bindings::file_operations);
-
-// SAFETY: The table is immutable and only holds pointers to functions and to this module, which
-// any thread may use.
-unsafe impl Sync for FileOperations {}
-
-/// The kernel crate's file operations for [`CmabufFile`], owned by this module.
-static FOPS: FileOperations = FileOperations(bindings::file_operations {
-    owner: &raw mut bindings::__this_module,
-    // SAFETY: `TEMPLATE.fops` points at the kernel crate's constant vtable for `CmabufFile`,
-    // valid for reads at compile time; every field is plain data or a function pointer.
-    ..unsafe { *TEMPLATE.fops }
-});
-
 /// A registered `/dev/cmabufN`.
 ///
 /// # Invariants
 ///
 /// `inner` is registered with `misc_register()` from construction until [`PinnedDrop`], with
-/// `name` as its name and [`FOPS`] as its file operations; `name` and `shared` are not changed
+/// `name` as its name and static file operations; `name` and `shared` are not changed
 /// while it is registered.
 #[pin_data(PinnedDrop)]
 pub(crate) struct Registration {
-    /// The C misc device; laid out as the kernel crate's `MiscDeviceRegistration<CmabufFile>`,
-    /// which the vtable's `open` casts it to.
+    /// The C misc device; laid out as the kernel crate's `MiscDeviceRegistration<T>` of its
+    /// file type, which the vtable's `open` casts it to.
     #[pin]
     inner: Opaque<bindings::miscdevice>,
     /// The node name, `cmabufN`.
@@ -87,15 +53,20 @@ unsafe impl Send for Registration {}
 unsafe impl Sync for Registration {}
 
 impl Registration {
-    /// Registers the misc device `name` whose files share `shared`.
-    pub(crate) fn register(name: CString, shared: Arc<Shared>) -> impl PinInit<Self, Error> {
+    /// Registers the misc device `name` whose files share `shared`, with the file operations
+    /// `fops` (the kernel crate's vtable for `T`, with `.owner` set: see `fops.rs`).
+    pub(crate) fn register<T: MiscDevice>(
+        name: CString,
+        shared: Arc<Shared>,
+        fops: &'static bindings::file_operations,
+    ) -> impl PinInit<Self, Error> {
         let parent = crate::region::raw_device(shared.dev());
         try_pin_init!(&this in Self {
             name,
             shared,
             inner <- Opaque::try_ffi_init(move |slot: *mut bindings::miscdevice| {
-                let mut misc = TEMPLATE;
-                misc.fops = &raw const FOPS.0;
+                let mut misc = MiscDeviceOptions { name: c"cmabuf" }.into_raw::<T>();
+                misc.fops = fops;
                 // `/sys/class/misc/cmabufN/device` leads to the platform device; the misc device
                 // is deregistered (unbind) before its parent goes.
                 misc.parent = parent;
@@ -112,8 +83,21 @@ impl Registration {
         })
     }
 
-    /// The [`Shared`] state of the device that `misc` (given to `open`) belongs to.
-    pub(crate) fn shared_of(misc: &MiscDeviceRegistration<CmabufFile>) -> Arc<Shared> {
+    /// The [`Shared`] state of the device that `misc` (given to `open` of a file type `T`
+    /// registered through [`Registration::register`]) belongs to.
+    pub(crate) fn shared_of<T: MiscDevice>(misc: &MiscDeviceRegistration<T>) -> Arc<Shared> {
+        // The kernel crate's `open` treats the `struct miscdevice` we register as a
+        // `MiscDeviceRegistration<T>`: the two must stay layout-identical, or a kernel change
+        // breaks memory instead of the build.
+        const {
+            use core::mem::{
+                align_of,
+                size_of, //
+            };
+            assert!(size_of::<MiscDeviceRegistration<T>>() == size_of::<bindings::miscdevice>());
+            assert!(align_of::<MiscDeviceRegistration<T>>() == align_of::<bindings::miscdevice>());
+            assert!(size_of::<Opaque<bindings::miscdevice>>() == size_of::<bindings::miscdevice>());
+        }
         let raw = misc.as_raw();
         // SAFETY: Every `/dev/cmabufN` is registered by `Registration::register`, so the misc
         // device `open` was given is the `inner` field of a live `Registration`: `misc_open()`

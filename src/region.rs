@@ -38,9 +38,7 @@ use kernel::{
         self,
         Core, //
     },
-    new_mutex,
-    page::PAGE_SIZE,
-    platform,
+    new_mutex, platform,
     prelude::*,
     rbtree::{
         RBTree,
@@ -127,6 +125,44 @@ pub(crate) fn raw_device<Ctx: device::DeviceContext>(
     core::ptr::from_ref(dev)
         .cast::<bindings::device>()
         .cast_mut()
+}
+
+/// `struct bus_dma_region` of `<linux/dma-direct.h>`, which the bindings leave opaque: one
+/// window of a device's `dma_range_map` (an array ended by a zero `size`).
+#[repr(C)]
+struct BusDmaRegion {
+    /// `phys_addr_t cpu_start`.
+    cpu_start: bindings::phys_addr_t,
+    /// `dma_addr_t dma_start`.
+    dma_start: bindings::dma_addr_t,
+    /// `u64 size`.
+    size: u64,
+}
+
+/// The address at which `dev` reaches the physical address `phys` without bouncing (what
+/// `translate_phys_to_dma()` in `<linux/dma-direct.h>` computes); `None` if no window of its
+/// `dma-ranges` covers it.
+pub(crate) fn phys_to_dma(dev: *mut bindings::device, phys: u64) -> Option<u64> {
+    // SAFETY: The caller passes a live device; `dma_range_map` is set before it does DMA and
+    // stays while it lives.
+    let mut m = unsafe { (*dev).dma_range_map }.cast::<BusDmaRegion>();
+    if m.is_null() {
+        return Some(phys);
+    }
+    loop {
+        // SAFETY: `m` points into the device's map, an array of `struct bus_dma_region` (laid out
+        // as `BusDmaRegion`) ended by an entry of size 0, which we stop at.
+        let r = unsafe { &*m };
+        if r.size == 0 {
+            return None;
+        }
+        let offset = phys.wrapping_sub(r.cpu_start);
+        if phys >= r.cpu_start && offset < r.size {
+            return Some(r.dma_start + offset);
+        }
+        // SAFETY: Not past the terminating entry (checked above).
+        m = unsafe { m.add(1) };
+    }
 }
 
 /// The memory device with the region assigned to it.
@@ -494,29 +530,16 @@ impl MemDevice {
             return Err(EINVAL);
         }
 
-        // The region's DMA address, which may differ from its physical one (`dma-ranges`):
-        // map its first page (RAM, without touching caches) and unmap it again.
+        // The region's DMA address, which may differ from its physical one (`dma-ranges`). Not
+        // by mapping a page: a device whose streaming mappings bounce (`swiotlb=force`) would
+        // report the bounce buffer's address.
         let mut res: bindings::resource = pin_init::zeroed();
         // SAFETY: `np` is valid and `res` writable.
         kernel::error::to_result(unsafe { of_reserved_mem_region_to_resource(np, 0, &mut res) })?;
-        let dir = crate::compat::dma_dir::BIDIRECTIONAL;
-        // CAST: A small flag constant.
-        let attrs = bindings::DMA_ATTR_SKIP_CPU_SYNC as c_ulong;
-        // SAFETY: `raw` is set up for DMA above; `res.start` is RAM (the region).
-        let dma_base = unsafe { bindings::dma_map_phys(raw, res.start, PAGE_SIZE, dir, attrs) };
-        // What the C inline `dma_mapping_error()` does: tell DMA API debugging that the
-        // result was checked, then compare with `DMA_MAPPING_ERROR`.
-        // SAFETY: `raw` is valid; `dma_base` was just returned for it.
-        #[cfg(CONFIG_DMA_API_DEBUG)]
-        unsafe {
-            bindings::debug_dma_mapping_error(raw, dma_base)
-        };
-        if dma_base == !0 {
+        let Some(dma_base) = phys_to_dma(raw, res.start) else {
             dev_err!(parent, "region {} is not addressable by the device\n", name);
             return Err(EINVAL);
-        }
-        // SAFETY: Unmaps the mapping just made, with the same arguments.
-        unsafe { bindings::dma_unmap_phys(raw, dma_base, PAGE_SIZE, dir, attrs) };
+        };
         Ok((mem, dma_base))
     }
 }

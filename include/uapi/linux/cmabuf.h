@@ -92,7 +92,8 @@ struct cmabuf_free {
  * @size:	out: its size in bytes (page-rounded)
  * @mmap_offset: out: as returned by CMABUF_IOCTL_ALLOC
  * @dma_addr:	out: as for CMABUF_IOCTL_ALLOC
- * @map_count:	out: how many mappings (VMAs, in any process) it has now
+ * @map_count:	out: how many mappings (VMAs, in any process, of the device file or
+ *		the buffer's dma-buf) it has now
  * @out_flags:	out: CMABUF_OUT_* bits
  */
 struct cmabuf_info {

@@ -8,8 +8,9 @@
  * Then vivid (loaded with allocators=1: videobuf2-dma-contig, which refuses
  * non-contiguous imports) captures a solid test pattern into cmabuf buffers
  * queued as V4L2_MEMORY_DMABUF, and the pixels are checked in the cmabuf
- * mapping; a buffer smaller than sizeimage is refused at queue time; unbind
- * waits while vivid holds the buffers mapped.
+ * mapping; a buffer smaller than sizeimage is refused at queue time; two
+ * vivid instances stream into the same dma-bufs across an unbind, which
+ * waits for nobody; 20 unbind/bind cycles with buffers of every kind alive.
  *
  * Every test ends with the region's pages back where they started. Skips
  * when the device (or, for the V4L2 tests, vivid) is missing.
@@ -264,6 +265,13 @@ TEST_F(exp, dmabuf_mmap_each_mode)
 		q = mmap(NULL, 32 * KiB, PROT_READ | PROT_WRITE, MAP_SHARED, self->d.fd,
 			 a.mmap_offset);
 		ASSERT_NE(MAP_FAILED, q);
+		/* INFO's map_count counts the dma-buf's mapping and the device file's. */
+		{
+			struct cmabuf_info i = { .handle = a.handle };
+
+			ASSERT_EQ(0, xioctl(self->d.fd, CMABUF_IOCTL_INFO, &i));
+			EXPECT_EQ(2, i.map_count);
+		}
 		EXPECT_EQ(0, dmabuf_sync(d, DMA_BUF_SYNC_START | DMA_BUF_SYNC_WRITE));
 		memset(p, 0x10 + m, 32 * KiB);
 		EXPECT_EQ(0, dmabuf_sync(d, DMA_BUF_SYNC_END | DMA_BUF_SYNC_WRITE));
@@ -355,6 +363,15 @@ TEST_F(exp, set_name_shows_in_debugfs)
 	ASSERT_LT(0, n);
 	text[n] = 0;
 	EXPECT_NE(NULL, strstr(text, "dma-buf cam0-frame")) TH_LOG("%s", text);
+	/* A name cannot forge lines or terminal controls: such bytes come out escaped. */
+	ASSERT_EQ(0, ioctl(d, DMA_BUF_SET_NAME, "cam\n0 \x1b[1m\\")) TH_LOG("%s", strerror(errno));
+	f = open(path, O_RDONLY);
+	ASSERT_LE(0, f);
+	n = read(f, text, sizeof(text) - 1);
+	close(f);
+	ASSERT_LT(0, n);
+	text[n] = 0;
+	EXPECT_NE(NULL, strstr(text, "dma-buf cam\\x0a0 \\x1b[1m\\x5c\n")) TH_LOG("%s", text);
 	close(d);
 	EXPECT_EQ(0, free_buf(self->d.fd, a.handle));
 }
