@@ -40,6 +40,7 @@ static const char *const knobs[][2] = {
 	{ "/sys/kernel/debug/fail_page_alloc/ignore-gfp-wait", "N" },
 	{ "/sys/kernel/debug/fail_page_alloc/min-order", "0" },
 	{ "/sys/kernel/debug/fail_page_alloc/verbose", "0" },
+	{ "/sys/kernel/debug/fail_usercopy/verbose", "0" },
 };
 #define NKNOBS (sizeof(knobs) / sizeof(knobs[0]))
 
@@ -145,15 +146,23 @@ static void arm(int nth, int n)
 		abort();
 }
 
-/* Disarms; whether the armed failure was injected. */
+/*
+ * Disarms; whether the armed failure was injected. With copies to and from
+ * userspace among the injection points, reading and writing fail-nth are
+ * injection points too: an injection there (EFAULT) means the call did not
+ * reach the armed one, and it disarms.
+ */
 static int disarm(int nth)
 {
 	char b[16] = { 0 };
-	int fired = pread(nth, b, sizeof(b) - 1, 0) > 0 && atoi(b) == 0;
 
-	if (pwrite(nth, "0", 1, 0) != 1)
+	if (pread(nth, b, sizeof(b) - 1, 0) < 0)
+		return 0;
+	if (atoi(b) == 0)
+		return 1;
+	if (pwrite(nth, "0", 1, 0) != 1 && errno != EFAULT)
 		abort();
-	return fired;
+	return 0;
 }
 
 /*

@@ -22,14 +22,13 @@
 #include <linux/mutex.h>
 #include <linux/platform_device.h>
 #include <linux/scatterlist.h>
-#include <linux/sizes.h>
 #include <linux/slab.h>
 
 /* struct cmabuf_test_import: the ioctl's argument. */
 struct cmabuf_test_import {
 	__s32 fd;		/* the dma-buf; -1: only let go of the current one */
 	__u32 byte;		/* what the "device" writes */
-	__u32 max_segment;	/* the device's longest DMA segment; 0: 64 KiB */
+	__u32 max_segment;	/* the device's longest DMA segment; 0: no limit */
 	__u32 pad;
 };
 
@@ -64,7 +63,7 @@ static int importer_import(struct importer *im, struct cmabuf_test_import *arg)
 	importer_release_buf(im);
 	if (arg->fd < 0)
 		return 0;
-	dma_set_max_seg_size(dev, arg->max_segment ? arg->max_segment : SZ_64K);
+	dma_set_max_seg_size(dev, arg->max_segment ? arg->max_segment : UINT_MAX);
 	im->dmabuf = dma_buf_get(arg->fd);
 	if (IS_ERR(im->dmabuf)) {
 		ret = PTR_ERR(im->dmabuf);
