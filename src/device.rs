@@ -16,11 +16,17 @@
 //!
 //! # Lock order
 //!
-//! `CmabufFile::state` → `Shared::state` is never needed: each lock here is
-//! taken alone, with no other cmabuf lock held, except that a buffer's memory
-//! goes back (`Region::used`, then the ledger's lock) wherever its last
-//! holder lets go: under a file's handle lock, a process's mmap lock (a VMA
-//! closing) or nothing.
+//! The module's locks, outermost first: `CmabufFile::state` (the first
+//! EXPORT of a handle makes its dma-buf under it) → `Region::used` → a
+//! dma-buf's `name_lock` (debugfs reads names). `REGIONS` (the module's list
+//! of regions), `Shared::state`, a `Ledger`'s figures and an exporter's list
+//! of mapped tables are each taken with no other lock of ours held.
+//!
+//! Held by others when ours are taken: a process's mmap lock (mmap looks a
+//! handle up; a VMA that closes may drop a buffer's last reference, which
+//! takes `Region::used`, `REGIONS` and the ledgers' locks in turn), a
+//! dma-buf's reservation lock (`map_dma_buf` takes the exporter's list).
+//! Nothing of ours is held while an mmap lock is taken.
 
 use crate::{
     account::{

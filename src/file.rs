@@ -293,21 +293,19 @@ impl CmabufFile {
         let removed = {
             let mut state = self.state.lock();
             // The handle may have been freed meanwhile: then the dma-buf is only its holders'.
-            let slot = state
-                .handles
-                .get_mut(&e.handle)
-                .map(|h| &mut h.dmabuf)
-                .filter(|c| c.as_ref().is_some_and(|c| c.dmabuf.same(&dmabuf)));
-            match slot {
-                Some(Some(cached)) => {
-                    cached.pending -= 1;
-                    cached.confirmed |= res.is_ok();
-                    if !cached.confirmed && cached.pending == 0 {
-                        slot_take(&mut state, e.handle)
-                    } else {
-                        None
+            match state.handles.get_mut(&e.handle).map(|h| &mut h.dmabuf) {
+                Some(slot @ Some(_)) => match slot {
+                    Some(cached) if cached.dmabuf.same(&dmabuf) => {
+                        cached.pending -= 1;
+                        cached.confirmed |= res.is_ok();
+                        if cached.confirmed || cached.pending > 0 {
+                            None
+                        } else {
+                            slot.take()
+                        }
                     }
-                }
+                    _ => None,
+                },
                 _ => None,
             }
         };
@@ -492,11 +490,6 @@ impl CmabufFile {
         user.write(&d)?;
         Ok(0)
     }
-}
-
-/// Takes the dma-buf out of `handle` in `state`.
-fn slot_take(state: &mut FileState, handle: u32) -> Option<Cached> {
-    state.handles.get_mut(&handle)?.dmabuf.take()
 }
 
 /// Writes the result naming the reserved descriptor (`write`), then installs `file` in it; on a

@@ -47,29 +47,35 @@ static inline double now_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* vivid's video capture node (loading vivid with dma-contig if need be), or -1. */
-static inline int open_vivid(void)
+/* The `n`-th vivid capture node (0 or 1), opened; -1 if there is none. */
+static inline int open_vivid_nth(int n)
 {
 	struct v4l2_capability cap;
 	char path[64];
-	int tries, i, fd;
+	int i, fd, seen = 0;
 
-	for (tries = 0; tries < 2; tries++) {
-		for (i = 0; i < 64; i++) {
-			snprintf(path, sizeof(path), "/dev/video%d", i);
-			fd = open(path, O_RDWR | O_CLOEXEC);
-			if (fd < 0)
-				continue;
-			memset(&cap, 0, sizeof(cap));
-			if (!ioctl(fd, VIDIOC_QUERYCAP, &cap) && !strcmp((char *)cap.driver, "vivid") &&
-			    (cap.device_caps & V4L2_CAP_VIDEO_CAPTURE))
-				return fd;
-			close(fd);
-		}
-		if (system("modprobe vivid allocators=1 n_devs=1 node_types=0x1 2>/dev/null"))
-			break;
+	for (i = 0; i < 64; i++) {
+		snprintf(path, sizeof(path), "/dev/video%d", i);
+		fd = open(path, O_RDWR | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		memset(&cap, 0, sizeof(cap));
+		if (!ioctl(fd, VIDIOC_QUERYCAP, &cap) && !strcmp((char *)cap.driver, "vivid") &&
+		    (cap.device_caps & V4L2_CAP_VIDEO_CAPTURE) && seen++ == n)
+			return fd;
+		close(fd);
 	}
 	return -1;
+}
+
+/* vivid's video capture node (loading vivid with dma-contig if need be), or -1. */
+static inline int open_vivid(void)
+{
+	int fd = open_vivid_nth(0);
+
+	if (fd < 0 && !system("modprobe vivid allocators=1 n_devs=1 node_types=0x1 2>/dev/null"))
+		fd = open_vivid_nth(0);
+	return fd;
 }
 
 /* Sets a control of vivid's by name; menu controls by item name. 0 or -errno. */
@@ -131,27 +137,6 @@ static inline int stream(int vid, int on)
 	int type = V4L2_BUF_TYPE_VIDEO_CAPTURE;
 
 	return xioctl(vid, on ? VIDIOC_STREAMON : VIDIOC_STREAMOFF, &type);
-}
-
-/* The `n`-th vivid capture node (0 or 1), opened; -1 if there is none. */
-static inline int open_vivid_nth(int n)
-{
-	struct v4l2_capability cap;
-	char path[64];
-	int i, fd, seen = 0;
-
-	for (i = 0; i < 64; i++) {
-		snprintf(path, sizeof(path), "/dev/video%d", i);
-		fd = open(path, O_RDWR | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		memset(&cap, 0, sizeof(cap));
-		if (!ioctl(fd, VIDIOC_QUERYCAP, &cap) && !strcmp((char *)cap.driver, "vivid") &&
-		    (cap.device_caps & V4L2_CAP_VIDEO_CAPTURE) && seen++ == n)
-			return fd;
-		close(fd);
-	}
-	return -1;
 }
 
 #endif /* CMABUF_MEDIA_H */
