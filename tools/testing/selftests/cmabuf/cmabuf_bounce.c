@@ -32,18 +32,11 @@
 #include "kselftest_harness.h"
 #include "cmabuf_util.h"
 #include "cmabuf_media.h"
+#include "importer/cmabuf_test_importer.h"
 
 #define KiB 1024ULL
 #define LEN (256 * KiB)
 
-/* The test importer's ioctl (importer/cmabuf_test_importer.c). */
-struct cmabuf_test_import {
-	__s32 fd;
-	__u32 byte;
-	__u32 max_segment;
-	__u32 pad;
-};
-#define CMABUF_TEST_IMPORT _IOW('c', 0x01, struct cmabuf_test_import)
 
 static int booted_with(const char *word)
 {

@@ -39,6 +39,7 @@
 #include "kselftest_harness.h"
 #include "cmabuf_util.h"
 #include "cmabuf_media.h"
+#include "importer/cmabuf_test_importer.h"
 
 #define KiB 1024ULL
 #define PAGE 4096ULL
@@ -114,7 +115,8 @@ TEST_F(exp, export_identity_and_errors)
  * 20 unbind/bind cycles with buffers of every kind alive across them. Each
  * cycle, on the node as it is bound then, makes a buffer in each cache mode
  * held by its handle and a mapping, one held by its dma-buf only (mapped
- * through the dma-buf), and one from DMA_HEAP_IOCTL_ALLOC (mapped likewise);
+ * through the dma-buf, and for DMA by the test importer module), and one from
+ * DMA_HEAP_IOCTL_ALLOC (mapped likewise);
  * each generation lives across three unbinds. Every unbind returns within a
  * second; every buffer keeps its bytes across the unbinds it lives through;
  * a rebound node's statistics count the older buffers (largest_free); the
@@ -125,15 +127,27 @@ TEST_F(exp, export_identity_and_errors)
 #define GEN_BUFS 5
 
 struct generation {
-	int fd, dmabuf[2];
+	int fd, dmabuf[2], imp;
 	unsigned char *p[GEN_BUFS];
 	size_t len[GEN_BUFS];
 };
+
+
+/* A file of the test importer (loading it from the test directory if need be), or -1. */
+static int open_importer(void)
+{
+	if (access("/dev/cmabuf_test_importer", F_OK) &&
+	    system("insmod ./cmabuf_test_importer.ko 2>/dev/null"))
+		return -1;
+	return open("/dev/cmabuf_test_importer", O_RDWR | O_CLOEXEC);
+}
 
 static void gen_release(struct generation *g)
 {
 	int i;
 
+	if (g->imp >= 0)
+		close(g->imp);	/* the importer unmaps and lets go */
 	for (i = 0; i < GEN_BUFS; i++)
 		munmap(g->p[i], g->len[i]);
 	close(g->dmabuf[0]);
@@ -188,6 +202,19 @@ TEST_F_TIMEOUT(exp, unbind_bind_cycles_keep_buffers, 300)
 		for (i = 0; i < GEN_BUFS; i++) {
 			g[c].len[i] = len;
 			memset(g[c].p[i], c * GEN_BUFS + i + 1, len);
+		}
+		/*
+		 * An importer maps the exported buffer for DMA and keeps it mapped across the
+		 * unbinds, writing (as a device) the byte it already holds.
+		 */
+		g[c].imp = open_importer();
+		if (g[c].imp >= 0) {
+			struct cmabuf_test_import in = { .fd = g[c].dmabuf[0],
+							 .byte = c * GEN_BUFS + 3 + 1 };
+
+			ASSERT_EQ(0, xioctl(g[c].imp, CMABUF_TEST_IMPORT, &in)) TH_LOG("cycle %d", c);
+		} else if (c == 0) {
+			TH_LOG("no cmabuf_test_importer.ko: no importer mappings in the cycles");
 		}
 		/* The node counts the older generations' buffers as taken. */
 		ASSERT_EQ(0, get_stats(g[c].fd, &st));

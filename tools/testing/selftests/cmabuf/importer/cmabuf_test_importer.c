@@ -24,15 +24,8 @@
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
 
-/* struct cmabuf_test_import: the ioctl's argument. */
-struct cmabuf_test_import {
-	__s32 fd;		/* the dma-buf; -1: only let go of the current one */
-	__u32 byte;		/* what the "device" writes */
-	__u32 max_segment;	/* the device's longest DMA segment; 0: no limit */
-	__u32 pad;
-};
+#include "cmabuf_test_importer.h"
 
-#define CMABUF_TEST_IMPORT _IOW('c', 0x01, struct cmabuf_test_import)
 
 static struct platform_device *importer_pdev;
 
@@ -103,6 +96,8 @@ static long importer_ioctl(struct file *file, unsigned int cmd, unsigned long ua
 		return -ENOTTY;
 	if (copy_from_user(&arg, (void __user *)uarg, sizeof(arg)))
 		return -EFAULT;
+	if (arg.pad)
+		return -EINVAL;
 	mutex_lock(&im->lock);
 	ret = importer_import(im, &arg);
 	mutex_unlock(&im->lock);

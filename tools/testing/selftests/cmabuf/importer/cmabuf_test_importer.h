@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The ioctl of the test-only importer module (cmabuf_test_importer.c), shared
+ * by the module and the kselftests that drive it.
+ */
+#ifndef CMABUF_TEST_IMPORTER_H
+#define CMABUF_TEST_IMPORTER_H
+
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+/**
+ * struct cmabuf_test_import - what the importer is to map and write
+ * @fd:		the dma-buf; -1: only let go of the current one
+ * @byte:	what the "device" writes at the mapping's DMA addresses
+ * @max_segment: the device's longest DMA segment; 0: no limit
+ * @pad:	0
+ */
+struct cmabuf_test_import {
+	__s32 fd;
+	__u32 byte;
+	__u32 max_segment;
+	__u32 pad;
+};
+
+#define CMABUF_TEST_IMPORT _IOW('c', 0x01, struct cmabuf_test_import)
+
+#endif /* CMABUF_TEST_IMPORTER_H */
