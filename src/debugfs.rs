@@ -126,11 +126,13 @@ pub(crate) fn render(shared: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::R
         if res.is_err() {
             return;
         }
-        // SAFETY: `for_each_used` holds the region's lock, under which a listed dma-buf is live
-        // (its `release` unlists it under that lock first).
-        let name = (!dmabuf.is_null())
-            .then(|| unsafe { crate::dmabuf::name_of(dmabuf) })
-            .flatten();
+        let name = if dmabuf.is_null() {
+            None
+        } else {
+            // SAFETY: `for_each_used` holds the region's lock, under which a listed dma-buf is
+            // live (its `release` unlists it under that lock first).
+            unsafe { crate::dmabuf::name_of(dmabuf) }
+        };
         res = match name {
             Some(n) => writeln!(f, "  {addr:#x} {size} dma-buf {}", Escaped(n.to_bytes())),
             None => writeln!(f, "  {addr:#x} {size} dma-buf -"),
