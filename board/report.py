@@ -162,8 +162,11 @@ def parse_ktap(kdir, ktap_lines):
 
 def verdict(kdir, console):
     """(passed, failed, skipped, problems) of one boot's console log; prints kunit.py's report."""
-    with open(console, encoding="utf-8", errors="replace") as f:
-        lines = [l.rstrip("\r\n").replace("\r", "") for l in f]
+    try:
+        with open(console, encoding="utf-8", errors="replace") as f:
+            lines = [l.rstrip("\r\n").replace("\r", "") for l in f]
+    except OSError as e:
+        return 0, 0, 0, ["no console log of a boot: %s" % e]
 
     problems = []
     ktap = section(lines, "KTAP-BEGIN", "KTAP-END")

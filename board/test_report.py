@@ -97,5 +97,13 @@ class ExitStatus(unittest.TestCase):
         self.assertIsNone(report.exit_status(["boot", "panic"]))
 
 
+class Verdict(unittest.TestCase):
+    def test_missing_console_is_a_problem(self):
+        passed, failed, skipped, problems = report.verdict("/nonexistent", "/nonexistent/console")
+        self.assertEqual((passed, failed, skipped), (0, 0, 0))
+        self.assertEqual(len(problems), 1)
+        self.assertIn("no console log", problems[0])
+
+
 if __name__ == "__main__":
     unittest.main()
