@@ -346,7 +346,7 @@ impl Region {
         let base = res.start;
         let size = res.end - res.start + 1;
 
-        let (mem, dma_base) = MemDevice::create(dev, np, &name)?;
+        let (mem, dma_base) = MemDevice::create(dev, np, &name, base)?;
         list.reserve(1, GFP_KERNEL)?;
         let region = Arc::pin_init(
             try_pin_init!(Self {
@@ -449,12 +449,13 @@ impl Region {
 
 impl MemDevice {
     /// A memory device for the node `np` of the bound `parent`, with the node's DMA configuration
-    /// and the node's first `memory-region` (named `name`) assigned; also returns the region's
-    /// DMA address.
+    /// and the node's first `memory-region` (named `name`, at physical address `base`) assigned;
+    /// also returns the region's DMA address.
     fn create(
         parent: &device::Device<Core<'_>>,
         np: *mut bindings::device_node,
         name: &CStr,
+        base: u64,
     ) -> Result<(Self, u64)> {
         // SAFETY: The name is a NUL-terminated string; the function copies it.
         let pdev = unsafe { bindings::platform_device_alloc(c"cmabuf-mem".as_char_ptr(), -1) };
@@ -533,10 +534,7 @@ impl MemDevice {
         // The region's DMA address, which may differ from its physical one (`dma-ranges`). Not
         // by mapping a page: a device whose streaming mappings bounce (`swiotlb=force`) would
         // report the bounce buffer's address.
-        let mut res: bindings::resource = pin_init::zeroed();
-        // SAFETY: `np` is valid and `res` writable.
-        kernel::error::to_result(unsafe { of_reserved_mem_region_to_resource(np, 0, &mut res) })?;
-        let Some(dma_base) = phys_to_dma(raw, res.start) else {
+        let Some(dma_base) = phys_to_dma(raw, base) else {
             dev_err!(parent, "region {} is not addressable by the device\n", name);
             return Err(EINVAL);
         };
