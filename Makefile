@@ -8,9 +8,18 @@
 #     make install INSTALL_MOD_PATH=<rootfs> [KDIR=...]     make uninstall INSTALL_MOD_PATH=<rootfs>
 # The real boards' overlays (Documentation/admin-guide/boards.rst), into build/dtbo/:
 #     make dtbos
+# Debian packages (cmabuf-dkms, cmabuf-tools for arm64) into build/deb/:
+#     make deb
 
 KDIR ?=
 ARCH ?= arm64
+# A tree whose kernel was built with gcc (Debian's stock kernels) takes LLVM= empty; the board's
+# own kernels are built with clang/LLVM 19.
+ifneq ($(KDIR),)
+ifneq ($(shell grep -sx 'CONFIG_CC_IS_GCC=y' $(KDIR)/.config),)
+LLVM ?=
+endif
+endif
 LLVM ?= -19
 O_BOARD ?= $(CURDIR)/build
 
@@ -30,7 +39,7 @@ override CMD := $(value CMD)
 export CMD
 endif
 
-.PHONY: all modules clean rustfmt rustfmtcheck clippy run check bench demo dtbos install uninstall \
+.PHONY: all modules clean rustfmt rustfmtcheck clippy run check bench demo deb dtbos install uninstall \
 	cmd-echo
 
 all: modules
@@ -75,6 +84,9 @@ install uninstall:
 
 dtbos:
 	board/boards.sh dtbos $(O_BOARD)/dtbo
+
+deb:
+	board/deb.sh $(O_BOARD)/deb
 
 # What `make run` would hand the board as CMD (for board/test_makefile.py).
 cmd-echo:

@@ -11,10 +11,20 @@
 #                          BENCH_JSON, BENCH_PNG name the outputs
 #
 # Environment: MEM (default 1G), SMP (2), TIMEOUT (seconds), CMABUF_CACHE,
-# KERNEL_FLAVOR (debug or perf; by default debug for run/check, perf for bench).
+# KERNEL_FLAVOR (debug or perf; by default debug for run/check, perf for bench),
+# KERNEL=debian-X.Y (make run: boot Debian's stock kernel of that series instead, with
+# Debian's modules and cmabuf built by DKMS from the cmabuf-dkms package; board/stock.sh).
+# make check always runs the suite on the debug kernel and on Debian's stock kernel.
 . "$(dirname "$0")/common.sh"
 
 mode=${1:?usage: board.sh run|check}
+case ${KERNEL:-} in
+"") stock_series= ;;
+debian-[0-9]*.[0-9]*)
+	[ "$mode" = run ] || die "KERNEL=$KERNEL is for make run (make check runs Debian's kernel too)"
+	stock_series=${KERNEL#debian-} ;;
+*) die "KERNEL=$KERNEL: use debian-X.Y (Debian's stock kernel), or leave it unset" ;;
+esac
 ROOT=$CMABUF_ROOT
 BUILD=${O_BOARD:-$ROOT/build}
 MEM=${MEM:-1G}
@@ -206,20 +216,23 @@ if [ -n "${OUT:-}" ]; then
 	mkdir -p "$IR/out"
 	touch "$IR/cmabuf/out"
 fi
-{
-	echo "dir /dev 0755 0 0"
-	echo "nod /dev/console 0600 0 0 c 5 1"
-	(cd "$IR" && find . -mindepth 1 | sed 's|^\.||' | sort) | while read -r p; do
-		if [ -L "$IR$p" ]; then
-			echo "slink $p $(readlink "$IR$p") 0777 0 0"
-		elif [ -d "$IR$p" ]; then
-			echo "dir $p 0755 0 0"
-		else
-			echo "file $p $IR$p $(stat -c %a "$IR$p") 0 0"
-		fi
-	done
-} > "$BUILD/initramfs.list"
-"$KDIR/usr/gen_init_cpio" "$BUILD/initramfs.list" > "$BUILD/initramfs.cpio"
+export GEN_INIT_CPIO=$KDIR/usr/gen_init_cpio
+make_cpio "$IR" "$BUILD/initramfs.cpio"
+
+# Debian's stock kernel (board/stock.sh): the Debian packages (make deb), then, in the background
+# while the debug board runs, DKMS builds cmabuf.ko from cmabuf-dkms in a trixie chroot and the
+# same root file system gets Debian's modules instead of ours.
+stock_pid=
+if [ "$mode" = check ] || [ -n "$stock_series" ]; then
+	rm -rf "$BUILD/stock" "$BUILD/stock-base"
+	mkdir -p "$BUILD/stock"
+	rsync -a --exclude /lib/modules --exclude /usr/bin/cmabufctl --exclude /etc/udev \
+		"$IR/" "$BUILD/stock-base/"
+	{ "$ROOT/board/deb.sh" "$BUILD/deb" > /dev/null &&
+		STOCK_SERIES=$stock_series "$ROOT/board/stock.sh" "$BUILD/deb" "$BUILD/stock-base" \
+		"$BUILD/stock"; } > "$BUILD/stock/prepare.log" 2>&1 &
+	stock_pid=$!
+fi
 
 if [ -n "$series_pid" ]; then
 	rc=0
@@ -233,6 +246,20 @@ BOOT=("${QEMU[@]}" -kernel "$KDIR/arch/arm64/boot/Image" -dtb "$BUILD/board.dtb"
 	-initrd "$BUILD/initramfs.cpio")
 APPEND="console=ttyAMA0 panic=-1 oops=panic"
 CONSOLE=$BUILD/console.log
+# Debian's stock kernel with the same root file system, its own modules and DKMS's cmabuf.ko.
+STOCK_BOOT=("${QEMU[@]}" -kernel "$BUILD/stock/vmlinuz" -dtb "$BUILD/board.dtb"
+	-initrd "$BUILD/stock/initramfs.cpio")
+stock_ready() {
+	local rc=0
+	wait "$stock_pid" || rc=$?
+	cat "$BUILD/stock/prepare.log" >&2
+	[ $rc = 0 ] || log "the stock-kernel board could not be prepared: see above"
+	return $rc
+}
+if [ -n "$stock_series" ]; then
+	stock_ready || exit 1
+	BOOT=("${STOCK_BOOT[@]}")
+fi
 
 case $mode in
 run)
@@ -255,8 +282,11 @@ run)
 check)
 	log "booting the board for the tests (console log: $CONSOLE)"
 	rc=0
+	# The fragmentation story's 1000 cycles of 8 MiB run on Debian's kernel below; under KASAN
+	# and lockdep 200 cover the same path (the kernel hands CMABUF_FRAG_CYCLES to init).
 	timeout "${TIMEOUT:-2400}" "${BOOT[@]}" -serial stdio -monitor none \
-		-append "$APPEND loglevel=4" < /dev/null > "$CONSOLE" 2>&1 || rc=$?
+		-append "$APPEND loglevel=4 CMABUF_FRAG_CYCLES=${CMABUF_FRAG_CYCLES:-200}" < /dev/null \
+		> "$CONSOLE" 2>&1 || rc=$?
 	[ $rc = 124 ] && log "the board timed out"
 	# Importers whose mappings bounce: the same board, every streaming mapping through swiotlb
 	# (init passes cmabuf_tests= from the command line on to run-tests.sh).
@@ -266,10 +296,16 @@ check)
 		-append "$APPEND loglevel=4 swiotlb=force cmabuf_tests=cmabuf/cmabuf_bounce" \
 		< /dev/null > "$BUILD/console-swiotlb.log" 2>&1 || rc=$?
 	[ $rc = 124 ] && log "the swiotlb board timed out"
-	# Debian's stock arm64 kernel, with cmabuf built for it as a user would (board/stock.sh).
+	# The whole suite again on Debian's stock arm64 kernel, cmabuf from its DKMS package.
 	rm -f "$BUILD/console-stock.log"
-	"$ROOT/board/stock.sh" "$CTL" "$BB" "$BUILD/board.dtb" "$BUILD/console-stock.log" ||
-		log "cmabuf on Debian's stock kernel: see above"
+	if stock_ready; then
+		log "booting Debian's $(cat "$BUILD/stock/abi") for the tests (console log:" \
+			"$BUILD/console-stock.log)"
+		rc=0
+		timeout "${TIMEOUT:-1200}" "${STOCK_BOOT[@]}" -serial stdio -monitor none \
+			-append "$APPEND loglevel=4" < /dev/null > "$BUILD/console-stock.log" 2>&1 || rc=$?
+		[ $rc = 124 ] && log "the stock-kernel board timed out"
+	fi
 	exec python3 "$ROOT/board/report.py" --kdir "$KDIR" "$CONSOLE" "$BUILD/console-swiotlb.log" \
 		"$BUILD/console-stock.log"
 	;;

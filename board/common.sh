@@ -105,3 +105,23 @@ userspace_env() {
 	export CMABUF_UAPI_SHA
 	export CARGO_TARGET_DIR=$CACHE/userspace-target
 }
+
+# make_cpio DIR OUT: DIR as an initramfs (newc, everything owned by root) with /dev/console for
+# the kernel to open before init; with the kernel tree's gen_init_cpio ($GEN_INIT_CPIO).
+make_cpio() {
+	local dir=$1 p
+	{
+		echo "dir /dev 0755 0 0"
+		echo "nod /dev/console 0600 0 0 c 5 1"
+		(cd "$dir" && find . -mindepth 1 | sed 's|^\.||' | sort) | while read -r p; do
+			if [ -L "$dir$p" ]; then
+				echo "slink $p $(readlink "$dir$p") 0777 0 0"
+			elif [ -d "$dir$p" ]; then
+				[ "$p" = /dev ] || echo "dir $p 0755 0 0"
+			else
+				echo "file $p $dir$p $(stat -c %a "$dir$p") 0 0"
+			fi
+		done
+	} > "$2.list"
+	"${GEN_INIT_CPIO:?GEN_INIT_CPIO: usr/gen_init_cpio of a kernel tree}" "$2.list" > "$2"
+}

@@ -193,6 +193,19 @@ def verdict(kdir, console):
     return passed, failed, skipped, problems
 
 
+def kernel_release(console):
+    """The release of the kernel a console log is from ("Linux version X ..."), or "?"."""
+    try:
+        with open(console, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                m = re.search(r"Linux version (\S+)", line)
+                if m:
+                    return m.group(1)
+    except OSError:
+        pass
+    return "?"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--kdir", required=True, help="kernel tree (for kunit.py)")
@@ -201,10 +214,14 @@ def main():
 
     passed = failed = skipped = 0
     problems = []
+    boots = []
     for console in args.console:
         p, f, s, probs = verdict(args.kdir, console)
         passed, failed, skipped = passed + p, failed + f, skipped + s
         problems += probs
+        boots.append("%s (%s): %d passed, %d failed, %d skipped"
+                     % (os.path.basename(console), kernel_release(console), p, f, s))
+    print("per boot:\n  " + "\n  ".join(boots))
     for p in problems:
         print("error: " + p)
     if problems:

@@ -9,7 +9,8 @@
 PKGS="clang-19 lld-19 llvm-19 libclang-19-dev qemu-system-arm
 device-tree-compiler bc bison flex cpio libelf-dev libssl-dev make xz-utils
 zstd ca-certificates python3 python3-venv kmod rsync gcc libc6-dev
-gcc-aarch64-linux-gnu libc6-dev-arm64-cross gnuplot-nox debootstrap"
+gcc-aarch64-linux-gnu libc6-dev-arm64-cross gnuplot-nox debootstrap
+dpkg-dev debhelper dh-dkms fakeroot"
 
 missing=()
 for p in $PKGS; do

@@ -384,14 +384,22 @@ static int fragment(struct frag *fr, int max_rounds)
 		madvise(fr->hog + off, PAGE, MADV_DONTNEED);
 	if (mlock2(fr->hog, fr->hog_len, MLOCK_ONFAULT))
 		return -errno;
-	/* Whatever large free blocks are left go to unmovable pages. */
+	/*
+	 * Whatever large free blocks are left go to unmovable pages, until two compactions in
+	 * a row leave none (one may still assemble a block from pages the kernel frees late:
+	 * per-CPU lists, reclaimed caches; seen on Debian's stock kernel).
+	 */
 	for (round = 0; round < max_rounds; round++) {
 		long long big;
 
 		compact();
 		big = big_free_bytes();
-		if (big == 0)
-			return round;
+		if (big == 0) {
+			compact();
+			big = big_free_bytes();
+			if (big == 0)
+				return round;
+		}
 		if (add_pipes(fr, big + 2 * MiB))
 			return -EMFILE;
 	}

@@ -1,0 +1,30 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# make deb: the Debian packages, built with Debian's own tools (dpkg-buildpackage, debhelper,
+# dh-dkms) from debian/ for arm64:
+#   cmabuf-dkms_<version>_all.deb     the module's sources for DKMS (/usr/src/cmabuf-<version>)
+#   cmabuf-tools_<version>_arm64.deb  cmabufctl (static), the udev rule, the docs
+#
+#   board/deb.sh [OUTDIR]     (default build/deb); prints the two paths
+#
+# cmabufctl is built with the host's cargo for the musl target, against the board kernel's
+# uapi headers (as make install does).
+. "$(dirname "$0")/common.sh"
+
+out=${1:-${O_BOARD:-$CMABUF_ROOT/build}/deb}
+"$CMABUF_ROOT/board/setup.sh"
+KDIR=$("$CMABUF_ROOT/board/kernel.sh")
+userspace_env "$KDIR"
+
+upstream=$(dpkg-parsechangelog -l "$CMABUF_ROOT/debian/changelog" -S Version | sed 's/-[^-]*$//')
+stage=$out/cmabuf-$upstream
+rm -rf "$out"
+mkdir -p "$stage"
+# The sources as git sees them (tracked and new files, with uncommitted edits; nothing ignored).
+(cd "$CMABUF_ROOT" && git ls-files -z --cached --others --exclude-standard | xargs -0 -I{} cp --parents {} "$stage/") 2>/dev/null ||
+	rsync -a --exclude /build --exclude .git --exclude /userspace/target --exclude '*.o' \
+		--exclude '*.ko' --exclude '.*.cmd' "$CMABUF_ROOT/" "$stage/"
+log "building the Debian packages (dpkg-buildpackage -aarm64) in $stage"
+(cd "$stage" && DEB_BUILD_OPTIONS=nocheck dpkg-buildpackage -aarm64 -b -us -uc -d) \
+	> "$out/build.log" 2>&1 || { tail -n 40 "$out/build.log" >&2; die "dpkg-buildpackage failed (log: $out/build.log)"; }
+ls "$out"/cmabuf-dkms_*_all.deb "$out"/cmabuf-tools_*_arm64.deb || die "no packages in $out"
