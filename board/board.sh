@@ -228,7 +228,7 @@ if [ "$mode" = check ] || [ -n "$stock_series" ]; then
 	mkdir -p "$BUILD/stock"
 	rsync -a --exclude /lib/modules --exclude /usr/bin/cmabufctl --exclude /etc/udev \
 		"$IR/" "$BUILD/stock-base/"
-	{ "$ROOT/board/deb.sh" "$BUILD/deb" > /dev/null &&
+	{ CMABUFCTL=$CTL "$ROOT/board/deb.sh" "$BUILD/deb" > /dev/null &&
 		STOCK_SERIES=$stock_series "$ROOT/board/stock.sh" "$BUILD/deb" "$BUILD/stock-base" \
 		"$BUILD/stock"; } > "$BUILD/stock/prepare.log" 2>&1 &
 	stock_pid=$!
@@ -302,8 +302,11 @@ check)
 		log "booting Debian's $(cat "$BUILD/stock/abi") for the tests (console log:" \
 			"$BUILD/console-stock.log)"
 		rc=0
+		# The time-boxed loops (leak growth, concurrent workers) look for leaks and races:
+		# their full 15 s run under kmemleak, KASAN and lockdep above; 5 s each here.
 		timeout "${TIMEOUT:-1200}" "${STOCK_BOOT[@]}" -serial stdio -monitor none \
-			-append "$APPEND loglevel=4" < /dev/null > "$BUILD/console-stock.log" 2>&1 || rc=$?
+			-append "$APPEND loglevel=4 CMABUF_GROWTH_SECONDS=5 CMABUF_PRESSURE_SECONDS=5" \
+			< /dev/null > "$BUILD/console-stock.log" 2>&1 || rc=$?
 		[ $rc = 124 ] && log "the stock-kernel board timed out"
 	fi
 	exec python3 "$ROOT/board/report.py" --kdir "$KDIR" "$CONSOLE" "$BUILD/console-swiotlb.log" \

@@ -8,7 +8,7 @@
 #   board/deb.sh [OUTDIR]     (default build/deb); prints the two paths
 #
 # cmabufctl is built with the host's cargo for the musl target, against the board kernel's
-# uapi headers (as make install does).
+# uapi headers (as make install does); CMABUFCTL=<path> packages one already built instead.
 . "$(dirname "$0")/common.sh"
 
 out=${1:-${O_BOARD:-$CMABUF_ROOT/build}/deb}
@@ -25,6 +25,6 @@ mkdir -p "$stage"
 	rsync -a --exclude /build --exclude .git --exclude /userspace/target --exclude '*.o' \
 		--exclude '*.ko' --exclude '.*.cmd' "$CMABUF_ROOT/" "$stage/"
 log "building the Debian packages (dpkg-buildpackage -aarm64) in $stage"
-(cd "$stage" && DEB_BUILD_OPTIONS=nocheck dpkg-buildpackage -aarm64 -b -us -uc -d) \
+(cd "$stage" && DEB_BUILD_OPTIONS=nocheck CMABUFCTL=${CMABUFCTL:-} dpkg-buildpackage -aarm64 -b -us -uc -d) \
 	> "$out/build.log" 2>&1 || { tail -n 40 "$out/build.log" >&2; die "dpkg-buildpackage failed (log: $out/build.log)"; }
 ls "$out"/cmabuf-dkms_*_all.deb "$out"/cmabuf-tools_*_arm64.deb || die "no packages in $out"

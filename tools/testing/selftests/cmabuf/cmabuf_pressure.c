@@ -512,7 +512,8 @@ static int worker(const char *dev, int id, double secs)
 
 TEST_F_TIMEOUT(pressure, concurrent_under_pressure, 600)
 {
-	const double secs = 15;
+	const double secs = getenv("CMABUF_PRESSURE_SECONDS") ?
+		atof(getenv("CMABUF_PRESSURE_SECONDS")) : 15;
 	struct cmabuf_stats s0, s1;
 	pid_t hogger, pids[8];
 	int i, status;
