@@ -228,9 +228,23 @@ if [ "$mode" = check ] || [ -n "$stock_series" ]; then
 	mkdir -p "$BUILD/stock"
 	rsync -a --exclude /lib/modules --exclude /usr/bin/cmabufctl --exclude /etc/udev \
 		"$IR/" "$BUILD/stock-base/"
-	{ CMABUFCTL=$CTL "$ROOT/board/deb.sh" "$BUILD/deb" > /dev/null &&
-		STOCK_SERIES=$stock_series "$ROOT/board/stock.sh" "$BUILD/deb" "$BUILD/stock-base" \
-		"$BUILD/stock"; } > "$BUILD/stock/prepare.log" 2>&1 &
+	# trixie-backports' kernel; sid's if trixie has none built with the rustc it ships (exit 3).
+	stock_prepare() {
+		local rc=0
+		CMABUFCTL=$CTL "$ROOT/board/deb.sh" "$BUILD/deb" > /dev/null || return 1
+		STOCK_SERIES=$stock_series STOCK_SUITE=${STOCK_SUITE:-trixie} "$ROOT/board/stock.sh" \
+			"$BUILD/deb" "$BUILD/stock-base" "$BUILD/stock" || rc=$?
+		if [ $rc = 3 ] && [ -z "${STOCK_SUITE:-}" ]; then
+			log "falling back to Debian sid's stock kernel"
+			rc=0
+			STOCK_SERIES=$stock_series STOCK_SUITE=sid "$ROOT/board/stock.sh" \
+				"$BUILD/deb" "$BUILD/stock-base" "$BUILD/stock" || rc=$?
+		fi
+		[ $rc = 3 ] && log "no Debian suite has a kernel built with the rustc it ships: the" \
+			"suite cannot run on a stock kernel now (see above)"
+		return $rc
+	}
+	stock_prepare > "$BUILD/stock/prepare.log" 2>&1 &
 	stock_pid=$!
 fi
 

@@ -1,23 +1,28 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# The whole suite on the kernel Debian users already run: Debian's stock arm64 kernel of
-# trixie-backports (7.3.x+deb13-arm64, built with gcc 14 and trixie's rustc 1.85.1), with
-# cmabuf installed the way a Debian user installs it (the cmabuf-dkms package, DKMS).
+# The whole suite on the kernel Debian users already run: Debian's stock arm64 kernel, by
+# default trixie-backports' (7.3.x+deb13-arm64, built with gcc 14 and trixie's rustc 1.85.1),
+# else sid's (7.2.x+deb14-arm64, gcc 16, sid's rustc), with cmabuf installed the way a Debian
+# user installs it (the cmabuf-dkms package, DKMS).
 #
 #   board/stock.sh DEBDIR IR_BASE OUTDIR   -> OUTDIR/vmlinuz, OUTDIR/initramfs.cpio, OUTDIR/abi
 #
-# Environment: STOCK_SERIES (X.Y: that series only; default the newest 7.x on offer).
+# Environment: STOCK_SUITE (trixie, default, or sid), STOCK_SERIES (X.Y: that series only;
+# default the newest 7.x on offer). Exits 3 when the suite has no kernel built with the rustc
+# it ships now (the suite moved on; board.sh then tries the other suite).
 # board.sh boots the result (make check: the whole suite; KERNEL=debian-X.Y make run).
-# 1. A trixie chroot (debootstrap, cached) with the toolchain the kernel names: rustc, rust-src,
-#    rust-clippy, bindgen, the cross gcc. Its rustc must be the kernel's
-#    (CONFIG_RUSTC_VERSION_TEXT): checked first, with a clear message when the suite moved on.
+#
+# 1. A chroot of the suite (debootstrap, cached) with the toolchain the kernel names: rustc,
+#    rust-src, rust-clippy, bindgen, the cross gcc. Its rustc must be the kernel's
+#    (CONFIG_RUSTC_VERSION_TEXT): checked first; a kernel fetched before with a matching
+#    rustc is the fallback.
 # 2. `apt install ./cmabuf-dkms_*.deb` there: DKMS builds cmabuf.ko for Debian's kernel
 #    (the package's PRE_BUILD checks the rustc by the crate hash of `kernel` in
 #    Module.symvers and, once per kernel ABI, makes the Rust metadata the headers package lacks
 #    from linux-source-X.Y). That module, and no other, goes into the board; every undefined
 #    symbol of it must be in the headers' Module.symvers and its vermagic the kernel's.
 # 3. The repository's Makefile against the headers tree, as the README tells a user
-#    (`make KDIR=/usr/src/linux-headers-<abi> clippy`): warning-free with rustc 1.85.1.
+#    (`make KDIR=/usr/src/linux-headers-<abi> clippy`): warning-free with the kernel's rustc.
 # 4. The board's initramfs (IR_BASE: busybox, init, the kselftests, without kernel modules)
 #    gets Debian's own modules the tests load (vivid, vgem and what they depend on, from
 #    linux-modules-<abi>), the DKMS-built cmabuf.ko (modprobe cmabuf), cmabuf-tools' cmabufctl
@@ -26,13 +31,22 @@
 
 DEBDIR=${1:?usage: stock.sh DEBDIR IR_BASE OUTDIR} IRBASE=${2:?} OUTDIR=${3:?}
 SERIES=${STOCK_SERIES:-7.[0-9]*}
-SUITE=trixie
+SUITE=${STOCK_SUITE:-trixie}
 MIRROR=http://deb.debian.org/debian
 SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+# The suites whose arm64 kernels are Rust-enabled: the kernels' ABI tag and the gcc they name.
+case $SUITE in
+trixie) TAG=deb13 GCC=gcc-14 EXTRA_SOURCES="$SUITE-backports" ;;
+sid) TAG=deb14 GCC=gcc-16 EXTRA_SOURCES= ;;
+*) die "STOCK_SUITE=$SUITE: trixie (its backports kernel) or sid" ;;
+esac
+# Exit status when the suite has no kernel built with its own rustc (the suite moved on): the
+# caller may try the other suite.
+MOVED_ON=3
 
 # --- the chroot --------------------------------------------------------------
 PKGS="ca-certificates rustc rust-src rust-clippy bindgen libclang-dev clang llvm
-gcc-14-aarch64-linux-gnu binutils-aarch64-linux-gnu libc6-dev-arm64-cross make bc flex
+$GCC-aarch64-linux-gnu binutils-aarch64-linux-gnu libc6-dev-arm64-cross make bc flex
 bison libelf-dev libssl-dev python3 kmod dwarves cpio pkg-config xz-utils"
 key=$(echo "$SUITE $PKGS" | sha256sum | cut -c1-12)
 ROOT=$CACHE/debian/$SUITE-$key
@@ -43,7 +57,9 @@ if [ ! -f "$ROOT/.cmabuf-ready" ]; then
 	mkdir -p "$(dirname "$ROOT")"
 	$SUDO debootstrap --variant=minbase "$SUITE" "$ROOT" "$MIRROR" >&2 ||
 		die "debootstrap $SUITE failed"
-	echo "deb $MIRROR $SUITE-backports main" | $SUDO tee "$ROOT/etc/apt/sources.list.d/bpo.list" >/dev/null
+	for extra in $EXTRA_SOURCES; do
+		echo "deb $MIRROR $extra main"
+	done | $SUDO tee "$ROOT/etc/apt/sources.list.d/extra.list" >/dev/null
 	in_root "dpkg --add-architecture arm64 && apt-get -qq update &&
 		DEBIAN_FRONTEND=noninteractive apt-get -y -qq install --no-install-recommends \
 		$(echo $PKGS)" >&2 || die "installing the toolchain into the $SUITE chroot failed"
@@ -58,7 +74,7 @@ if [ -z "$(find "$ROOT/.cmabuf-updated" -mmin -1440 2>/dev/null)" ]; then
 	fi
 fi
 
-# --- the kernel: the newest 7.x+deb13-arm64 built with this chroot's rustc ------------------
+# --- the kernel: the newest 7.x+debNN-arm64 built with this chroot's rustc ------------------
 rustc_v=$(in_root "rustc -V")
 # Headers of an ABI, extracted into the chroot (not installed: they are arm64, the chroot amd64).
 fetch_headers() {
@@ -70,9 +86,9 @@ fetch_headers() {
 		dpkg-deb -x linux-headers-${abi}_*.deb /" >&2
 }
 rustc_of() { sed -n 's/^CONFIG_RUSTC_VERSION_TEXT="\(.*\)"$/\1/p' "$ROOT/usr/src/linux-headers-$1/.config"; }
-newest=$(in_root "apt-cache search --names-only '^linux-headers-${SERIES//./\\.}\.[0-9]*\+deb13-arm64\$'" |
+newest=$(in_root "apt-cache search --names-only '^linux-headers-${SERIES//./\\.}\.[0-9]*\+$TAG-arm64\$'" |
 	awk '{print $1}' | sed 's/^linux-headers-//' | sort -V | tail -n1)
-[ -n "$newest" ] || die "no linux-headers-$SERIES.*+deb13-arm64 in $SUITE(-backports)"
+[ -n "$newest" ] || { log "no linux-headers-$SERIES.*+$TAG-arm64 in $SUITE $EXTRA_SOURCES"; exit $MOVED_ON; }
 fetch_headers "$newest" || die "fetching the headers of Debian's $newest failed"
 abi=$newest
 if [ "$(rustc_of "$newest")" != "$rustc_v" ]; then
@@ -81,15 +97,18 @@ if [ "$(rustc_of "$newest")" != "$rustc_v" ]; then
 	log "Debian's $newest was built with '$(rustc_of "$newest")', but $SUITE's rustc is" \
 		"'$rustc_v': a module built with it would not match the kernel's Rust symbols"
 	abi=
-	for h in $(ls -d "$ROOT"/usr/src/linux-headers-$SERIES.*+deb13-arm64 2>/dev/null | sort -rV); do
+	for h in $(ls -d "$ROOT"/usr/src/linux-headers-$SERIES.*+$TAG-arm64 2>/dev/null | sort -rV); do
 		a=${h##*/linux-headers-}
 		if [ "$(rustc_of "$a")" = "$rustc_v" ] && [ -f "$CACHE/debian/$a-vmlinuz" ]; then
 			abi=$a
 			break
 		fi
 	done
-	[ -n "$abi" ] || die "no Debian kernel built with '$rustc_v' is at hand: the stock-kernel" \
-		"suite cannot run (this is the archive's state, not a cmabuf failure; see above)"
+	if [ -z "$abi" ]; then
+		log "no $SUITE kernel built with '$rustc_v' is at hand (the archive's state, not a" \
+			"cmabuf failure)"
+		exit $MOVED_ON
+	fi
 	log "falling back to Debian's $abi (cached), built with this rustc"
 fi
 series=$(echo "$abi" | cut -d. -f1,2)

@@ -105,5 +105,18 @@ class Verdict(unittest.TestCase):
         self.assertIn("no console log", problems[0])
 
 
+class KernelRelease(unittest.TestCase):
+    def test_from_the_log(self):
+        import tempfile
+        with tempfile.NamedTemporaryFile("w", suffix=".log") as f:
+            f.write("x\n[    0.000000] Linux version 7.3.4+deb13-arm64 (debian-kernel@lists"
+                    ".debian.org) (aarch64-linux-gnu-gcc-14 ...\n")
+            f.flush()
+            self.assertEqual(report.kernel_release(f.name), "7.3.4+deb13-arm64")
+
+    def test_missing_log(self):
+        self.assertEqual(report.kernel_release("/nonexistent/console"), "?")
+
+
 if __name__ == "__main__":
     unittest.main()
