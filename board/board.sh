@@ -78,7 +78,7 @@ if [ "$mode" = check ]; then
 	python3 "$ROOT/board/test_outfiles.py" -q >&2
 	python3 "$ROOT/board/test_makefile.py" -q >&2
 	python3 "$ROOT/board/test_layers.py" -q >&2
-	(cd "$ROOT/userspace" && cargo test -q --locked >&2)
+	(cd "$USERSPACE_DIR" && cargo test -q --locked >&2)
 fi
 [ -n "$KDIR" ] && [ -f "$KDIR/arch/arm64/boot/Image" ] || die "kernel build failed"
 
@@ -137,9 +137,9 @@ mv "$BUILD/tests.txt" "$BUILD/kselftest/cmabuf/tests.txt"
 
 # --- userspace: the CLI and the library's board tests (arm64, static) -----
 log "building userspace"
-(cd "$ROOT/userspace" && cargo build -q --release --locked --target "$MUSL_TARGET" >&2)
+(cd "$USERSPACE_DIR" && cargo build -q --release --locked --target "$MUSL_TARGET" >&2)
 CTL=$CARGO_TARGET_DIR/$MUSL_TARGET/release/cmabufctl
-RUST_TESTS=$(cd "$ROOT/userspace" && cargo test -q --release --locked --target "$MUSL_TARGET" \
+RUST_TESTS=$(cd "$USERSPACE_DIR" && cargo test -q --release --locked --target "$MUSL_TARGET" \
 	--no-run --message-format=json 2>/dev/null | python3 -c '
 import json, sys
 for line in sys.stdin:
@@ -148,6 +148,35 @@ for line in sys.stdin:
             and m.get("executable"):
         print(m["executable"])')
 [ -x "$CTL" ] && [ -x "$RUST_TESTS" ] || die "userspace build failed"
+
+# Debian's stock kernel (board/stock.sh), in the background while the rest is built and the debug
+# board runs: the Debian packages (make deb), DKMS builds cmabuf.ko from cmabuf-dkms in a chroot
+# of the suite, and the board's root file system (stock-base, once built below) gets Debian's
+# modules instead of ours.
+stock_pid=
+if [ "$mode" = check ] || [ -n "$stock_series" ]; then
+	rm -rf "$BUILD/stock" "$BUILD/stock-base" "$BUILD/stock-base.done"
+	mkdir -p "$BUILD/stock"
+	export CMABUF_PARENT=$$
+	# trixie-backports' kernel; sid's if trixie has none built with the rustc it ships (exit 3).
+	stock_prepare() {
+		local rc=0
+		CMABUFCTL=$CTL "$ROOT/board/deb.sh" "$BUILD/deb" > /dev/null || return 1
+		STOCK_SERIES=$stock_series STOCK_SUITE=${STOCK_SUITE:-trixie} "$ROOT/board/stock.sh" \
+			"$BUILD/deb" "$BUILD/stock-base" "$BUILD/stock" || rc=$?
+		if [ $rc = 3 ] && [ -z "${STOCK_SUITE:-}" ]; then
+			log "falling back to Debian sid's stock kernel"
+			rc=0
+			STOCK_SERIES=$stock_series STOCK_SUITE=sid "$ROOT/board/stock.sh" \
+				"$BUILD/deb" "$BUILD/stock-base" "$BUILD/stock" || rc=$?
+		fi
+		[ $rc = 3 ] && log "no Debian suite has a kernel built with the rustc it ships: the" \
+			"suite cannot run on a stock kernel now (see above)"
+		return $rc
+	}
+	stock_prepare > "$BUILD/stock/prepare.log" 2>&1 &
+	stock_pid=$!
+fi
 
 # --- busybox ---------------------------------------------------------------
 papt_update
@@ -219,33 +248,10 @@ fi
 export GEN_INIT_CPIO=$KDIR/usr/gen_init_cpio
 make_cpio "$IR" "$BUILD/initramfs.cpio"
 
-# Debian's stock kernel (board/stock.sh): the Debian packages (make deb), then, in the background
-# while the debug board runs, DKMS builds cmabuf.ko from cmabuf-dkms in a trixie chroot and the
-# same root file system gets Debian's modules instead of ours.
-stock_pid=
-if [ "$mode" = check ] || [ -n "$stock_series" ]; then
-	rm -rf "$BUILD/stock" "$BUILD/stock-base"
-	mkdir -p "$BUILD/stock"
+if [ -n "$stock_pid" ]; then
 	rsync -a --exclude /lib/modules --exclude /usr/bin/cmabufctl --exclude /etc/udev \
 		"$IR/" "$BUILD/stock-base/"
-	# trixie-backports' kernel; sid's if trixie has none built with the rustc it ships (exit 3).
-	stock_prepare() {
-		local rc=0
-		CMABUFCTL=$CTL "$ROOT/board/deb.sh" "$BUILD/deb" > /dev/null || return 1
-		STOCK_SERIES=$stock_series STOCK_SUITE=${STOCK_SUITE:-trixie} "$ROOT/board/stock.sh" \
-			"$BUILD/deb" "$BUILD/stock-base" "$BUILD/stock" || rc=$?
-		if [ $rc = 3 ] && [ -z "${STOCK_SUITE:-}" ]; then
-			log "falling back to Debian sid's stock kernel"
-			rc=0
-			STOCK_SERIES=$stock_series STOCK_SUITE=sid "$ROOT/board/stock.sh" \
-				"$BUILD/deb" "$BUILD/stock-base" "$BUILD/stock" || rc=$?
-		fi
-		[ $rc = 3 ] && log "no Debian suite has a kernel built with the rustc it ships: the" \
-			"suite cannot run on a stock kernel now (see above)"
-		return $rc
-	}
-	stock_prepare > "$BUILD/stock/prepare.log" 2>&1 &
-	stock_pid=$!
+	touch "$BUILD/stock-base.done"
 fi
 
 if [ -n "$series_pid" ]; then

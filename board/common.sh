@@ -104,6 +104,15 @@ userspace_env() {
 	CMABUF_UAPI_SHA=$(sha256sum "$CMABUF_ROOT/include/uapi/linux/cmabuf.h" | cut -c1-16)
 	export CMABUF_UAPI_SHA
 	export CARGO_TARGET_DIR=$CACHE/userspace-target
+	# Cargo's fingerprints include the workspace's path: built in place, every fresh clone would
+	# rebuild the LTO release binaries (half a minute) though nothing changed. So the sources
+	# (and the ABI header build.rs reads) are mirrored by content to one place in the cache,
+	# and built there: files whose content did not change keep their old mtimes.
+	local src=$CACHE/userspace-src
+	mkdir -p "$src/include/uapi/linux"
+	rsync -rlc --delete --exclude /target "$CMABUF_ROOT/userspace/" "$src/userspace/"
+	rsync -c "$CMABUF_ROOT/include/uapi/linux/cmabuf.h" "$src/include/uapi/linux/"
+	export USERSPACE_DIR=$src/userspace
 }
 
 # make_cpio DIR OUT: DIR as an initramfs (newc, everything owned by root) with /dev/console for

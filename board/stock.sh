@@ -23,7 +23,8 @@
 #    symbol of it must be in the headers' Module.symvers and its vermagic the kernel's.
 # 3. The repository's Makefile against the headers tree, as the README tells a user
 #    (`make KDIR=/usr/src/linux-headers-<abi> clippy`): warning-free with the kernel's rustc.
-# 4. The board's initramfs (IR_BASE: busybox, init, the kselftests, without kernel modules)
+# 4. The board's initramfs (IR_BASE: busybox, init, the kselftests, without kernel modules;
+#    waited for until IR_BASE.done exists)
 #    gets Debian's own modules the tests load (vivid, vgem and what they depend on, from
 #    linux-modules-<abi>), the DKMS-built cmabuf.ko (modprobe cmabuf), cmabuf-tools' cmabufctl
 #    and the test importer module built for this kernel.
@@ -180,6 +181,12 @@ in_root "make -s -C $H M=/tmp/importer modules" > "$OUTDIR/importer.log" 2>&1 ||
 	{ cat "$OUTDIR/importer.log" >&2; die "the test importer module does not build for $abi"; }
 
 # --- the board's root file system with Debian's modules ---------------------------------------
+# The caller may still be building IR_BASE: it touches IR_BASE.done when it is complete.
+while [ ! -e "$IRBASE.done" ]; do
+	[ -z "${CMABUF_PARENT:-}" ] || kill -0 "$CMABUF_PARENT" 2>/dev/null ||
+		die "the caller went away before $IRBASE was complete"
+	sleep 0.5
+done
 IR=$OUTDIR/initramfs
 rm -rf "$IR"
 cp -a "$IRBASE" "$IR"
