@@ -41,6 +41,8 @@ esac
 KDIR=$("$ROOT/board/kernel.sh" "$flavor")
 # The kernel's exported uapi headers (for the kselftests too) and the userspace build's settings.
 userspace_env "$KDIR"
+# Initramfs images (make_cpio) are written with this tree's tool.
+export GEN_INIT_CPIO=$KDIR/usr/gen_init_cpio
 
 # Every other supported series: the module must build warning-free (clippy) against it too.
 # Built in a copy, so the board's own cmabuf.ko stays the default series'; in the background
@@ -245,7 +247,6 @@ if [ -n "${OUT:-}" ]; then
 	mkdir -p "$IR/out"
 	touch "$IR/cmabuf/out"
 fi
-export GEN_INIT_CPIO=$KDIR/usr/gen_init_cpio
 make_cpio "$IR" "$BUILD/initramfs.cpio"
 
 if [ -n "$stock_pid" ]; then
