@@ -51,13 +51,22 @@ $GCC-aarch64-linux-gnu binutils-aarch64-linux-gnu libc6-dev-arm64-cross make bc 
 bison libelf-dev libssl-dev python3 kmod dwarves cpio pkg-config xz-utils"
 key=$(echo "$SUITE $PKGS" | sha256sum | cut -c1-12)
 ROOT=$CACHE/debian/$SUITE-$key
-in_root() { $SUDO chroot "$ROOT" /bin/sh -c "$*"; }
+# Commands in the chroot get a clean environment: the host's (LIBCLANG_PATH, bindgen's clang
+# arguments, cargo's settings) names paths of the host's toolchain.
+in_root() {
+	$SUDO env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
+		chroot "$ROOT" /bin/sh -c "$*"
+}
 if [ ! -f "$ROOT/.cmabuf-ready" ]; then
 	log "making a $SUITE chroot with Debian's kernel toolchain (first run only: ~1-2 min)"
 	$SUDO rm -rf "$ROOT"
 	mkdir -p "$(dirname "$ROOT")"
 	$SUDO debootstrap --variant=minbase "$SUITE" "$ROOT" "$MIRROR" >&2 ||
 		die "debootstrap $SUITE failed"
+	# A mirror that serves a snapshot keeps sid's week-long Valid-Until past its date: the
+	# signatures are still checked, only the expiry is not.
+	echo 'Acquire::Check-Valid-Until "false";' |
+		$SUDO tee "$ROOT/etc/apt/apt.conf.d/50cmabuf-snapshot" >/dev/null
 	for extra in $EXTRA_SOURCES; do
 		echo "deb $MIRROR $extra main"
 	done | $SUDO tee "$ROOT/etc/apt/sources.list.d/extra.list" >/dev/null
@@ -142,6 +151,10 @@ dkms_deb=$(ls "$DEBDIR"/cmabuf-dkms_*_all.deb) || die "no cmabuf-dkms package in
 tools_deb=$(ls "$DEBDIR"/cmabuf-tools_*_arm64.deb) || die "no cmabuf-tools package in $DEBDIR"
 $SUDO cp "$dkms_deb" "$ROOT/tmp/"
 $SUDO rm -f "$ROOT"/lib/modules/"$abi"/updates/dkms/cmabuf.ko*
+# A run that failed in the package's postinst leaves it half-configured, which apt will not
+# reinstall from a file: take it out first.
+in_root "dpkg-query -W -f='\${Status}' cmabuf-dkms 2>/dev/null | grep -q 'ok installed' ||
+	dpkg --purge --force-remove-reinstreq cmabuf-dkms" > /dev/null 2>&1 || true
 log "apt install ./$(basename "$dkms_deb") in the $SUITE chroot (DKMS builds cmabuf.ko for $abi)"
 in_root "cd /tmp && DEBIAN_FRONTEND=noninteractive apt-get -y -qq install --reinstall \
 	--no-install-recommends ./$(basename "$dkms_deb")" > "$OUTDIR/dkms-install.log" 2>&1 ||

@@ -60,6 +60,11 @@ cp "$H/.config" "$S/.config"
 [ -f "$H/.kernelvariables" ] && cp "$H/.kernelvariables" "$S/.kernelvariables"
 local_version=${kver#"$(make -s -C "$S" kernelversion)"}
 make -s -C "$S" LOCALVERSION="$local_version" olddefconfig
+# Kconfig drops CONFIG_RUST silently when the toolchain does not qualify: say why.
+grep -qx 'CONFIG_RUST=y' "$S/.config" || {
+	make -C "$S" LOCALVERSION="$local_version" rustavailable >&2 || true
+	fail "the kernel's configuration loses CONFIG_RUST with this toolchain (see above)"
+}
 make -s -C "$S" -j"$(nproc)" LOCALVERSION="$local_version" modules_prepare
 [ "$(make -s -C "$S" LOCALVERSION="$local_version" kernelrelease)" = "$kver" ] ||
 	fail "linux-source-$series does not make kernel release $kver (another version?)"
