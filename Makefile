@@ -40,7 +40,7 @@ export CMD
 endif
 
 .PHONY: all modules clean rustfmt rustfmtcheck clippy run check bench demo deb dtbos install uninstall \
-	cmd-echo
+	cmd-echo kbuild-args
 
 all: modules
 
@@ -88,9 +88,12 @@ dtbos:
 deb:
 	board/deb.sh $(O_BOARD)/deb
 
-# What `make run` would hand the board as CMD (for board/test_makefile.py).
+# What `make run` would hand the board as CMD, and what kbuild gets (for board/test_makefile.py).
 cmd-echo:
 	@printf '%s\n' "$$CMD"
+
+kbuild-args:
+	@printf '%s\n' "$(KBUILD_ARGS)"
 
 # vivid (videobuf2-dma-contig) captures into exported cmabuf buffers; PNG frames land in DEMO_OUT.
 # Then the camera-to-display pipeline (vivid -> cmabuf -> vkms -> writeback -> cmabuf) leaves

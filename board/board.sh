@@ -80,6 +80,7 @@ if [ "$mode" = check ]; then
 	python3 "$ROOT/board/test_outfiles.py" -q >&2
 	python3 "$ROOT/board/test_makefile.py" -q >&2
 	python3 "$ROOT/board/test_layers.py" -q >&2
+	python3 "$ROOT/board/test_deb.py" -q >&2
 	(cd "$USERSPACE_DIR" && cargo test -q --locked >&2)
 fi
 [ -n "$KDIR" ] && [ -f "$KDIR/arch/arm64/boot/Image" ] || die "kernel build failed"

@@ -38,5 +38,27 @@ class Cmd(unittest.TestCase):
         self.assertEqual(handed_on(cmd), cmd)
 
 
+class KbuildArgs(unittest.TestCase):
+    """A kernel built with gcc (Debian's headers) gets LLVM= empty; ours LLVM=-19."""
+
+    def args(self, config, *extra):
+        import tempfile
+        with tempfile.TemporaryDirectory() as kdir:
+            with open(os.path.join(kdir, ".config"), "w") as f:
+                f.write(config)
+            out = subprocess.run(["make", "-s", "-C", ROOT, "KDIR=" + kdir, *extra,
+                                  "kbuild-args"], capture_output=True, text=True, check=True)
+        return out.stdout.split()
+
+    def test_gcc_kernel(self):
+        self.assertIn("LLVM=", self.args("CONFIG_CC_IS_GCC=y\n"))
+
+    def test_clang_kernel(self):
+        self.assertIn("LLVM=-19", self.args("CONFIG_CC_IS_CLANG=y\n"))
+
+    def test_command_line_wins(self):
+        self.assertIn("LLVM=1", self.args("CONFIG_CC_IS_GCC=y\n", "LLVM=1"))
+
+
 if __name__ == "__main__":
     unittest.main()
