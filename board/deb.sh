@@ -13,8 +13,10 @@
 
 out=${1:-${O_BOARD:-$CMABUF_ROOT/build}/deb}
 "$CMABUF_ROOT/board/setup.sh"
-KDIR=$("$CMABUF_ROOT/board/kernel.sh")
-userspace_env "$KDIR"
+if [ -z "${CMABUFCTL:-}" ]; then
+	KDIR=$("$CMABUF_ROOT/board/kernel.sh")
+	userspace_env "$KDIR"
+fi
 
 upstream=$(dpkg-parsechangelog -l "$CMABUF_ROOT/debian/changelog" -S Version | sed 's/-[^-]*$//')
 stage=$out/cmabuf-$upstream
