@@ -161,21 +161,21 @@ if [ "$mode" = check ] || [ -n "$stock_series" ]; then
 	rm -rf "$BUILD/stock" "$BUILD/stock-base" "$BUILD/stock-base.done"
 	mkdir -p "$BUILD/stock"
 	export CMABUF_PARENT=$$
-	# trixie-backports' kernel; sid's if trixie has none built with the rustc it ships (exit 3).
+	# trixie-backports' kernel; sid's if trixie has none built with the rustc it ships (stock.sh
+	# exits 3). STOCK_SUITE=<suite> tries that one only.
 	stock_prepare() {
-		local rc=0
+		local rc suite
 		CMABUFCTL=$CTL "$ROOT/board/deb.sh" "$BUILD/deb" > /dev/null || return 1
-		STOCK_SERIES=$stock_series STOCK_SUITE=${STOCK_SUITE:-trixie} "$ROOT/board/stock.sh" \
-			"$BUILD/deb" "$BUILD/stock-base" "$BUILD/stock" || rc=$?
-		if [ $rc = 3 ] && [ -z "${STOCK_SUITE:-}" ]; then
-			log "falling back to Debian sid's stock kernel"
+		for suite in ${STOCK_SUITE:-trixie sid}; do
 			rc=0
-			STOCK_SERIES=$stock_series STOCK_SUITE=sid "$ROOT/board/stock.sh" \
+			STOCK_SERIES=$stock_series STOCK_SUITE=$suite "$ROOT/board/stock.sh" \
 				"$BUILD/deb" "$BUILD/stock-base" "$BUILD/stock" || rc=$?
-		fi
-		[ $rc = 3 ] && log "no Debian suite has a kernel built with the rustc it ships: the" \
-			"suite cannot run on a stock kernel now (see above)"
-		return $rc
+			[ $rc = 3 ] || return $rc
+			log "Debian $suite has no kernel for this: trying the next suite"
+		done
+		log "no Debian suite has a kernel built with the rustc it ships: the suite cannot run" \
+			"on a stock kernel now (see above)"
+		return 3
 	}
 	stock_prepare > "$BUILD/stock/prepare.log" 2>&1 &
 	stock_pid=$!
