@@ -95,6 +95,15 @@ fetch_headers() {
 		linux-kbuild-${abi%-arm64} linux-headers-${abi%-arm64}-common >/dev/null &&
 		dpkg-deb -x linux-headers-${abi}_*.deb /" >&2
 }
+# unpack_ko SRC DST: a module as a plain .ko (busybox modprobe and our checks read no
+# compressed ones).
+unpack_ko() {
+	case $1 in
+	*.xz) xz -dc "$1" > "$2" ;;
+	*.zst) zstd -qdc "$1" > "$2" ;;
+	*) cp "$1" "$2" ;;
+	esac
+}
 rustc_of() { sed -n 's/^CONFIG_RUSTC_VERSION_TEXT="\(.*\)"$/\1/p' "$ROOT/usr/src/linux-headers-$1/.config"; }
 newest=$(in_root "apt-cache search --names-only '^linux-headers-${SERIES//./\\.}\.[0-9]*\+$TAG-arm64\$'" |
 	awk '{print $1}' | sed 's/^linux-headers-//' | sort -V | tail -n1)
@@ -162,11 +171,7 @@ in_root "cd /tmp && DEBIAN_FRONTEND=noninteractive apt-get -y -qq install --rein
 ko=$(ls "$ROOT"/lib/modules/"$abi"/updates/dkms/cmabuf.ko* 2>/dev/null | head -n1)
 [ -n "$ko" ] || { cat "$OUTDIR/dkms-install.log" "$ROOT"/var/lib/dkms/cmabuf/*/"$abi"/*/log/make.log >&2
 	die "DKMS did not install cmabuf.ko for $abi"; }
-case $ko in
-*.xz) xz -dc "$ko" > "$OUTDIR/cmabuf.ko" ;;
-*.zst) zstd -qdc "$ko" > "$OUTDIR/cmabuf.ko" ;;
-*) cp "$ko" "$OUTDIR/cmabuf.ko" ;;
-esac
+unpack_ko "$ko" "$OUTDIR/cmabuf.ko"
 cat "$ROOT"/var/lib/dkms/cmabuf/*/"$abi"/*/log/make.log > "$OUTDIR/dkms-make.log" 2>/dev/null
 grep '^cmabuf:' "$OUTDIR/dkms-make.log" | sed 's/^/[dkms] /' >&2
 undef=$(aarch64-linux-gnu-nm -u "$OUTDIR/cmabuf.ko" | awk '{print $2}' | sort -u)
@@ -212,10 +217,7 @@ deps=$(modprobe -d "$KD/modules/usr" -S "$abi" --show-depends -a vivid vgem) ||
 for m in $(echo "$deps" | awk '$1 == "insmod" {print $2}' | sort -u); do
 	rel=${m#"$KD/modules/usr/lib/modules/$abi/"}
 	mkdir -p "$mods/$(dirname "$rel")"
-	case $m in
-	*.xz) xz -dc "$m" > "$mods/${rel%.xz}" ;;
-	*) cp "$m" "$mods/$rel" ;;
-	esac
+	unpack_ko "$m" "$mods/${rel%.ko*}.ko"
 done
 cp "$OUTDIR/cmabuf.ko" "$mods/updates/dkms/cmabuf.ko"
 cp "$KD"/modules/usr/lib/modules/"$abi"/modules.{builtin,builtin.modinfo,order} "$mods/"
