@@ -40,6 +40,13 @@ ROWS = [
      "lower is better"),
 ]
 
+# Direct I/O to and from the board's scratch disk from a page-backed cmabuf mapping, by mode:
+# (key, what it compares).
+DIRECT_IO_ROWS = [
+    ("odirect_write_vs_anon", "O_DIRECT write from a page-backed cmabuf mapping"),
+    ("odirect_read_vs_anon", "O_DIRECT read into a page-backed cmabuf mapping"),
+]
+
 
 def parse(lines):
     """The summary dict, with ``fragmentation_success`` turned into numbers."""
@@ -88,6 +95,12 @@ def table(data):
     if data.get("write_bandwidth_vs_anon"):
         out.append("  (emulated board: cache modes do not change write bandwidth under QEMU TCG;"
                    " these rows are not a result)")
+    for key, what in DIRECT_IO_ROWS:
+        per = data.get(key)
+        if per:
+            out.append("%s (%s MiB), time / anonymous memory: %s" % (
+                what, data.get("odirect_mib", "?"),
+                "  ".join("%s %s" % (mode, cell(data, key, mode)) for mode in per)))
     out.append("fragmentation: %d of %d 8 MiB allocations succeeded on a fragmented machine"
                % (data["fragmentation_successes"], data["fragmentation_attempts"]))
     return "\n".join(out)

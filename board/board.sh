@@ -193,8 +193,14 @@ fi
 # --- device tree: QEMU's own plus our overlay ------------------------------
 # The same machine options for the dump and the boot: the tree describes them.
 MACHINE=(-cpu cortex-a72 -smp "$SMP" -m "$MEM" -nic none -nographic)
-QEMU=(qemu-system-aarch64 -machine virt "${MACHINE[@]}" -no-reboot)
 qemu-system-aarch64 -machine virt,dumpdtb="$BUILD/virt.dtb" "${MACHINE[@]}" >/dev/null
+# A blank scratch disk on one of the virtio-mmio transports QEMU's tree always lists
+# (/dev/vda): direct I/O and io_uring tests write to it.
+SCRATCH=$BUILD/scratch.img
+rm -f "$SCRATCH"
+truncate -s 256M "$SCRATCH"
+QEMU=(qemu-system-aarch64 -machine virt "${MACHINE[@]}" -no-reboot
+	-drive "file=$SCRATCH,if=none,format=raw,id=scratch" -device virtio-blk-device,drive=scratch)
 dtc -q -@ -I dts -O dtb -o "$BUILD/qemu-virt.dtbo" "$ROOT/dts/qemu-virt.dtso"
 OVERLAYS=("$BUILD/qemu-virt.dtbo")
 # The tests also need nodes that must fail to bind; the board a user explores does not.

@@ -210,10 +210,10 @@ rm -rf "$IR"
 cp -a "$IRBASE" "$IR"
 mods=$IR/lib/modules/$abi
 mkdir -p "$mods/updates/dkms"
-# What the tests load (vivid, vgem) and everything they depend on, uncompressed (busybox
-# modprobe reads plain .ko files).
-deps=$(modprobe -d "$KD/modules/usr" -S "$abi" --show-depends -a vivid vgem) ||
-	die "vivid or vgem missing from Debian's $abi modules"
+# What the tests load (vivid, vgem, the scratch disk's virtio-mmio and virtio-blk) and everything
+# they depend on, uncompressed (busybox modprobe reads plain .ko files).
+deps=$(modprobe -d "$KD/modules/usr" -S "$abi" --show-depends -a vivid vgem virtio_mmio virtio_blk) ||
+	die "vivid, vgem, virtio_mmio or virtio_blk missing from Debian's $abi modules"
 for m in $(echo "$deps" | awk '$1 == "insmod" {print $2}' | sort -u); do
 	rel=${m#"$KD/modules/usr/lib/modules/$abi/"}
 	mkdir -p "$mods/$(dirname "$rel")"

@@ -15,6 +15,8 @@ use crate::{
     dmamem::DmaMem,
     validate::{
         self,
+        AllocFlags,
+        MapKind,
         Mode, //
     },
 };
@@ -39,8 +41,8 @@ pub(crate) struct Buffer {
     /// The buffer's bytes in the node's accounting, then in its file's (what the per-file byte
     /// limit counts: bytes a file allocated count against it until the memory goes).
     charges: [Charge; 2],
-    /// Cache mode.
-    mode: Mode,
+    /// Cache mode and how mappings are made.
+    flags: AllocFlags,
     /// The handle it was allocated under (on its file; 0 for a dma-heap buffer).
     handle: u32,
     /// Live mappings (VMAs, through the device file or the dma-buf).
@@ -53,14 +55,14 @@ impl Buffer {
     pub(crate) fn new(
         mem: DmaMem,
         charges: [Charge; 2],
-        mode: Mode,
+        flags: AllocFlags,
         handle: u32,
     ) -> Result<Arc<Self>> {
         Arc::new(
             Self {
                 mem,
                 charges,
-                mode,
+                flags,
                 handle,
                 map_count: AtomicU32::new(0),
             },
@@ -91,7 +93,17 @@ impl Buffer {
 
     /// Cache mode.
     pub(crate) fn mode(&self) -> Mode {
-        self.mode
+        self.flags.mode
+    }
+
+    /// Cache mode and how mappings are made.
+    pub(crate) fn flags(&self) -> AllocFlags {
+        self.flags
+    }
+
+    /// How mappings are made.
+    pub(crate) fn map_kind(&self) -> MapKind {
+        self.flags.map
     }
 
     /// Device address.
@@ -121,7 +133,7 @@ impl Buffer {
 
     /// Maps pages from `first` into `vma` (range checked by the caller).
     pub(crate) fn mmap(&self, vma: &VmaNew, first: usize) -> Result {
-        self.mem.mmap(vma, first)
+        self.mem.mmap(vma, first, self.flags.map)
     }
 
     /// Syncs a checked range.
@@ -129,15 +141,28 @@ impl Buffer {
         self.mem.sync(req.for_cpu, req.dir, req.offset, req.len)
     }
 
-    /// Hands the whole buffer to the CPU or back to devices (`DMA_BUF_IOCTL_SYNC`).
-    pub(crate) fn sync_all(&self, for_cpu: bool, dir: validate::Direction) -> Result {
-        self.mem.sync(for_cpu, dir, 0, self.size())
+    /// Hands `len` bytes at `offset` (an exported part, checked at export) to the CPU or back to
+    /// devices (`DMA_BUF_IOCTL_SYNC`).
+    pub(crate) fn sync_part(
+        &self,
+        for_cpu: bool,
+        dir: validate::Direction,
+        offset: usize,
+        len: usize,
+    ) -> Result {
+        self.mem.sync(for_cpu, dir, offset, len)
     }
 
-    /// Fills `table` for a dma-buf attachment whose device takes segments of at most
-    /// `max_segment` bytes.
-    pub(crate) fn sg_table(&self, table: &mut bindings::sg_table, max_segment: u32) -> Result {
-        self.mem.sg_table(table, max_segment)
+    /// Fills `table` with the `len` bytes at `offset` for a dma-buf attachment whose device takes
+    /// segments of at most `max_segment` bytes.
+    pub(crate) fn sg_table(
+        &self,
+        table: &mut bindings::sg_table,
+        max_segment: u32,
+        offset: usize,
+        len: usize,
+    ) -> Result {
+        self.mem.sg_table(table, max_segment, offset, len)
     }
 
     /// A kernel address of the whole buffer, valid while the buffer lives.

@@ -17,6 +17,11 @@
 //!      the last buffer.
 //!    - [`dmamem`]: FFI edge: one DMA allocation from the region: allocation,
 //!      mapping, sync, freeing.
+//!    - [`held`]: memory whose pages others (direct I/O, pipes) still hold
+//!      when its buffer goes, freed when they let go.
+//!    - [`dmem`]: FFI edge: the dmem cgroup controller: the region's entry
+//!      in it, and the charge each allocation holds for its allocator's
+//!      cgroup until the memory goes.
 //! 2. Accounting: [`account`]: a node's figures, limits and statistics, and
 //!    the charge each buffer holds.
 //! 3. Buffers: [`buffer`]: an allocation with its charge, held by its handle,
@@ -47,9 +52,11 @@ mod debugfs;
 mod device;
 mod dmabuf;
 mod dmamem;
+mod dmem;
 mod driver;
 mod file;
 mod fops;
+mod held;
 mod index;
 mod miscdev;
 mod policy;
@@ -94,7 +101,7 @@ module! {
         },
         heap_mode: u32 {
             default: 2,
-            description: "Cache mode of DMA_HEAP_IOCTL_ALLOC buffers: 0 coherent, 1 write-combined, 2 cached",
+            description: "Cache mode of DMA_HEAP_IOCTL_ALLOC buffers: 0 coherent, 1 write-combined, 2 cached; add 4 for page-backed mappings",
         },
         expose_dma_addr: u32 {
             default: 0,
@@ -113,6 +120,9 @@ struct CmabufModule {
     _driver: Registration<platform::Adapter<driver::CmabufDriver>>,
     /// `/sys/kernel/debug/cmabuf/`.
     _debugfs: debugfs::Root,
+    /// Memory whose pages others still hold, freed when they let go; before the list of regions
+    /// (that memory holds its region).
+    _held: held::Owner,
     /// The module's list of regions.
     _regions: Regions,
 }
@@ -140,6 +150,7 @@ impl kernel::InPlaceModule for CmabufModule {
         try_pin_init!(Self {
             // Before the driver: probes use both.
             _regions: Regions::init(),
+            _held: held::Owner::new()?,
             _debugfs: debugfs::Root::create()?,
             _driver <- Registration::new(c"cmabuf", module),
         })

@@ -71,3 +71,63 @@ macro_rules! of_table {
 }
 
 pub(crate) use of_table;
+
+/// Registers a dmem cgroup region of `size` (> 0) bytes named `name` (7.2: the size itself).
+#[cfg(all(CONFIG_CGROUP_DMEM, not(cmabuf_kernel_7_3)))]
+pub(crate) fn dmem_register_region(
+    size: u64,
+    name: &kernel::str::CStr,
+) -> kernel::error::Result<core::ptr::NonNull<core::ffi::c_void>> {
+    use kernel::str::CStrExt;
+    extern "C" {
+        fn dmem_cgroup_register_region(
+            size: u64,
+            name_fmt: *const kernel::ffi::c_char,
+            ...
+        ) -> *mut core::ffi::c_void;
+    }
+    // SAFETY: The format takes one NUL-terminated string, which `name` is; the controller
+    // copies the name.
+    let ptr = unsafe { dmem_cgroup_register_region(size, c"%s".as_char_ptr(), name.as_char_ptr()) };
+    core::ptr::NonNull::new(kernel::error::from_err_ptr(ptr)?).ok_or(kernel::error::code::EINVAL)
+}
+
+/// `struct dmem_cgroup_init` (7.3; `<linux/cgroup_dmem.h>` is not in the kernel crate's
+/// bindings).
+#[cfg(all(CONFIG_CGROUP_DMEM, cmabuf_kernel_7_3))]
+#[repr(C)]
+struct DmemCgroupInit {
+    /// `u64 size`.
+    size: u64,
+    /// `const struct dmem_cgroup_ops *ops`: none (cmabuf cannot reclaim memory in use).
+    ops: *const core::ffi::c_void,
+    /// `void *reclaim_priv`.
+    reclaim_priv: *mut core::ffi::c_void,
+}
+
+/// Registers a dmem cgroup region of `size` (> 0) bytes named `name` (7.3: a
+/// `struct dmem_cgroup_init`, without reclaim operations).
+#[cfg(all(CONFIG_CGROUP_DMEM, cmabuf_kernel_7_3))]
+pub(crate) fn dmem_register_region(
+    size: u64,
+    name: &kernel::str::CStr,
+) -> kernel::error::Result<core::ptr::NonNull<core::ffi::c_void>> {
+    use kernel::str::CStrExt;
+    extern "C" {
+        fn dmem_cgroup_register_region(
+            init: *const DmemCgroupInit,
+            name_fmt: *const kernel::ffi::c_char,
+            ...
+        ) -> *mut core::ffi::c_void;
+    }
+    let init = DmemCgroupInit {
+        size,
+        ops: core::ptr::null(),
+        reclaim_priv: core::ptr::null_mut(),
+    };
+    // SAFETY: `init` is valid for the call (the controller copies what it needs); the format
+    // takes one NUL-terminated string, which `name` is.
+    let ptr =
+        unsafe { dmem_cgroup_register_region(&init, c"%s".as_char_ptr(), name.as_char_ptr()) };
+    core::ptr::NonNull::new(kernel::error::from_err_ptr(ptr)?).ok_or(kernel::error::code::EINVAL)
+}

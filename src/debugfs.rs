@@ -108,6 +108,11 @@ pub(crate) fn render(shared: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::R
     writeln!(f, "retries         {}", s.retries)?;
     writeln!(f, "exports         {}", s.exports)?;
     writeln!(f, "live_dmabufs    {}", s.live_dmabufs)?;
+    // Module-wide: memory of freed buffers whose pages direct I/O or a pipe still holds.
+    let (held, held_bytes, held_total) = crate::held::stats();
+    writeln!(f, "held_buffers    {held}")?;
+    writeln!(f, "held_bytes      {held_bytes}")?;
+    writeln!(f, "held_total      {held_total}")?;
     writeln!(f, "latency_us      count")?;
     for (i, n) in s.hist.iter().enumerate() {
         if *n == 0 {

@@ -218,12 +218,18 @@ impl Shared {
     ///
     /// Sleeps while CMA migrates pages, holding no lock meanwhile. `ENOMEM` when the region's
     /// live allocations leave no room, `EBUSY` when the retries are spent, `EINTR` on a signal,
-    /// `ENODEV` when unbind starts meanwhile.
+    /// `ENODEV` when unbind starts meanwhile, `EDQUOT` (counted as a limit failure) when the
+    /// caller's cgroup is at its `dmem.max` for the region.
     pub(crate) fn allocate(&self, len: usize, mode: Mode) -> Result<(DmaMem, u64)> {
         let start = Instant::<Monotonic>::now();
         let policy = self.policy();
         // CAST: `len` fits in `u64`.
         let len64 = len as u64;
+        let dmem = self
+            .region
+            .dmem()
+            .charge(len64)
+            .inspect_err(|_| self.count_limit_failure())?;
         let mut retry = 0;
         let res = loop {
             match DmaMem::alloc(&self.region, len, mode) {
@@ -264,8 +270,11 @@ impl Shared {
             Err(e) if *e == EINTR => stats.fail_intr += 1,
             Err(_) => {}
         });
-        // CAST: Elapsed time is never negative.
-        res.map(|mem| (mem, start.elapsed().as_micros_ceil() as u64))
+        res.map(|mut mem| {
+            mem.hold_charge(dmem);
+            // CAST: Elapsed time is never negative.
+            (mem, start.elapsed().as_micros_ceil() as u64)
+        })
     }
 
     /// A snapshot of the statistics.

@@ -42,7 +42,10 @@ use kernel::{
     fs::File,
     mm::virt::VmaNew,
     new_mutex,
-    page::PAGE_SIZE,
+    page::{
+        PAGE_SHIFT,
+        PAGE_SIZE, //
+    },
     prelude::*,
     str::CString,
     sync::{
@@ -54,10 +57,18 @@ use kernel::{
 
 /// What a cmabuf dma-buf's `priv` owns (pinned: made by `KBox::pin_init`, never moved until
 /// `release` drops it in place).
+///
+/// # Invariants
+///
+/// `offset` and `len` are page aligned, `len > 0`, and the range lies inside the buffer.
 #[pin_data]
 struct Exporter {
     /// The buffer, alive as long as the dma-buf.
     buffer: Arc<Buffer>,
+    /// Start of the exported part in the buffer, in bytes.
+    offset: usize,
+    /// Its length in bytes: the dma-buf's size.
+    len: usize,
     /// Whether the export completed and was counted in the statistics (a failed export's
     /// dma-buf is released again without a trace).
     counted: AtomicBool,
@@ -85,13 +96,31 @@ unsafe impl Send for DmaBuf {}
 unsafe impl Sync for DmaBuf {}
 
 impl DmaBuf {
-    /// Exports `buffer` as a new dma-buf whose file has `access_mode` (`O_RDWR` or `O_RDONLY`),
-    /// holding the buffer until the dma-buf goes.
-    pub(crate) fn export(buffer: Arc<Buffer>, access_mode: u32) -> Result<Self> {
-        let size = buffer.size();
+    /// Exports the `len` bytes at `offset` of `buffer` (a range [`crate::validate::export_range`]
+    /// accepted) as a new dma-buf whose file has `access_mode` (`O_RDWR` or `O_RDONLY`), holding
+    /// the buffer until the dma-buf goes.
+    pub(crate) fn export(
+        buffer: Arc<Buffer>,
+        access_mode: u32,
+        offset: usize,
+        len: usize,
+    ) -> Result<Self> {
+        if offset % PAGE_SIZE != 0
+            || len % PAGE_SIZE != 0
+            || len == 0
+            || offset
+                .checked_add(len)
+                .is_none_or(|end| end > buffer.size())
+        {
+            return Err(EINVAL);
+        }
+        let whole = len == buffer.size();
+        // INVARIANT: Checked above.
         let exporter = KBox::pin_init(
             pin_init!(Exporter {
                 buffer,
+                offset,
+                len,
                 counted: AtomicBool::new(false),
                 mapped <- new_mutex!(KVec::new()),
             }),
@@ -101,7 +130,7 @@ impl DmaBuf {
         info.exp_name = c"cmabuf".as_char_ptr();
         info.owner = &raw mut bindings::__this_module;
         info.ops = &raw const OPS.0;
-        info.size = size;
+        info.size = len;
         // CAST: `O_RDWR` or `O_RDONLY`, small flag constants.
         info.flags = access_mode as c_int;
         // SAFETY: The exporter is never moved out of its box: `release` (or the failure path
@@ -123,10 +152,19 @@ impl DmaBuf {
             ptr: NonNull::new(ptr).ok_or(EINVAL)?,
             access_mode,
         };
-        this.exporter()
-            .buffer
-            .set_dmabuf(core::ptr::null_mut(), ptr.cast());
+        // debugfs names one dma-buf per buffer: the whole buffer's.
+        if whole {
+            this.exporter()
+                .buffer
+                .set_dmabuf(core::ptr::null_mut(), ptr.cast());
+        }
         Ok(this)
+    }
+
+    /// The exported part of the buffer, `(offset, length)` in bytes.
+    pub(crate) fn range(&self) -> (usize, usize) {
+        let e = self.exporter();
+        (e.offset, e.len)
     }
 
     /// The dma-buf reached userspace (its descriptor was installed): count it, once. A dma-buf
@@ -334,7 +372,9 @@ unsafe extern "C" fn map_dma_buf(
         let mut table = KBox::new(pin_init::zeroed::<bindings::sg_table>(), GFP_KERNEL)?;
         // SAFETY: `dev` is the importer's live device (the function's safety section).
         let max_segment = unsafe { max_segment(dev) };
-        exporter.buffer.sg_table(&mut table, max_segment)?;
+        exporter
+            .buffer
+            .sg_table(&mut table, max_segment, exporter.offset, exporter.len)?;
         // SAFETY: `dev` is the importer's live device; `table` describes the buffer's memory,
         // which stays allocated while the dma-buf (which the attachment's importer holds) lives.
         let ret = unsafe { bindings::dma_map_sgtable(dev, &mut *table, dir, 0) };
@@ -343,7 +383,7 @@ unsafe extern "C" fn map_dma_buf(
             unsafe { bindings::sg_free_table(&mut *table) };
             return Err(Error::from_errno(ret));
         }
-        if let Err(e) = check_no_bounce(&exporter.buffer, dev, &table) {
+        if let Err(e) = check_no_bounce(exporter, dev, &table) {
             // SAFETY: Mapped above for `dev` with `dir`; unmapped and freed once.
             unsafe {
                 bindings::dma_unmap_sgtable(dev, &mut *table, dir, 0);
@@ -368,10 +408,11 @@ unsafe extern "C" fn map_dma_buf(
 /// kernel's cached linear map, which such buffers' uncached CPU mappings do not see; cached
 /// buffers bounce correctly (`DMA_BUF_IOCTL_SYNC` syncs the importer's mapping too).
 fn check_no_bounce(
-    buffer: &Buffer,
+    exporter: &Exporter,
     dev: *mut bindings::device,
     table: &bindings::sg_table,
 ) -> Result {
+    let buffer = &exporter.buffer;
     /// Whether the refusal was logged already (once per boot: importers retry).
     static SAID: AtomicBool = AtomicBool::new(false);
 
@@ -380,7 +421,9 @@ fn check_no_bounce(
     }
     // SAFETY: A mapped table has at least one entry; `dma_address` is set by the mapping.
     let first = unsafe { (*table.sgl).dma_address };
-    if Some(first) == crate::region::phys_to_dma(dev, buffer.phys()) {
+    // CAST: An offset inside a buffer fits in `u64`.
+    let phys = buffer.phys() + exporter.offset as u64;
+    if Some(first) == crate::region::phys_to_dma(dev, phys) {
         return Ok(());
     }
     if !SAID.swap(true, Ordering::Relaxed) {
@@ -429,6 +472,7 @@ unsafe extern "C" fn unmap_dma_buf(
 unsafe extern "C" fn release(dmabuf: *mut bindings::dma_buf) {
     // SAFETY: `priv_` is the `Exporter` that `DmaBuf::export` leaked into it; taken back once.
     let exporter = unsafe { KBox::from_raw((*dmabuf).priv_.cast::<Exporter>()) };
+    // A no-op unless it is the one recorded (the whole buffer's).
     exporter
         .buffer
         .set_dmabuf(dmabuf.cast(), core::ptr::null_mut());
@@ -460,7 +504,11 @@ unsafe fn cpu_access(
     // cached linear map), so the invalidation cannot discard the copies; towards devices, the
     // copies out first, then the clean.
     if for_cpu {
-        if let Err(e) = exporter.buffer.sync_all(true, direction(dir)) {
+        if let Err(e) =
+            exporter
+                .buffer
+                .sync_part(true, direction(dir), exporter.offset, exporter.len)
+        {
             return e.to_errno();
         }
     }
@@ -483,7 +531,11 @@ unsafe fn cpu_access(
     }
     drop(mapped);
     if !for_cpu {
-        if let Err(e) = exporter.buffer.sync_all(false, direction(dir)) {
+        if let Err(e) =
+            exporter
+                .buffer
+                .sync_part(false, direction(dir), exporter.offset, exporter.len)
+        {
             return e.to_errno();
         }
     }
@@ -530,8 +582,9 @@ unsafe extern "C" fn mmap(
     let (exporter, vma) = unsafe { (exporter_of(dmabuf), VmaNew::from_raw(raw)) };
     let res = (|| -> Result {
         let (first, _pages) = vma::prepare(vma)?;
-        // CAST: The core checked `first` against the size, which fits in `usize`.
-        exporter.buffer.mmap(vma, first as usize)?;
+        // CAST: The core checked `first` against the dma-buf's size, which fits in `usize`.
+        let first = first as usize + (exporter.offset >> PAGE_SHIFT);
+        exporter.buffer.mmap(vma, first)?;
         // Counted in the buffer's map count like a mapping of the device file.
         vma::attach(vma, exporter.buffer.clone());
         Ok(())
@@ -551,9 +604,14 @@ unsafe extern "C" fn mmap(
 /// Called by the dma-buf core with a live dma-buf of ours and a map to fill.
 unsafe extern "C" fn vmap(dmabuf: *mut bindings::dma_buf, map: *mut bindings::iosys_map) -> c_int {
     // SAFETY: See the function's safety section.
-    let buffer = unsafe { &exporter_of(dmabuf).buffer };
-    match buffer.kernel_addr() {
+    let exporter = unsafe { exporter_of(dmabuf) };
+    match exporter.buffer.kernel_addr() {
         Ok(vaddr) => {
+            // The exported part (inside the buffer: type invariant).
+            let vaddr = vaddr
+                .cast::<u8>()
+                .wrapping_add(exporter.offset)
+                .cast::<c_void>();
             // SAFETY: `map` is the caller's map to fill: system memory, not I/O.
             unsafe {
                 (*map).__bindgen_anon_1.vaddr = vaddr;

@@ -14,25 +14,47 @@
 //! which an ioctl does not have, and offers neither the non-coherent
 //! allocation nor mmap, hence this file.
 //!
+//! Page-backed mappings (`CMABUF_ALLOC_PAGE_MAP`) insert the buffer's pages
+//! (`vm_insert_pages()`) with the page protection `dma_mmap_attrs()` would
+//! have used, so that `get_user_pages()` can follow them.
+//!
 //! A [`DmaMem`] holds a [`RegionRef`], so the region stays attached to the
 //! memory device for as long as the memory lives, whatever happened to the
-//! binding; dropping the [`DmaMem`] frees the memory.
+//! binding; dropping the [`DmaMem`] frees the memory, or, if a page-backed
+//! mapping let others take references to its pages that they still hold,
+//! hands it to [`held`] to be freed once they let go.
 
 use crate::{
+    held::{
+        self,
+        Held, //
+    },
     region::{
         raw_device,
         RegionRef, //
     },
     validate::{
         Direction,
+        MapKind,
         Mode, //
     },
 };
-use core::ptr::NonNull;
+use core::{
+    mem::ManuallyDrop,
+    ops::Deref,
+    ptr::NonNull,
+    sync::atomic::{
+        AtomicPtr,
+        Ordering, //
+    },
+};
 use kernel::{
     bindings,
     mm::virt::VmaNew,
-    page::PAGE_SHIFT,
+    page::{
+        PAGE_SHIFT,
+        PAGE_SIZE, //
+    },
     prelude::*,
     rbtree::RBTreeNodeReservation, //
 };
@@ -54,7 +76,7 @@ enum Cookie {
 /// returned, not yet freed, and lie in the region; the region lists the allocation under
 /// `dma_addr`. The [`RegionRef`] keeps the region attached to that device until [`Drop`] has
 /// freed the memory.
-pub(crate) struct DmaMem {
+pub(crate) struct Alloc {
     /// The region, attached to the device the memory was allocated on.
     region: RegionRef,
     /// The allocation.
@@ -63,13 +85,72 @@ pub(crate) struct DmaMem {
     dma_addr: u64,
     /// Its size in bytes, page aligned.
     size: usize,
+    /// The first page once a page-backed mapping handed the pages to the mm (null before): from
+    /// then on others may hold references to them, which [`DmaMem`]'s drop waits for.
+    exposed: AtomicPtr<bindings::page>,
+    /// The memory's charge in the dmem cgroup controller; a field, so given back after [`Drop`]
+    /// has freed the memory.
+    dmem: Option<crate::dmem::Charge>,
 }
 
 // SAFETY: The allocation is not tied to the allocating thread; the DMA API may free, map and sync
 // it from any thread.
-unsafe impl Send for DmaMem {}
+unsafe impl Send for Alloc {}
 // SAFETY: `&self` methods only pass the allocation to DMA API calls that may run concurrently.
-unsafe impl Sync for DmaMem {}
+unsafe impl Sync for Alloc {}
+
+/// A buffer's memory: an [`Alloc`] that, when dropped, is freed at once unless others still hold
+/// its pages (then [`held`] frees it when they let go).
+pub(crate) struct DmaMem(ManuallyDrop<Alloc>);
+
+impl Deref for DmaMem {
+    type Target = Alloc;
+
+    fn deref(&self) -> &Alloc {
+        &self.0
+    }
+}
+
+impl Drop for DmaMem {
+    fn drop(&mut self) {
+        // SAFETY: Taken once, here; `self.0` is not used again.
+        let alloc = unsafe { ManuallyDrop::take(&mut self.0) };
+        if alloc.busy() {
+            match KBox::<Alloc>::new_uninit(GFP_KERNEL) {
+                Ok(b) => {
+                    let b: KBox<Alloc> = KBox::write(b, alloc);
+                    held::hold(b)
+                }
+                Err(_) => {
+                    // Never freed rather than freed while in use.
+                    pr_err!("cmabuf: out of memory; a buffer whose pages are held is leaked\n");
+                    core::mem::forget(alloc);
+                }
+            }
+        }
+    }
+}
+
+/// `pgprot_writecombine()` / `pgprot_dmacoherent()` of arm64 (both Normal-NC), which are macros
+/// the bindings do not carry: memory attribute index `MT_NORMAL_NC`, never executable
+/// (`arch/arm64/include/asm/pgtable.h`, `pgtable-hwdef.h`).
+#[cfg(CONFIG_ARM64)]
+fn pgprot_noncached_normal(prot: bindings::pgprot_t) -> Result<bindings::pgprot_t> {
+    /// `PTE_ATTRINDX_MASK`.
+    const ATTRINDX_MASK: u64 = 7 << 2;
+    /// `PTE_PXN | PTE_UXN`.
+    const NO_EXEC: u64 = (1 << 53) | (1 << 54);
+    // `ptval_t` is `u64` on arm64.
+    let old: u64 = prot.pgprot;
+    let new = (old & !ATTRINDX_MASK) | (u64::from(bindings::MT_NORMAL_NC) << 2) | NO_EXEC;
+    Ok(bindings::pgprot_t { pgprot: new })
+}
+
+/// Other architectures: not worked out; page-backed mappings of uncached buffers are refused.
+#[cfg(not(CONFIG_ARM64))]
+fn pgprot_noncached_normal(_prot: bindings::pgprot_t) -> Result<bindings::pgprot_t> {
+    Err(EOPNOTSUPP)
+}
 
 /// `enum dma_data_direction` for a [`Direction`].
 fn dma_dir(dir: Direction) -> bindings::dma_data_direction {
@@ -153,12 +234,39 @@ impl DmaMem {
         region.list(node, dma_addr, size);
         // INVARIANT: A successful allocation of `size` bytes in the region, listed under
         // `dma_addr`.
-        Ok(Some(Self {
+        Ok(Some(Self(ManuallyDrop::new(Alloc {
             region: region.clone(),
             cookie,
             dma_addr,
             size,
-        }))
+            exposed: AtomicPtr::new(core::ptr::null_mut()),
+            dmem: None,
+        }))))
+    }
+
+    /// Lets the memory hold its dmem cgroup charge until it goes back to the region.
+    pub(crate) fn hold_charge(&mut self, charge: crate::dmem::Charge) {
+        self.0.dmem = Some(charge);
+    }
+}
+
+impl Alloc {
+    /// Whether others than the allocation itself hold references to its pages (only possible
+    /// after a page-backed mapping): each page of a live allocation has one reference of its own.
+    fn busy(&self) -> bool {
+        let first = self.exposed.load(Ordering::Acquire);
+        if first.is_null() {
+            return false;
+        }
+        (0..self.size >> PAGE_SHIFT).any(|i| {
+            // SAFETY: `first` is the allocation's first page, and with a virtually contiguous
+            // memory map (required by `map_pages`) page `i` of it is at `first + i`; reading the
+            // count is `page_ref_count()` (`atomic_read()`: a relaxed load).
+            let count = unsafe {
+                core::ptr::read_volatile(&raw const (*first.wrapping_add(i))._refcount.counter)
+            };
+            count != 1
+        })
     }
 
     /// The device (DMA) address.
@@ -166,10 +274,19 @@ impl DmaMem {
         self.dma_addr
     }
 
-    /// Maps the buffer into `vma`, starting at page `first` of the buffer.
+    /// Maps the buffer into `vma`, starting at page `first` of the buffer, as `kind` says.
     ///
-    /// `dma_mmap_attrs()` and `dma_mmap_pages()` refuse (`ENXIO`) a range that leaves the buffer.
-    pub(crate) fn mmap(&self, vma: &VmaNew, first: usize) -> Result {
+    /// A range that leaves the buffer is `ENXIO`.
+    pub(crate) fn mmap(&self, vma: &VmaNew, first: usize, kind: MapKind) -> Result {
+        match kind {
+            MapKind::Pfn => self.map_pfns(vma, first),
+            MapKind::Pages => self.map_pages(vma, first),
+        }
+    }
+
+    /// Maps the buffer's page frames (`remap_pfn_range()`); `dma_mmap_attrs()` and
+    /// `dma_mmap_pages()` refuse (`ENXIO`) a range that leaves the buffer.
+    fn map_pfns(&self, vma: &VmaNew, first: usize) -> Result {
         let raw_vma = vma.as_ptr();
         let raw_dev = raw_device(self.region.device());
         // `dma_mmap_*()` read `vm_pgoff` as the page offset inside the buffer; it holds our
@@ -198,6 +315,78 @@ impl DmaMem {
         // SAFETY: As above.
         unsafe { (*raw_vma).vm_pgoff = pgoff };
         kernel::error::to_result(ret)
+    }
+
+    /// Inserts the buffer's pages into `vma` from page `first` (`VM_MIXEDMAP`), with the page
+    /// protection `dma_mmap_attrs()` gives the mode: cacheable for cached buffers and for
+    /// coherent ones of a DMA-coherent device (whose kernel mapping is the linear map), else
+    /// Normal-NC (write-combined and uncached are both that on arm64).
+    #[cfg(CONFIG_SPARSEMEM_VMEMMAP)]
+    fn map_pages(&self, vma: &VmaNew, first: usize) -> Result {
+        let n = (vma.end() - vma.start()) >> PAGE_SHIFT;
+        if first
+            .checked_add(n)
+            .is_none_or(|end| end > self.size >> PAGE_SHIFT)
+        {
+            return Err(ENXIO);
+        }
+        let page0 = self.first_page()?;
+        let raw_vma = vma.as_ptr();
+        if let Cookie::Attrs(cpu, _) = self.cookie {
+            if cpu.as_ptr() != self.linear_addr(page0)? {
+                // SAFETY: The VMA is being set up in our mmap hook (`VmaNew`); nothing else
+                // reads or writes it concurrently.
+                unsafe {
+                    (*raw_vma).vm_page_prot = pgprot_noncached_normal((*raw_vma).vm_page_prot)?
+                };
+            }
+        }
+        let mixed = vma.set_mixedmap();
+        let mut pages = KVVec::with_capacity(n, GFP_KERNEL)?;
+        for i in first..first + n {
+            // With a virtually contiguous memory map, the `struct page`s of physically
+            // contiguous memory are consecutive.
+            pages.push(page0.as_ptr().wrapping_add(i), GFP_KERNEL)?;
+        }
+        // From here on others may take references to the pages.
+        self.exposed.store(page0.as_ptr(), Ordering::Release);
+        // CAST: `usize` to `c_ulong`, the same width.
+        let mut left = n as c_ulong;
+        // SAFETY: `mixed` is a VMA being set up, `VM_MIXEDMAP`; `pages` holds `n` live pages of
+        // the allocation (type invariant), which stays allocated while the VMA holds the buffer
+        // and, after that, while anyone holds the pages (see `DmaMem`'s drop).
+        kernel::error::to_result(unsafe {
+            bindings::vm_insert_pages(
+                mixed.as_ptr(),
+                // CAST: As above.
+                vma.start() as c_ulong,
+                pages.as_mut_ptr(),
+                &mut left,
+            )
+        })?;
+        if left != 0 {
+            return Err(ENOMEM);
+        }
+        Ok(())
+    }
+
+    /// Without a virtually contiguous memory map, page pointers of a range cannot be derived.
+    #[cfg(not(CONFIG_SPARSEMEM_VMEMMAP))]
+    fn map_pages(&self, _vma: &VmaNew, _first: usize) -> Result {
+        Err(EOPNOTSUPP)
+    }
+
+    /// The linear-map address of `page`.
+    fn linear_addr(&self, page: NonNull<bindings::page>) -> Result<*mut c_void> {
+        #[cfg(not(CONFIG_HIGHMEM))]
+        // SAFETY: A live page of the allocation (type invariant). Without highmem every page is
+        // in the linear map and `kmap_local_page()` is `page_address()`: nothing to undo.
+        return Ok(unsafe { bindings::kmap_local_page(page.as_ptr()) });
+        #[cfg(CONFIG_HIGHMEM)]
+        {
+            let _ = page;
+            Err(EOPNOTSUPP)
+        }
     }
 
     /// Hands `len` bytes at `offset` to the CPU (`for_cpu`) or to the device; `EINVAL` if the
@@ -253,19 +442,35 @@ impl DmaMem {
         NonNull::new(page).ok_or(EINVAL)
     }
 
-    /// Fills `table` with the buffer's pages, in segments of at most `max_segment` bytes (an
-    /// importer's DMA limit): consecutive pages, so mapped through dma-direct they are also
-    /// consecutive in DMA address, which importers such as videobuf2-dma-contig require.
+    /// Fills `table` with the pages of the `len` bytes at `offset` (page aligned, inside the
+    /// buffer: `EINVAL` otherwise), in segments of at most `max_segment` bytes (an importer's DMA
+    /// limit): consecutive pages, so mapped through dma-direct they are also consecutive in DMA
+    /// address, which importers such as videobuf2-dma-contig require.
     #[cfg(CONFIG_SPARSEMEM_VMEMMAP)]
-    pub(crate) fn sg_table(&self, table: &mut bindings::sg_table, max_segment: u32) -> Result {
-        let first = self.first_page()?;
-        let n = self.size >> PAGE_SHIFT;
+    pub(crate) fn sg_table(
+        &self,
+        table: &mut bindings::sg_table,
+        max_segment: u32,
+        offset: usize,
+        len: usize,
+    ) -> Result {
+        if offset % PAGE_SIZE != 0
+            || len % PAGE_SIZE != 0
+            || offset.checked_add(len).is_none_or(|end| end > self.size)
+        {
+            return Err(EINVAL);
+        }
+        let first = self
+            .first_page()?
+            .as_ptr()
+            .wrapping_add(offset >> PAGE_SHIFT);
+        let n = len >> PAGE_SHIFT;
         // kvmalloc: a 1 GiB buffer has 262144 pages, 2 MiB of pointers.
         let mut pages = KVVec::with_capacity(n, GFP_KERNEL)?;
         for i in 0..n {
             // With a virtually contiguous memory map, the `struct page`s of physically
             // contiguous memory are consecutive.
-            pages.push(first.as_ptr().wrapping_add(i), GFP_KERNEL)?;
+            pages.push(first.wrapping_add(i), GFP_KERNEL)?;
         }
         // CAST: A buffer's page count fits in `c_uint` (the region is at most a few GiB).
         let n_pages = u32::try_from(n).map_err(|_| EINVAL)?;
@@ -278,7 +483,7 @@ impl DmaMem {
                 n_pages,
                 0,
                 // CAST: `usize` to `c_ulong`, the same width.
-                self.size as c_ulong,
+                len as c_ulong,
                 max_segment,
                 bindings::GFP_KERNEL,
             )
@@ -287,7 +492,13 @@ impl DmaMem {
 
     /// Without a virtually contiguous memory map, page pointers of a range cannot be derived.
     #[cfg(not(CONFIG_SPARSEMEM_VMEMMAP))]
-    pub(crate) fn sg_table(&self, _table: &mut bindings::sg_table, _max_segment: u32) -> Result {
+    pub(crate) fn sg_table(
+        &self,
+        _table: &mut bindings::sg_table,
+        _max_segment: u32,
+        _offset: usize,
+        _len: usize,
+    ) -> Result {
         Err(EOPNOTSUPP)
     }
 
@@ -297,11 +508,7 @@ impl DmaMem {
             Cookie::Attrs(cpu, _) => Ok(cpu.as_ptr()),
             // Without highmem every page is in the linear map, and `kmap_local_page()` is
             // `page_address()`: an address that stays valid, not a local mapping.
-            #[cfg(not(CONFIG_HIGHMEM))]
-            // SAFETY: A live page of the allocation (type invariant).
-            Cookie::Pages(page) => Ok(unsafe { bindings::kmap_local_page(page.as_ptr()) }),
-            #[cfg(CONFIG_HIGHMEM)]
-            Cookie::Pages(_) => Err(EOPNOTSUPP),
+            Cookie::Pages(page) => self.linear_addr(page),
         }
     }
 
@@ -321,12 +528,23 @@ impl DmaMem {
     }
 }
 
-impl Drop for DmaMem {
+impl Held for Alloc {
+    fn busy(&self) -> bool {
+        Alloc::busy(self)
+    }
+
+    fn bytes(&self) -> usize {
+        self.size
+    }
+}
+
+impl Drop for Alloc {
     fn drop(&mut self) {
         // SAFETY: By the type invariant this is a live allocation on the region's memory device,
         // which the `RegionRef` (dropped after this) keeps attached; it is freed exactly once,
         // here. Every CPU mapping of it is gone: user mappings and dma-bufs hold the memory's
-        // owner, and so this `DmaMem`, until they go.
+        // owner, and so this allocation, until they go; and nobody else holds its pages
+        // (`DmaMem`'s drop hands it to `held` until then).
         unsafe {
             free_raw(
                 raw_device(self.region.device()),

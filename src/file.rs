@@ -32,7 +32,7 @@ use crate::{
     },
     validate::{
         self,
-        Mode, //
+        AllocFlags, //
     },
     vma,
 };
@@ -65,13 +65,14 @@ use kernel::{
     }, //
 };
 
-/// A live handle: its buffer and, once exported, its dma-buf (every export of the handle gives a
-/// descriptor of this one dma-buf, as importers rely on buffer identity).
+/// A live handle: its buffer and, once exported, its dma-bufs, one per exported range (every
+/// export of the handle and range gives a descriptor of that one dma-buf, as importers rely on
+/// buffer identity).
 struct Handle {
     /// The buffer.
     buffer: Arc<Buffer>,
-    /// The dma-buf, made by the first export.
-    dmabuf: Option<Cached>,
+    /// The dma-bufs, each made by the first export of its range.
+    dmabufs: KVec<Cached>,
 }
 
 /// A handle's dma-buf. An EXPORT that fails after making it (its result could not be written)
@@ -186,7 +187,7 @@ impl CmabufFile {
             ..Default::default()
         };
         uapi::only_inputs(&a, inputs)?;
-        let mode = Mode::from_alloc_flags(a.flags)?;
+        let flags = AllocFlags::parse(a.flags)?;
         let len = validate::round_size(a.size, PAGE_SIZE, self.shared.region_size())?;
         // CAST: `len` came from a `u64`.
         let len64 = len as u64;
@@ -197,7 +198,7 @@ impl CmabufFile {
             .reserve()
             .inspect_err(|_| self.shared.count_limit_failure())?;
         let handle_node = RBTreeNodeReservation::new(GFP_KERNEL)?;
-        let (buffer, us) = self.new_buffer(len, mode, file_res.handle)?;
+        let (buffer, us) = self.new_buffer(len, flags, file_res.handle)?;
 
         let (addr, out_flags) = self.reported_addr(buffer.dma_addr());
         a.handle = file_res.handle;
@@ -213,7 +214,7 @@ impl CmabufFile {
         let mut state = self.state.lock();
         let handle = Handle {
             buffer,
-            dmabuf: None,
+            dmabufs: KVec::new(),
         };
         state
             .handles
@@ -223,18 +224,18 @@ impl CmabufFile {
         Ok(0)
     }
 
-    /// A new buffer of `len` bytes in `mode` for `handle` (0: none), and how long its memory
-    /// took to allocate, in µs. Not yet counted as handed out ([`Shared::hand_out`]).
-    fn new_buffer(&self, len: usize, mode: Mode, handle: u32) -> Result<(Arc<Buffer>, u64)> {
+    /// A new buffer of `len` bytes as `flags` say for `handle` (0: none), and how long its
+    /// memory took to allocate, in µs. Not yet counted as handed out ([`Shared::hand_out`]).
+    fn new_buffer(&self, len: usize, flags: AllocFlags, handle: u32) -> Result<(Arc<Buffer>, u64)> {
         // CAST: `len` came from a `u64`.
         let len64 = len as u64;
         let limit = device::bound(self.shared.limits().bytes_per_file);
         let file_charge = Ledger::charge(&self.ledger, len64, limit)
             .inspect_err(|_| self.shared.count_limit_failure())?;
         let charge = self.shared.charge(len64)?;
-        let (mem, us) = self.shared.allocate(len, mode)?;
+        let (mem, us) = self.shared.allocate(len, flags.mode)?;
         // From here on, a failure gives everything back by dropping the memory and the charges.
-        let buffer = Buffer::new(mem, [charge, file_charge], mode, handle)?;
+        let buffer = Buffer::new(mem, [charge, file_charge], flags, handle)?;
         Ok((buffer, us))
     }
 
@@ -257,6 +258,8 @@ impl CmabufFile {
         let inputs = cmabuf_export {
             handle: e.handle,
             flags: e.flags,
+            offset: e.offset,
+            length: e.length,
             ..Default::default()
         };
         uapi::only_inputs(&e, inputs)?;
@@ -268,14 +271,27 @@ impl CmabufFile {
         let dmabuf = {
             let mut state = self.state.lock();
             let handle = state.handles.get_mut(&e.handle).ok_or(ENOENT)?;
-            let cached = match &mut handle.dmabuf {
-                Some(cached) => cached,
-                none => none.insert(Cached {
-                    dmabuf: DmaBuf::export(handle.buffer.clone(), accmode)?,
-                    confirmed: false,
-                    pending: 0,
-                }),
+            let (offset, len) =
+                validate::export_range(e.offset, e.length, handle.buffer.size(), PAGE_SIZE)?;
+            let list = &mut handle.dmabufs;
+            let i = match list.iter().position(|c| c.dmabuf.range() == (offset, len)) {
+                Some(i) => i,
+                None => {
+                    // Room first: `push()` would drop what it cannot store.
+                    list.reserve(1, GFP_KERNEL)?;
+                    let dmabuf = DmaBuf::export(handle.buffer.clone(), accmode, offset, len)?;
+                    list.push(
+                        Cached {
+                            dmabuf,
+                            confirmed: false,
+                            pending: 0,
+                        },
+                        GFP_NOWAIT,
+                    )?;
+                    list.len() - 1
+                }
             };
+            let cached = &mut list[i];
             // Every descriptor shares the dma-buf's one file, and with it its access mode.
             if cached.dmabuf.access_mode() != accmode {
                 return Err(EINVAL);
@@ -293,20 +309,24 @@ impl CmabufFile {
         let removed = {
             let mut state = self.state.lock();
             // The handle may have been freed meanwhile: then the dma-buf is only its holders'.
-            match state.handles.get_mut(&e.handle).map(|h| &mut h.dmabuf) {
-                Some(slot @ Some(_)) => match slot {
-                    Some(cached) if cached.dmabuf.same(&dmabuf) => {
-                        cached.pending -= 1;
-                        cached.confirmed |= res.is_ok();
-                        if cached.confirmed || cached.pending > 0 {
-                            None
-                        } else {
-                            slot.take()
+            match state.handles.get_mut(&e.handle) {
+                Some(handle) => {
+                    let list = &mut handle.dmabufs;
+                    match list.iter().position(|c| c.dmabuf.same(&dmabuf)) {
+                        Some(i) => {
+                            let cached = &mut list[i];
+                            cached.pending -= 1;
+                            cached.confirmed |= res.is_ok();
+                            if cached.confirmed || cached.pending > 0 {
+                                None
+                            } else {
+                                list.remove(i).ok()
+                            }
                         }
+                        None => None,
                     }
-                    _ => None,
-                },
-                _ => None,
+                }
+                None => None,
             }
         };
         // Dropped outside the lock: possibly the dma-buf's last reference.
@@ -329,12 +349,11 @@ impl CmabufFile {
         }
         let accmode = h.fd_flags & bindings::O_ACCMODE;
         Self::may_export(accmode, file)?;
-        let mode =
-            Mode::from_alloc_flags(crate::compat::param(&crate::module_parameters::heap_mode))?;
+        let flags = AllocFlags::parse(crate::compat::param(&crate::module_parameters::heap_mode))?;
         let len = validate::round_size(h.len, PAGE_SIZE, self.shared.region_size())?;
         let fd = FileDescriptorReservation::get_unused_fd_flags(h.fd_flags & bindings::O_CLOEXEC)?;
-        let (buffer, us) = self.new_buffer(len, mode, 0)?;
-        let dmabuf = DmaBuf::export(buffer.clone(), accmode)?;
+        let (buffer, us) = self.new_buffer(len, flags, 0)?;
+        let dmabuf = DmaBuf::export(buffer.clone(), accmode, 0, len)?;
         install(fd, dmabuf.file(), |fd| {
             h.fd = fd;
             user.write(&h)
@@ -393,7 +412,7 @@ impl CmabufFile {
         uapi::only_inputs(&i, inputs)?;
         let buffer = self.lookup(i.handle)?;
         let (addr, out_flags) = self.reported_addr(buffer.dma_addr());
-        i.flags = buffer.mode().bits();
+        i.flags = buffer.flags().bits();
         // CAST: A buffer's size fits in `u64`.
         i.size = buffer.size() as u64;
         i.mmap_offset = validate::mmap_offset(buffer.handle());

@@ -212,6 +212,8 @@ pub(crate) struct Region {
     /// Live allocations, by DMA address.
     #[pin]
     used: Mutex<RBTree<u64, Used>>,
+    /// The region in the dmem cgroup controller, which allocations are charged to.
+    dmem: crate::dmem::Region,
 }
 
 /// One entry of the module's list of regions.
@@ -347,6 +349,15 @@ impl Region {
         let size = res.end - res.start + 1;
 
         let (mem, dma_base) = MemDevice::create(dev, np, &name, base)?;
+        // SAFETY: `np` is a valid node (above); `full_name` is its NUL-terminated name (with unit
+        // address), which lives as long as the node.
+        let node = unsafe { CStr::from_char_ptr((*np).full_name) };
+        let dmem_name = CString::try_from_fmt(fmt!(
+            "cmabuf/{}/{}",
+            node.to_str().unwrap_or("node"),
+            name.to_str().unwrap_or("region")
+        ))?;
+        let dmem = crate::dmem::Region::register(size, &dmem_name)?;
         list.reserve(1, GFP_KERNEL)?;
         let region = Arc::pin_init(
             try_pin_init!(Self {
@@ -358,6 +369,7 @@ impl Region {
                 dma_base,
                 size,
                 used <- new_mutex!(RBTree::new()),
+                dmem,
             }),
             GFP_KERNEL,
         )?;
@@ -439,6 +451,11 @@ impl Region {
             // CAST: Stored from a pointer in `set_dmabuf`.
             f(addr, u.size, u.dmabuf as *mut c_void);
         }
+    }
+
+    /// The region in the dmem cgroup controller.
+    pub(crate) fn dmem(&self) -> &crate::dmem::Region {
+        &self.dmem
     }
 
     /// The region's DMA base, as the device addresses it.

@@ -6,6 +6,7 @@
 //! place and covered by KUnit.
 
 use crate::uapi::{
+    CMABUF_ALLOC_PAGE_MAP,
     CMABUF_ALLOC_VALID_FLAGS,
     CMABUF_MODE_CACHED,
     CMABUF_MODE_COHERENT,
@@ -40,11 +41,8 @@ pub(crate) enum Mode {
 }
 
 impl Mode {
-    /// The mode requested by `CMABUF_IOCTL_ALLOC`'s `flags`; `EINVAL` for unknown bits.
-    pub(crate) fn from_alloc_flags(flags: u32) -> Result<Self> {
-        if flags & !CMABUF_ALLOC_VALID_FLAGS != 0 {
-            return Err(EINVAL);
-        }
+    /// The mode in `flags` (`CMABUF_MODE_MASK` bits); `EINVAL` for the unused value.
+    fn from_bits(flags: u32) -> Result<Self> {
         match flags & CMABUF_MODE_MASK {
             CMABUF_MODE_COHERENT => Ok(Self::Coherent),
             CMABUF_MODE_WRITECOMBINE => Ok(Self::WriteCombine),
@@ -60,6 +58,51 @@ impl Mode {
             Self::WriteCombine => CMABUF_MODE_WRITECOMBINE,
             Self::Cached => CMABUF_MODE_CACHED,
         }
+    }
+}
+
+/// How a buffer's memory is mapped into userspace.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum MapKind {
+    /// Page frames (`remap_pfn_range()`, `VM_PFNMAP`): the default.
+    Pfn,
+    /// The pages themselves (`VM_MIXEDMAP`), which `get_user_pages()` can follow:
+    /// `CMABUF_ALLOC_PAGE_MAP`.
+    Pages,
+}
+
+/// What `CMABUF_IOCTL_ALLOC`'s `flags` (or the `heap_mode` parameter) ask for.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct AllocFlags {
+    /// Cache mode.
+    pub(crate) mode: Mode,
+    /// How mappings are made.
+    pub(crate) map: MapKind,
+}
+
+impl AllocFlags {
+    /// Parses `flags`; `EINVAL` for unknown bits and the unused mode value.
+    pub(crate) fn parse(flags: u32) -> Result<Self> {
+        if flags & !CMABUF_ALLOC_VALID_FLAGS != 0 {
+            return Err(EINVAL);
+        }
+        Ok(Self {
+            mode: Mode::from_bits(flags)?,
+            map: if flags & CMABUF_ALLOC_PAGE_MAP != 0 {
+                MapKind::Pages
+            } else {
+                MapKind::Pfn
+            },
+        })
+    }
+
+    /// The flags as `cmabuf_info.flags` reports them.
+    pub(crate) fn bits(self) -> u32 {
+        self.mode.bits()
+            | match self.map {
+                MapKind::Pfn => 0,
+                MapKind::Pages => CMABUF_ALLOC_PAGE_MAP,
+            }
     }
 }
 
@@ -103,6 +146,32 @@ pub(crate) fn check_map_range(first: u64, pages: u64, buffer_pages: u64) -> Resu
         Some(end) if pages > 0 && end <= buffer_pages => Ok(()),
         _ => Err(ENXIO),
     }
+}
+
+/// A part of a buffer to export: `(offset, length)` in bytes, both multiples of `page_size`
+/// (a power of two) and inside a buffer of `size` bytes; `length` 0 means up to the end.
+/// `EINVAL` otherwise, and for a range that is empty or overflows.
+pub(crate) fn export_range(
+    offset: u64,
+    length: u64,
+    size: usize,
+    page_size: usize,
+) -> Result<(usize, usize)> {
+    // CAST: `usize` is at most 64 bits wide.
+    let (size, mask) = (size as u64, page_size as u64 - 1);
+    if offset & mask != 0 || length & mask != 0 || offset >= size {
+        return Err(EINVAL);
+    }
+    let len = if length == 0 { size - offset } else { length };
+    match offset.checked_add(len) {
+        Some(end) if end <= size => {}
+        _ => return Err(EINVAL),
+    }
+    // PANIC: Both are at most `size`, which came from a `usize`.
+    Ok((
+        usize::try_from(offset).map_err(|_| EINVAL)?,
+        usize::try_from(len).map_err(|_| EINVAL)?,
+    ))
 }
 
 /// The direction of a sync, named after the DMA API's.
@@ -180,13 +249,45 @@ mod tests {
 
     #[test]
     fn modes() {
-        assert_eq!(Mode::from_alloc_flags(0), Ok(Mode::Coherent));
-        assert_eq!(Mode::from_alloc_flags(1), Ok(Mode::WriteCombine));
-        assert_eq!(Mode::from_alloc_flags(2), Ok(Mode::Cached));
-        assert_eq!(Mode::from_alloc_flags(3), Err(EINVAL));
-        assert_eq!(Mode::from_alloc_flags(4), Err(EINVAL));
-        assert_eq!(Mode::from_alloc_flags(1 << 31), Err(EINVAL));
+        let mode = |f| AllocFlags::parse(f).map(|a| a.mode);
+        assert_eq!(mode(0), Ok(Mode::Coherent));
+        assert_eq!(mode(1), Ok(Mode::WriteCombine));
+        assert_eq!(mode(2), Ok(Mode::Cached));
+        assert_eq!(mode(3), Err(EINVAL));
+        assert_eq!(mode(7), Err(EINVAL));
+        assert_eq!(mode(8), Err(EINVAL));
+        assert_eq!(mode(1 << 31), Err(EINVAL));
         assert_eq!(Mode::Cached.bits(), 2);
+        let pages = AllocFlags::parse(6);
+        assert_eq!(pages.map(|a| a.map), Ok(MapKind::Pages));
+        assert_eq!(pages.map(|a| a.bits()), Ok(6));
+        assert_eq!(AllocFlags::parse(1).map(|a| a.map), Ok(MapKind::Pfn));
+    }
+
+    #[test]
+    fn export_ranges() {
+        let size = 4 * PAGE;
+        assert_eq!(export_range(0, 0, size, PAGE), Ok((0, size)));
+        assert_eq!(
+            export_range(PAGE as u64, 0, size, PAGE),
+            Ok((PAGE, 3 * PAGE))
+        );
+        assert_eq!(
+            export_range(PAGE as u64, 2 * PAGE as u64, size, PAGE),
+            Ok((PAGE, 2 * PAGE))
+        );
+        // Unaligned, empty, past the end, straddling the end, overflowing.
+        assert_eq!(export_range(1, 0, size, PAGE), Err(EINVAL));
+        assert_eq!(export_range(0, 1, size, PAGE), Err(EINVAL));
+        assert_eq!(export_range(size as u64, 0, size, PAGE), Err(EINVAL));
+        assert_eq!(
+            export_range(3 * PAGE as u64, 2 * PAGE as u64, size, PAGE),
+            Err(EINVAL)
+        );
+        assert_eq!(
+            export_range(PAGE as u64, !(PAGE as u64 - 1), size, PAGE),
+            Err(EINVAL)
+        );
     }
 
     #[test]

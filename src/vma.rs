@@ -8,10 +8,24 @@
 //! file never frees memory that a page table still points at, and mappings
 //! keep working after unbind: the memory goes when the last VMA does.
 //!
+//! Page-backed mappings (`CMABUF_ALLOC_PAGE_MAP`) get the same hooks plus a
+//! `pfn_mkwrite` that does nothing but declare the mapping as one whose
+//! writes the owner wants to hear of: `get_user_pages()` then refuses
+//! long-term writable pins of it (`check_vma_flags()`, the rule for file
+//! mappings that need dirty tracking) with `EFAULT`, at once. Without it a
+//! long-term pin (an io_uring registered buffer, RDMA, VFIO, V4L2 USERPTR)
+//! of CMA pages that cannot migrate spins in `__gup_longterm_locked()` until
+//! the task is killed. Writes to the pages themselves never call it (their
+//! PTEs are writable from the start, and `wp_page_shared()` reuses a
+//! write-protected page without it).
+//!
 //! `VmaNew` has no accessors for `vm_pgoff`, `vm_ops` or `vm_private_data`,
 //! hence the raw accesses here.
 
-use crate::buffer::Buffer;
+use crate::{
+    buffer::Buffer,
+    validate::MapKind, //
+};
 use kernel::{
     bindings,
     mm::virt::{
@@ -63,10 +77,14 @@ pub(crate) fn prepare(vma: &VmaNew) -> Result<(u64, u64)> {
 pub(crate) fn attach(vma: &VmaNew, buffer: Arc<Buffer>) {
     buffer.mapped();
     let raw = vma.as_ptr();
+    let ops = match buffer.map_kind() {
+        MapKind::Pfn => &raw const VM_OPS.0,
+        MapKind::Pages => &raw const VM_OPS_PAGES.0,
+    };
     // SAFETY: The VMA is being set up in our mmap hook; nothing else uses these fields yet.
     // INVARIANT (of the hooks below): `vm_private_data` owns one `Arc<Buffer>` reference.
     unsafe {
-        (*raw).vm_ops = &raw const VM_OPS.0;
+        (*raw).vm_ops = ops;
         (*raw).vm_private_data = Arc::into_raw(buffer).cast_mut().cast();
     }
 }
@@ -84,6 +102,24 @@ static VM_OPS: VmOps = VmOps(bindings::vm_operations_struct {
     close: Some(vma_close),
     ..pin_init::zeroed()
 });
+
+/// The hooks of every page-backed buffer mapping: as [`VM_OPS`], plus write notification (see
+/// the module documentation).
+static VM_OPS_PAGES: VmOps = VmOps(bindings::vm_operations_struct {
+    open: Some(vma_open),
+    close: Some(vma_close),
+    pfn_mkwrite: Some(pfn_mkwrite),
+    ..pin_init::zeroed()
+});
+
+/// A write to a write-protected PTE without a page (never one of ours): nothing to track.
+///
+/// # Safety
+///
+/// Called by the mm with a fault of one of our VMAs.
+unsafe extern "C" fn pfn_mkwrite(_vmf: *mut bindings::vm_fault) -> bindings::vm_fault_t {
+    0
+}
 
 /// A VMA was copied from one of ours (fork, split, mremap): take a reference for it.
 ///

@@ -39,8 +39,21 @@
 #define CMABUF_MODE_CACHED		0x2
 #define CMABUF_MODE_MASK		0x3
 
+/**
+ * CMABUF_ALLOC_PAGE_MAP - page-backed mappings (cmabuf_alloc.flags, and
+ * reported in cmabuf_info.flags): mmap() of the buffer, through the device
+ * file or its dma-buf, inserts the buffer's pages (VM_MIXEDMAP) instead of
+ * mapping its page frames (remap_pfn_range, VM_PFNMAP, the default), so that
+ * get_user_pages() can follow the mapping: O_DIRECT and io_uring read and
+ * write from and into it. Long-term pins of it (io_uring registered buffers,
+ * RDMA, VFIO, V4L2 USERPTR) fail with EFAULT: CMA memory cannot be pinned
+ * for long. A buffer freed while direct I/O still holds its pages keeps
+ * them until the I/O lets go.
+ */
+#define CMABUF_ALLOC_PAGE_MAP		0x4
+
 /* Valid bits of cmabuf_alloc.flags. */
-#define CMABUF_ALLOC_VALID_FLAGS	(CMABUF_MODE_MASK)
+#define CMABUF_ALLOC_VALID_FLAGS	(CMABUF_MODE_MASK | CMABUF_ALLOC_PAGE_MAP)
 
 /* Bits of the out_flags fields. */
 /** CMABUF_OUT_ADDR_WITHHELD - dma_addr (or region_base) is 0: not privileged. */
@@ -49,7 +62,8 @@
 /**
  * struct cmabuf_alloc - allocate a buffer (CMABUF_IOCTL_ALLOC)
  * @size:	in: bytes wanted, > 0; rounded up to whole pages
- * @flags:	in: one CMABUF_MODE_*; other bits must be zero
+ * @flags:	in: one CMABUF_MODE_*, optionally CMABUF_ALLOC_PAGE_MAP; other
+ *		bits must be zero
  * @handle:	out: the buffer's handle on this file (never 0)
  * @mmap_offset: out: offset to pass to mmap() to map the buffer
  * @dma_addr:	out: device (DMA) address; 0 unless the caller has
@@ -88,7 +102,8 @@ struct cmabuf_free {
 /**
  * struct cmabuf_info - describe a buffer (CMABUF_IOCTL_INFO)
  * @handle:	in: a handle of this file
- * @flags:	out: its CMABUF_MODE_*
+ * @flags:	out: its CMABUF_MODE_*, and CMABUF_ALLOC_PAGE_MAP if it was
+ *		allocated with it
  * @size:	out: its size in bytes (page-rounded)
  * @mmap_offset: out: as returned by CMABUF_IOCTL_ALLOC
  * @dma_addr:	out: as for CMABUF_IOCTL_ALLOC
@@ -174,21 +189,33 @@ struct cmabuf_dev_info {
 #define CMABUF_DEV_INFO_SIZE_VER0	96
 
 /**
- * struct cmabuf_export - export a buffer as a dma-buf (CMABUF_IOCTL_EXPORT)
+ * struct cmabuf_export - export a buffer, or part of it, as a dma-buf
+ *	(CMABUF_IOCTL_EXPORT)
  * @handle:	in: the buffer's handle on this file
  * @flags:	in: flags of the new file descriptor: O_RDWR or O_RDONLY, and
  *		optionally O_CLOEXEC; other bits must be zero
- * @fd:		out: a new file descriptor of the buffer's dma-buf; every
- *		export of one handle gives a descriptor of the same dma-buf
+ * @fd:		out: a new file descriptor of the dma-buf; every export of one
+ *		handle and range gives a descriptor of the same dma-buf
  * @reserved:	must be zero
+ * (end of version 0, CMABUF_EXPORT_SIZE_VER0 bytes: the whole buffer)
+ * @offset:	in: start of the part to export, in bytes; a multiple of the
+ *		page size, inside the buffer
+ * @length:	in: its length in bytes, a multiple of the page size; 0 means up
+ *		to the end of the buffer. The dma-buf is that part alone: its
+ *		size, importers' mappings, mmap, DMA_BUF_IOCTL_SYNC and vmap
+ *		cover it and nothing else (one allocation holding the planes
+ *		of a multi-planar format, one dma-buf per plane)
  */
 struct cmabuf_export {
 	__u32 handle;
 	__u32 flags;
 	__u32 fd;
 	__u32 reserved;
+	__u64 offset;
+	__u64 length;
 };
 #define CMABUF_EXPORT_SIZE_VER0		16
+#define CMABUF_EXPORT_SIZE_VER1		32
 
 /* Buckets of cmabuf_stats.latency_hist: bucket i counts allocations that took
  * [2^i, 2^(i+1)) microseconds (bucket 0 also less, the last one also more). */

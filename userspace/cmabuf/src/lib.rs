@@ -160,6 +160,8 @@ pub struct BufferInfo {
     pub dma_addr: Option<u64>,
     /// Live mappings, in any process.
     pub map_count: u32,
+    /// Whether its mappings are page-backed (`CMABUF_ALLOC_PAGE_MAP`).
+    pub page_map: bool,
 }
 
 /// Allocation statistics of a device (`CMABUF_IOCTL_STATS`).
@@ -326,6 +328,7 @@ impl Device {
             size,
             mode: Mode::Coherent,
             map: true,
+            page_map: false,
         }
     }
 }
@@ -337,9 +340,17 @@ pub struct AllocBuilder<'a> {
     size: u64,
     mode: Mode,
     map: bool,
+    page_map: bool,
 }
 
 impl AllocBuilder<'_> {
+    /// Page-backed mappings (`CMABUF_ALLOC_PAGE_MAP`; default no): `O_DIRECT` and io_uring can
+    /// read and write the buffer's mappings (those of its dma-bufs too).
+    pub fn page_map(mut self, page_map: bool) -> Self {
+        self.page_map = page_map;
+        self
+    }
+
     /// The cache mode (default [`Mode::Coherent`]).
     pub fn mode(mut self, mode: Mode) -> Self {
         self.mode = mode;
@@ -356,7 +367,12 @@ impl AllocBuilder<'_> {
     pub fn allocate(self) -> Result<Buffer> {
         let mut a = sys::cmabuf_alloc {
             size: self.size,
-            flags: self.mode.bits(),
+            flags: self.mode.bits()
+                | if self.page_map {
+                    sys::CMABUF_ALLOC_PAGE_MAP
+                } else {
+                    0
+                },
             ..Default::default()
         };
         // SAFETY: `a` is a valid `cmabuf_alloc`.
@@ -439,11 +455,12 @@ impl Buffer {
         // SAFETY: `i` is a valid `cmabuf_info`.
         unsafe { ioc::info(self.fd.as_raw_fd(), &mut i) }.map_err(Error::sys("INFO"))?;
         Ok(BufferInfo {
-            mode: Mode::from_bits(i.flags),
+            mode: Mode::from_bits(i.flags & sys::CMABUF_MODE_MASK),
             size: i.size,
             mmap_offset: i.mmap_offset,
             dma_addr: addr(i.out_flags, i.dma_addr),
             map_count: i.map_count,
+            page_map: i.flags & sys::CMABUF_ALLOC_PAGE_MAP != 0,
         })
     }
 
@@ -451,9 +468,17 @@ impl Buffer {
     /// (`V4L2_MEMORY_DMABUF`), DRM PRIME and other importers. It holds the memory after the
     /// buffer is dropped, for as long as it (or an importer) lives. Close-on-exec, read-write.
     pub fn export(&self) -> Result<std::os::fd::OwnedFd> {
+        self.export_range(0, 0)
+    }
+
+    /// A descriptor of the dma-buf of the `len` bytes at `offset` (page aligned; `len` 0: up to
+    /// the end): one plane of a multi-planar format, say. The same range gives the same dma-buf.
+    pub fn export_range(&self, offset: u64, len: u64) -> Result<std::os::fd::OwnedFd> {
         let mut e = sys::cmabuf_export {
             handle: self.handle,
             flags: (OFlag::O_RDWR | OFlag::O_CLOEXEC).bits() as u32,
+            offset,
+            length: len,
             ..Default::default()
         };
         // SAFETY: `e` is a valid `cmabuf_export`.

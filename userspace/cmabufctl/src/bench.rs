@@ -300,6 +300,73 @@ fn alloc_series(
     Ok(s)
 }
 
+/// Bytes of each direct I/O request, and how many make one measurement.
+const DIO_CHUNK: u64 = 4 << 20;
+const DIO_CHUNKS: u64 = 8;
+
+/// `O_DIRECT` writes and reads of `DIO_CHUNKS` x `DIO_CHUNK` bytes to and from the scratch disk
+/// (`$CMABUF_DISK`, default `/dev/vda`): a page-backed cmabuf mapping against anonymous memory,
+/// paired repetitions, time ratios (cmabuf / anonymous). `None` (with the reason on stderr)
+/// without a disk.
+fn direct_io(
+    dev: &Device,
+    reps: usize,
+    spread_of: &mut impl FnMut(&str, &str, (f64, f64, f64)),
+) -> Result<Option<(Obj, Obj)>, String> {
+    use std::os::unix::fs::{FileExt, OpenOptionsExt};
+    let path = std::env::var("CMABUF_DISK").unwrap_or_else(|_| "/dev/vda".into());
+    let disk = match fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(OFlag::O_DIRECT.bits())
+        .open(&path)
+    {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("cmabufctl bench: no direct I/O rows: {path}: {e}");
+            return Ok(None);
+        }
+    };
+    let mut anon = Map::anon(DIO_CHUNK)?;
+    anon.bytes().fill(0x3c);
+    let (mut write, mut read) = (Obj::new(), Obj::new());
+    for mode in [Mode::Cached, Mode::Coherent] {
+        let mut b = dev
+            .alloc(DIO_CHUNK)
+            .mode(mode)
+            .page_map(true)
+            .allocate()
+            .map_err(|e| e.to_string())?;
+        b.as_mut_slice().fill(0xc3);
+        let (mut wc, mut wa, mut rc, mut ra) = (vec![], vec![], vec![], vec![]);
+        let pass = |buf: &mut [u8], w: bool| -> Result<f64, String> {
+            let t = Instant::now();
+            for k in 0..DIO_CHUNKS {
+                let res = if w {
+                    disk.write_all_at(buf, k * DIO_CHUNK)
+                } else {
+                    disk.read_exact_at(buf, k * DIO_CHUNK)
+                };
+                res.map_err(|e| format!("{path}: O_DIRECT: {e}"))?;
+            }
+            Ok(t.elapsed().as_secs_f64())
+        };
+        for _ in 0..reps {
+            wc.push(pass(b.as_mut_slice(), true)?);
+            wa.push(pass(anon.bytes(), true)?);
+            rc.push(pass(b.as_mut_slice(), false)?);
+            ra.push(pass(anon.bytes(), false)?);
+        }
+        let q = paired(&wc, &wa);
+        write = write.set(mode.name(), Value::Ratio(q.1));
+        spread_of("odirect_write_vs_anon", mode.name(), q);
+        let q = paired(&rc, &ra);
+        read = read.set(mode.name(), Value::Ratio(q.1));
+        spread_of("odirect_read_vs_anon", mode.name(), q);
+    }
+    Ok(Some((write, read)))
+}
+
 /// Runs everything; returns the JSON summary (ratios only).
 pub fn run(dev: &Device, quick: bool) -> Result<Obj, String> {
     let info = dev.info().map_err(|e| e.to_string())?;
@@ -428,7 +495,15 @@ pub fn run(dev: &Device, quick: bool) -> Result<Obj, String> {
         bw = bw.set("cma_heap", Value::Ratio(anon50 / percentile(&mut t, 50)));
         write_bw = write_bw.set(label, bw);
     }
-    Ok(Obj::new()
+    let dio = direct_io(dev, if quick { 2 } else { 9 }, &mut spread_of)?;
+    let mut out = Obj::new();
+    if let Some((w, r)) = dio {
+        out = out
+            .set("odirect_mib", DIO_CHUNKS * DIO_CHUNK >> 20)
+            .set("odirect_write_vs_anon", w)
+            .set("odirect_read_vs_anon", r);
+    }
+    Ok(out
         .set("region", info.region_name.as_str())
         .set("alloc_p50_vs_cma_heap", alloc_vs_heap)
         .set("alloc_p95_vs_cma_heap", alloc_p95_vs_heap)

@@ -12,7 +12,7 @@ CTL=$(command -v cmabufctl || echo "$DIR/cmabufctl")
 ktap_print_header
 [ -x "$CTL" ] || { ktap_skip_all "cmabufctl not found"; exit "$KSFT_SKIP"; }
 [ -c "$DEV" ] || { ktap_skip_all "no $DEV"; exit "$KSFT_SKIP"; }
-ktap_set_plan 14
+ktap_set_plan 18
 
 # has STRING: whether $out contains STRING (ktap_test_result re-splits its
 # arguments, so the text travels in $out and the needle in $want).
@@ -97,5 +97,36 @@ else
 	ktap_test_skip "capture: no vivid capture node (CONFIG_VIDEO_VIVID)"
 	ktap_test_skip "capture: no vivid capture node (CONFIG_VIDEO_VIVID)"
 fi
+
+# record: frames from vivid to the scratch disk with O_DIRECT from page-backed buffers, through
+# io_uring and through pwrite. Each frame lands at n x stride; nothing is written past the last.
+DISK=${CMABUF_DISK:-/dev/vda}
+[ -b "$DISK" ] || { modprobe -q virtio_mmio; modprobe -q virtio_blk; sleep 0.2; }
+# Bytes of `count` blocks of `bs` bytes at block `skip` of the disk that are not zero.
+nonzero() {
+	dd if="$DISK" bs="$1" skip="$2" count="$3" 2>/dev/null | tr -d '\000' | wc -c
+}
+for io in uring pwrite; do
+	if [ -z "$VIDEO" ] || [ ! -b "$DISK" ]; then
+		ktap_test_skip "record --io $io: needs a vivid capture node and a scratch disk ($DISK)"
+		ktap_test_skip "record --io $io: needs a vivid capture node and a scratch disk ($DISK)"
+		continue
+	fi
+	dd if=/dev/zero of="$DISK" bs=1M count=16 2>/dev/null
+	out=$("$CTL" -d "$DEV" --json record --video "$VIDEO" --frames 6 --out "$DISK" --io $io \
+		2>/tmp/rec.log)
+	rc=$?
+	sed 's/^/# /; s/\r/\n# /g' /tmp/rec.log
+	want='"frames":6'
+	ktap_test_result "record --io $io --frames 6 to $DISK succeeds" has
+	stride=$(echo "$out" | sed -n 's/.*"stride":\([0-9]*\).*/\1/p')
+	first=$(nonzero "${stride:-4096}" 0 1)
+	last=$(nonzero "${stride:-4096}" 5 1)
+	after=$(nonzero "${stride:-4096}" 6 2)
+	echo "# stride $stride: frame 0 has $first non-zero bytes, frame 5 $last, after it $after"
+	ktap_test_result "record --io $io: frames 0 and 5 on the disk, nothing after" \
+		test "$rc" -eq 0 -a "$first" -gt 0 -a "$last" -gt 0 -a "$after" -eq 0
+done
+rm -f /tmp/rec.log
 
 ktap_finished

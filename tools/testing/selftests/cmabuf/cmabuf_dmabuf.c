@@ -765,4 +765,219 @@ TEST_F_TIMEOUT(cap, unbind_while_two_vivids_stream, 120)
 	ASSERT_EQ(0, set_bound(self->d.platform, 1));
 }
 
+/* EXPORT of a range: 0 or -errno, the descriptor in *fd. */
+static int export_range(int fd, __u32 handle, __u64 offset, __u64 length, int *out)
+{
+	struct cmabuf_export e = {
+		.handle = handle, .flags = O_RDWR | O_CLOEXEC, .offset = offset, .length = length,
+	};
+	int ret = xioctl(fd, CMABUF_IOCTL_EXPORT, &e);
+
+	*out = ret ? -1 : (int)e.fd;
+	return ret;
+}
+
+/*
+ * Part of a buffer as a dma-buf: its size is the part's, its mmap shows the
+ * part's bytes and goes no further, each range is its own dma-buf (the same
+ * one again for the same range); ranges that are unaligned, empty, past or
+ * across the end, or overflowing are EINVAL; the version-0 structure exports
+ * the whole buffer.
+ */
+TEST_F(exp, export_range_and_errors)
+{
+	const unsigned long cmd_v0 = _IOC(_IOC_READ | _IOC_WRITE, CMABUF_IOC_MAGIC,
+					  CMABUF_IOC_NR_EXPORT, CMABUF_EXPORT_SIZE_VER0);
+	struct cmabuf_export e0 = { .flags = O_RDWR | O_CLOEXEC };
+	unsigned char *p, *q;
+	struct cmabuf_alloc a;
+	int part, again, rest, whole, bad;
+	size_t i;
+
+	ASSERT_EQ(0, alloc_buf(self->d.fd, 4 * PAGE, CMABUF_MODE_CACHED, &a));
+	p = mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, self->d.fd, a.mmap_offset);
+	ASSERT_NE(MAP_FAILED, p);
+	for (i = 0; i < 4 * PAGE; i++)
+		p[i] = (unsigned char)(i / PAGE + 1);
+
+	EXPECT_EQ(-EINVAL, export_range(self->d.fd, a.handle, 1, 0, &bad));
+	EXPECT_EQ(-EINVAL, export_range(self->d.fd, a.handle, 0, PAGE + 1, &bad));
+	EXPECT_EQ(-EINVAL, export_range(self->d.fd, a.handle, 4 * PAGE, 0, &bad));
+	EXPECT_EQ(-EINVAL, export_range(self->d.fd, a.handle, 3 * PAGE, 2 * PAGE, &bad));
+	EXPECT_EQ(-EINVAL, export_range(self->d.fd, a.handle, PAGE, ~(PAGE - 1), &bad));
+	EXPECT_EQ(-EINVAL, export_range(self->d.fd, a.handle, ~(PAGE - 1), PAGE, &bad));
+
+	ASSERT_EQ(0, export_range(self->d.fd, a.handle, PAGE, 2 * PAGE, &part));
+	ASSERT_EQ(0, export_range(self->d.fd, a.handle, PAGE, 2 * PAGE, &again));
+	ASSERT_EQ(0, export_range(self->d.fd, a.handle, 3 * PAGE, 0, &rest));
+	e0.handle = a.handle;
+	ASSERT_EQ(0, xioctl(self->d.fd, cmd_v0, &e0));
+	whole = e0.fd;
+	EXPECT_EQ(inode_of(part), inode_of(again));
+	EXPECT_NE(inode_of(part), inode_of(rest));
+	EXPECT_NE(inode_of(part), inode_of(whole));
+	EXPECT_EQ(2 * PAGE, lseek(part, 0, SEEK_END));
+	EXPECT_EQ(PAGE, lseek(rest, 0, SEEK_END));
+	EXPECT_EQ(4 * PAGE, lseek(whole, 0, SEEK_END));
+
+	q = mmap(NULL, 2 * PAGE, PROT_READ, MAP_SHARED, part, 0);
+	ASSERT_NE(MAP_FAILED, q);
+	EXPECT_EQ(0, dmabuf_sync(part, DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ));
+	EXPECT_EQ(2, q[0]);
+	EXPECT_EQ(3, q[2 * PAGE - 1]);
+	EXPECT_EQ(0, dmabuf_sync(part, DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ));
+	munmap(q, 2 * PAGE);
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, 3 * PAGE, PROT_READ, MAP_SHARED, part, 0));
+	q = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, rest, 0);
+	ASSERT_NE(MAP_FAILED, q);
+	EXPECT_EQ(4, q[0]);
+	munmap(q, PAGE);
+
+	/* The parts hold the buffer after the handle and its mapping go. */
+	munmap(p, 4 * PAGE);
+	EXPECT_EQ(0, free_buf(self->d.fd, a.handle));
+	close(whole);
+	close(again);
+	close(rest);
+	q = mmap(NULL, 2 * PAGE, PROT_READ, MAP_SHARED, part, 0);
+	ASSERT_NE(MAP_FAILED, q);
+	EXPECT_EQ(2, q[PAGE - 1]);
+	munmap(q, 2 * PAGE);
+	close(part);
+}
+
+/* vivid's multi-planar capture node (vivid reloaded with multiplanar=2), or -1. */
+static int open_vivid_mplane(void)
+{
+	struct v4l2_capability cap;
+	char path[64];
+	int i, fd;
+
+	if (system("rmmod vivid 2>/dev/null; modprobe vivid allocators=1 n_devs=1 node_types=0x1 "
+		   "multiplanar=2"))
+		return -1;
+	for (i = 0; i < 64; i++) {
+		snprintf(path, sizeof(path), "/dev/video%d", i);
+		fd = open(path, O_RDWR | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		memset(&cap, 0, sizeof(cap));
+		if (!ioctl(fd, VIDIOC_QUERYCAP, &cap) && !strcmp((char *)cap.driver, "vivid") &&
+		    (cap.device_caps & V4L2_CAP_VIDEO_CAPTURE_MPLANE))
+			return fd;
+		close(fd);
+	}
+	return -1;
+}
+
+#define MP_BUFS 2
+
+/*
+ * NV12M (two planes, each its own dma-buf) captured by vivid's multi-planar
+ * node into one cmabuf allocation per frame: Y plane and CbCr plane exported
+ * as two ranges of it, each plane checked (solid red: uniform luma, Cr high).
+ */
+TEST_F_TIMEOUT(exp, nv12m_planes_in_one_allocation, 120)
+{
+	struct v4l2_format fmt = { .type = V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE };
+	struct v4l2_requestbuffers r = {
+		.count = MP_BUFS, .type = V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE,
+		.memory = V4L2_MEMORY_DMABUF,
+	};
+	int type = V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE, vid, i, k, fds[MP_BUFS][2];
+	struct cmabuf_alloc a[MP_BUFS];
+	__u64 ylen, uvlen;
+	unsigned char *view[MP_BUFS];
+
+	vid = open_vivid_mplane();
+	if (vid < 0)
+		SKIP(return, "no multi-planar vivid node (CONFIG_VIDEO_VIVID, multiplanar=2)");
+	fmt.fmt.pix_mp.width = 640;
+	fmt.fmt.pix_mp.height = 480;
+	fmt.fmt.pix_mp.pixelformat = V4L2_PIX_FMT_NV12M;
+	fmt.fmt.pix_mp.field = V4L2_FIELD_NONE;
+	ASSERT_EQ(0, xioctl(vid, VIDIOC_S_FMT, &fmt));
+	ASSERT_EQ(V4L2_PIX_FMT_NV12M, fmt.fmt.pix_mp.pixelformat);
+	ASSERT_EQ(2, fmt.fmt.pix_mp.num_planes);
+	ASSERT_EQ(0, set_ctrl(vid, "OSD Text Mode", "None"));
+	ASSERT_EQ(0, set_ctrl(vid, "Test Pattern", "100% Red"));
+	ylen = (fmt.fmt.pix_mp.plane_fmt[0].sizeimage + PAGE - 1) & ~(PAGE - 1);
+	uvlen = (fmt.fmt.pix_mp.plane_fmt[1].sizeimage + PAGE - 1) & ~(PAGE - 1);
+	ASSERT_EQ(0, xioctl(vid, VIDIOC_REQBUFS, &r));
+	for (i = 0; i < MP_BUFS; i++) {
+		struct v4l2_plane planes[2] = {
+			{ .length = ylen }, { .length = uvlen },
+		};
+		struct v4l2_buffer b = {
+			.index = i, .type = V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE,
+			.memory = V4L2_MEMORY_DMABUF, .m.planes = planes, .length = 2,
+		};
+
+		ASSERT_EQ(0, alloc_buf(self->d.fd, ylen + uvlen, i % 2 ? CMABUF_MODE_CACHED : 0,
+				       &a[i]));
+		ASSERT_EQ(0, export_range(self->d.fd, a[i].handle, 0, ylen, &fds[i][0]));
+		ASSERT_EQ(0, export_range(self->d.fd, a[i].handle, ylen, uvlen, &fds[i][1]));
+		view[i] = mmap(NULL, ylen + uvlen, PROT_READ, MAP_SHARED, self->d.fd,
+			       a[i].mmap_offset);
+		ASSERT_NE(MAP_FAILED, view[i]);
+		planes[0].m.fd = fds[i][0];
+		planes[1].m.fd = fds[i][1];
+		ASSERT_EQ(0, xioctl(vid, VIDIOC_QBUF, &b)) TH_LOG("buffer %d", i);
+	}
+	ASSERT_EQ(0, xioctl(vid, VIDIOC_STREAMON, &type));
+	for (k = 0; k < 4; k++) {
+		struct v4l2_plane planes[2];
+		struct v4l2_buffer b = {
+			.type = V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE, .memory = V4L2_MEMORY_DMABUF,
+			.m.planes = planes, .length = 2,
+		};
+		struct pollfd pfd = { .fd = vid, .events = POLLIN };
+		const unsigned char *y, *uv;
+		size_t j, ybad = 0, uvbad = 0;
+
+		ASSERT_EQ(1, poll(&pfd, 1, 10000));
+		ASSERT_EQ(0, xioctl(vid, VIDIOC_DQBUF, &b));
+		ASSERT_LT(b.index, MP_BUFS);
+		EXPECT_EQ(fmt.fmt.pix_mp.plane_fmt[0].sizeimage, planes[0].bytesused);
+		EXPECT_EQ(fmt.fmt.pix_mp.plane_fmt[1].sizeimage, planes[1].bytesused);
+		for (j = 0; j < 2; j++)
+			EXPECT_EQ(0, dmabuf_sync(fds[b.index][j],
+						 DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ));
+		y = view[b.index];
+		uv = view[b.index] + ylen;
+		for (j = 1; j < planes[0].bytesused; j++)
+			ybad += y[j] != y[0];
+		for (j = 2; j + 2 <= planes[1].bytesused; j += 2)
+			uvbad += uv[j] != uv[0] || uv[j + 1] != uv[1];
+		EXPECT_EQ(0, ybad) TH_LOG("frame %d: %zu luma bytes differ from %u", k, ybad, y[0]);
+		EXPECT_EQ(0, uvbad) TH_LOG("frame %d: %zu chroma pairs differ", k, uvbad);
+		EXPECT_NE(0, y[0]);
+		EXPECT_LT(200, uv[1]) TH_LOG("Cr %u", uv[1]);
+		EXPECT_GT(128, uv[0]) TH_LOG("Cb %u", uv[0]);
+		if (k == 0)
+			TH_LOG("NV12M %ux%u: Y %u, Cb %u, Cr %u (planes %llu + %llu bytes, one "
+			       "allocation)", fmt.fmt.pix_mp.width, fmt.fmt.pix_mp.height, y[0],
+			       uv[0], uv[1], ylen, uvlen);
+		for (j = 0; j < 2; j++)
+			EXPECT_EQ(0, dmabuf_sync(fds[b.index][j],
+						 DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ));
+		planes[0] = (struct v4l2_plane){ .length = ylen, .m.fd = fds[b.index][0] };
+		planes[1] = (struct v4l2_plane){ .length = uvlen, .m.fd = fds[b.index][1] };
+		if (k + MP_BUFS < 4)
+			ASSERT_EQ(0, xioctl(vid, VIDIOC_QBUF, &b));
+	}
+	ASSERT_EQ(0, xioctl(vid, VIDIOC_STREAMOFF, &type));
+	r.count = 0;
+	ASSERT_EQ(0, xioctl(vid, VIDIOC_REQBUFS, &r));
+	close(vid);
+	/* The single-planar vivid the other tests load comes back on their next open. */
+	EXPECT_EQ(0, system("rmmod vivid"));
+	for (i = 0; i < MP_BUFS; i++) {
+		munmap(view[i], ylen + uvlen);
+		close(fds[i][0]);
+		close(fds[i][1]);
+		EXPECT_EQ(0, free_buf(self->d.fd, a[i].handle));
+	}
+}
+
 TEST_HARNESS_MAIN
