@@ -50,6 +50,22 @@ class Table(unittest.TestCase):
         self.assertIn("0.90 [0.80-1.20]*", t)
         self.assertIn("0.50 [0.40-0.60] ", t)
 
+    def test_direct_io_rows_by_mode(self):
+        d = bench_report.parse(['BENCH-BEGIN',
+                                '{"odirect_mib":32,"odirect_write_vs_anon":{"cached":1.02,'
+                                '"coherent":0.97},"odirect_read_vs_anon":{"cached":1.1},'
+                                '"spread":{"odirect_write_vs_anon":{"cached":'
+                                '{"p25":0.95,"p75":1.05}}},"fragmentation_success":"1/1"}',
+                                'BENCH-END'])
+        t = bench_report.table(d)
+        self.assertIn("O_DIRECT write from a page-backed cmabuf mapping (32 MiB)", t)
+        self.assertIn("cached 1.02 [0.95-1.05]*", t)
+        self.assertIn("coherent 0.97", t)
+        self.assertIn("O_DIRECT read into a page-backed cmabuf mapping (32 MiB)", t)
+
+    def test_no_direct_io_rows_without_a_disk(self):
+        self.assertNotIn("O_DIRECT", bench_report.table(bench_report.parse(DOC)))
+
 
 class Script(unittest.TestCase):
     def test_data_file_has_every_size(self):

@@ -6,6 +6,7 @@
  * charge lasts as long as the memory: a dma-buf passed to a process in
  * another cgroup keeps it charged to the allocator's cgroup, also after the
  * allocator exited, until the last user lets go; likewise across an unbind.
+ * Skips without the controller (CONFIG_CGROUP_DMEM, cgroup2).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -16,7 +17,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
-#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -107,39 +108,19 @@ static int set_max(const char *cgroup, const char *name, long long bytes)
 	return write_file(path, v);
 }
 
-/* Sends `fd` over the socket. */
-static int send_fd(int sock, int fd)
+/*
+ * A descriptor of another process, duplicated into this one (pidfd_getfd(2):
+ * the board's kernel has no AF_UNIX for SCM_RIGHTS), or -1.
+ */
+static int take_fd(pid_t pid, int fd)
 {
-	char c = 0, ctl[CMSG_SPACE(sizeof(int))] = { 0 };
-	struct iovec iov = { .iov_base = &c, .iov_len = 1 };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl,
-			    .msg_controllen = sizeof(ctl) };
-	struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+	int pidfd = syscall(SYS_pidfd_open, pid, 0), ret;
 
-	h->cmsg_level = SOL_SOCKET;
-	h->cmsg_type = SCM_RIGHTS;
-	h->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(h), &fd, sizeof(int));
-	return sendmsg(sock, &m, 0) == 1 ? 0 : -1;
-}
-
-/* Receives a descriptor from the socket, or -1. */
-static int recv_fd(int sock)
-{
-	char c, ctl[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = { .iov_base = &c, .iov_len = 1 };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl,
-			    .msg_controllen = sizeof(ctl) };
-	struct cmsghdr *h;
-	int fd;
-
-	if (recvmsg(sock, &m, 0) != 1)
+	if (pidfd < 0)
 		return -1;
-	h = CMSG_FIRSTHDR(&m);
-	if (!h || h->cmsg_type != SCM_RIGHTS)
-		return -1;
-	memcpy(&fd, CMSG_DATA(h), sizeof(int));
-	return fd;
+	ret = syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+	close(pidfd);
+	return ret;
 }
 
 FIXTURE(dmem) {
@@ -190,18 +171,20 @@ static long long current_of(const char *cgroup, const char *name)
 
 /*
  * The allocator (a child in cgroup a, limit 4 MiB) allocates up to its limit
- * and is refused past it; it passes a 2 MiB dma-buf to this process (cgroup
- * b, limit 8 MiB) and exits. The dma-buf stays charged to a until closed;
+ * and is refused past it; this process (cgroup b, limit 8 MiB) takes a 2 MiB
+ * dma-buf of it, and the allocator exits. The dma-buf stays charged to a until closed;
  * b's own allocations count against b alone.
  */
 TEST_F_TIMEOUT(dmem, limits_and_a_dmabuf_passed_on, 120)
 {
 	struct cmabuf_stats s0, s1;
 	struct cmabuf_alloc x[4];
-	int sv[2], status, dmabuf, i;
+	int to_parent[2], to_child[2], status, dmabuf, theirs, i;
+	char go = 0;
 	pid_t child;
 
-	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	ASSERT_EQ(0, pipe(to_parent));
+	ASSERT_EQ(0, pipe(to_child));
 	ASSERT_EQ(0, get_stats(self->d.fd, &s0));
 	child = fork();
 	ASSERT_LE(0, child);
@@ -209,7 +192,6 @@ TEST_F_TIMEOUT(dmem, limits_and_a_dmabuf_passed_on, 120)
 		struct cmabuf_alloc a1, a2, a3;
 		int fd, buf;
 
-		close(sv[0]);
 		if (join(self->a))
 			_exit(10);
 		fd = open(dev_path(), O_RDWR | O_CLOEXEC);
@@ -226,21 +208,23 @@ TEST_F_TIMEOUT(dmem, limits_and_a_dmabuf_passed_on, 120)
 		if (current_of(self->a, self->name) != 4 * MIB)
 			_exit(15);
 		buf = export_buf(fd, a1.handle, O_RDWR | O_CLOEXEC);
-		if (buf < 0 || send_fd(sv[1], buf))
+		/* Tell the parent which descriptor to take; wait until it has. */
+		if (buf < 0 || write(to_parent[1], &buf, sizeof(buf)) != sizeof(buf) ||
+		    read(to_child[0], &go, 1) != 1)
 			_exit(16);
 		/* Everything of ours goes but the dma-buf the other process holds. */
 		close(buf);
 		close(fd);
 		_exit(0);
 	}
-	close(sv[1]);
 	ASSERT_EQ(0, join(self->b));
-	dmabuf = recv_fd(sv[0]);
-	ASSERT_LE(0, dmabuf);
+	ASSERT_EQ(sizeof(theirs), read(to_parent[0], &theirs, sizeof(theirs)));
+	dmabuf = take_fd(child, theirs);
+	ASSERT_LE(0, dmabuf) TH_LOG("pidfd_getfd: %s", strerror(errno));
+	ASSERT_EQ(1, write(to_child[1], &go, 1));
 	ASSERT_EQ(child, waitpid(child, &status, 0));
 	ASSERT_TRUE(WIFEXITED(status));
 	ASSERT_EQ(0, WEXITSTATUS(status));
-	close(sv[0]);
 	ASSERT_EQ(0, get_stats(self->d.fd, &s1));
 	EXPECT_EQ(s0.fail_limit + 1, s1.fail_limit);
 
