@@ -178,7 +178,7 @@ static long long current_of(const char *cgroup, const char *name)
 TEST_F_TIMEOUT(dmem, limits_and_a_dmabuf_passed_on, 120)
 {
 	struct cmabuf_stats s0, s1;
-	struct cmabuf_alloc x[4];
+	struct cmabuf_alloc x[4], refused;
 	int to_parent[2], to_child[2], status, dmabuf, theirs, i;
 	char go = 0;
 	pid_t child;
@@ -235,7 +235,7 @@ TEST_F_TIMEOUT(dmem, limits_and_a_dmabuf_passed_on, 120)
 	for (i = 0; i < 4; i++)
 		ASSERT_EQ(0, alloc_buf(self->d.fd, 2 * MIB, 0, &x[i]));
 	EXPECT_EQ(8 * MIB, current_of(self->b, self->name));
-	EXPECT_EQ(-EDQUOT, alloc_buf(self->d.fd, 2 * MIB, 0, &x[0]));
+	EXPECT_EQ(-EDQUOT, alloc_buf(self->d.fd, 2 * MIB, 0, &refused));
 	for (i = 0; i < 4; i++)
 		EXPECT_EQ(0, free_buf(self->d.fd, x[i].handle));
 	EXPECT_EQ(0, current_of(self->b, self->name));
