@@ -72,25 +72,13 @@ macro_rules! of_table {
 
 pub(crate) use of_table;
 
-/// Registers a dmem cgroup region of `size` (> 0) bytes named `name` (7.2: the size itself).
+/// The first argument of `dmem_cgroup_register_region()`: the size itself (7.2).
 #[cfg(all(CONFIG_CGROUP_DMEM, not(cmabuf_kernel_7_3)))]
-pub(crate) fn dmem_register_region(
-    size: u64,
-    name: &kernel::str::CStr,
-) -> kernel::error::Result<core::ptr::NonNull<core::ffi::c_void>> {
-    use kernel::str::CStrExt;
-    extern "C" {
-        fn dmem_cgroup_register_region(
-            size: u64,
-            name_fmt: *const kernel::ffi::c_char,
-            ...
-        ) -> *mut core::ffi::c_void;
-    }
-    // SAFETY: The format takes one NUL-terminated string, which `name` is; the controller
-    // copies the name.
-    let ptr = unsafe { dmem_cgroup_register_region(size, c"%s".as_char_ptr(), name.as_char_ptr()) };
-    core::ptr::NonNull::new(kernel::error::from_err_ptr(ptr)?).ok_or(kernel::error::code::EINVAL)
-}
+type DmemRegionArg = u64;
+
+/// The first argument of `dmem_cgroup_register_region()`: a `struct dmem_cgroup_init` (7.3).
+#[cfg(all(CONFIG_CGROUP_DMEM, cmabuf_kernel_7_3))]
+type DmemRegionArg = *const DmemCgroupInit;
 
 /// `struct dmem_cgroup_init` (7.3; `<linux/cgroup_dmem.h>` is not in the kernel crate's
 /// bindings).
@@ -105,9 +93,9 @@ struct DmemCgroupInit {
     reclaim_priv: *mut core::ffi::c_void,
 }
 
-/// Registers a dmem cgroup region of `size` (> 0) bytes named `name` (7.3: a
-/// `struct dmem_cgroup_init`, without reclaim operations).
-#[cfg(all(CONFIG_CGROUP_DMEM, cmabuf_kernel_7_3))]
+/// Registers a dmem cgroup region of `size` (> 0) bytes named `name`: 7.2 takes the size,
+/// 7.3 a `struct dmem_cgroup_init` (here without reclaim operations).
+#[cfg(CONFIG_CGROUP_DMEM)]
 pub(crate) fn dmem_register_region(
     size: u64,
     name: &kernel::str::CStr,
@@ -115,19 +103,24 @@ pub(crate) fn dmem_register_region(
     use kernel::str::CStrExt;
     extern "C" {
         fn dmem_cgroup_register_region(
-            init: *const DmemCgroupInit,
+            first: DmemRegionArg,
             name_fmt: *const kernel::ffi::c_char,
             ...
         ) -> *mut core::ffi::c_void;
     }
+    #[cfg(not(cmabuf_kernel_7_3))]
+    let first = size;
+    #[cfg(cmabuf_kernel_7_3)]
     let init = DmemCgroupInit {
         size,
         ops: core::ptr::null(),
         reclaim_priv: core::ptr::null_mut(),
     };
-    // SAFETY: `init` is valid for the call (the controller copies what it needs); the format
-    // takes one NUL-terminated string, which `name` is.
+    #[cfg(cmabuf_kernel_7_3)]
+    let first = &raw const init;
+    // SAFETY: `first` is what this series takes (`init` lives across the call; the controller
+    // copies what it needs); the format takes one NUL-terminated string, which `name` is.
     let ptr =
-        unsafe { dmem_cgroup_register_region(&init, c"%s".as_char_ptr(), name.as_char_ptr()) };
+        unsafe { dmem_cgroup_register_region(first, c"%s".as_char_ptr(), name.as_char_ptr()) };
     core::ptr::NonNull::new(kernel::error::from_err_ptr(ptr)?).ok_or(kernel::error::code::EINVAL)
 }

@@ -499,7 +499,7 @@ pub fn run(dev: &Device, quick: bool) -> Result<Obj, String> {
     let mut out = Obj::new();
     if let Some((w, r)) = dio {
         out = out
-            .set("odirect_mib", DIO_CHUNKS * DIO_CHUNK >> 20)
+            .set("odirect_mib", (DIO_CHUNKS * DIO_CHUNK) >> 20)
             .set("odirect_write_vs_anon", w)
             .set("odirect_read_vs_anon", r);
     }

@@ -7,20 +7,14 @@
 //! `png` crate's. Frames must be YUYV (4:2:2); the device's current size is
 //! kept and YUYV asked for if it is not the current format.
 
-use cmabuf::{Access, Buffer, Device, Mode};
+use crate::stream::{self, BUFFERS, QUEUE};
+use cmabuf::{Access, Device, Mode};
 use std::{
     fs::File,
     io::{BufWriter, Write},
     path::{Path, PathBuf},
 };
-use v4l2r::{
-    ioctl::{self, Capabilities, Capability, MemoryConsistency, QBufPlane, QBuffer, V4l2Buffer},
-    memory::{DmaBufHandle, MemoryType},
-    Format, PixelFormat, QueueType,
-};
-
-/// Buffers queued at once.
-const BUFFERS: u32 = 4;
+use v4l2r::{ioctl, Format, PixelFormat};
 
 /// What to capture and where to.
 pub struct Capture<'a> {
@@ -32,12 +26,6 @@ pub struct Capture<'a> {
     pub out: &'a Path,
     /// Cache mode of the cmabuf buffers.
     pub mode: Mode,
-}
-
-/// One cmabuf buffer, mapped, and a descriptor of its dma-buf queued to the device.
-struct Slot {
-    buffer: Buffer,
-    dmabuf: File,
 }
 
 /// Converts a YUYV (BT.601, limited range) frame to RGB8.
@@ -119,41 +107,14 @@ pub fn ppm_to_png(input: &Path, output: &Path) -> Result<(), String> {
     write_png(output, width, height, rgb)
 }
 
-/// Queues slot `i` to the device.
-fn queue(video: &File, slots: &[Slot], i: u32) -> Result<(), String> {
-    let handle = DmaBufHandle(
-        slots[i as usize]
-            .dmabuf
-            .try_clone()
-            .map_err(|e| e.to_string())?,
-    );
-    let mut qbuf = QBuffer::<DmaBufHandle<File>>::new(QueueType::VideoCapture, i);
-    qbuf.planes = vec![QBufPlane::new_from_handle(&handle, 0)];
-    ioctl::qbuf::<_, ()>(video, qbuf).map_err(|e| format!("VIDIOC_QBUF: {e}"))
-}
-
 /// Runs a capture; returns the files written.
 pub fn run(dev: &Device, c: &Capture<'_>) -> Result<Vec<PathBuf>, String> {
-    let mut video = File::options()
-        .read(true)
-        .write(true)
-        .open(c.video)
-        .map_err(|e| format!("{}: {e}", c.video.display()))?;
-    let cap: Capability = ioctl::querycap(&video).map_err(|e| format!("VIDIOC_QUERYCAP: {e}"))?;
-    if !cap.device_caps().contains(Capabilities::VIDEO_CAPTURE) {
-        return Err(format!(
-            "{}: not a single-planar capture device",
-            c.video.display()
-        ));
-    }
-    let queue_type = QueueType::VideoCapture;
-    let mut fmt: Format =
-        ioctl::g_fmt(&video, queue_type).map_err(|e| format!("VIDIOC_G_FMT: {e}"))?;
+    let (mut video, cap) = stream::open(c.video)?;
+    let mut fmt: Format = ioctl::g_fmt(&video, QUEUE).map_err(|e| format!("VIDIOC_G_FMT: {e}"))?;
     let yuyv = PixelFormat::from_fourcc(b"YUYV");
     if fmt.pixelformat != yuyv {
         fmt.pixelformat = yuyv;
-        fmt = ioctl::s_fmt(&mut video, (queue_type, &fmt))
-            .map_err(|e| format!("VIDIOC_S_FMT: {e}"))?;
+        fmt = ioctl::s_fmt(&mut video, (QUEUE, &fmt)).map_err(|e| format!("VIDIOC_S_FMT: {e}"))?;
         if fmt.pixelformat != yuyv {
             return Err(format!("{}: cannot capture YUYV", c.video.display()));
         }
@@ -168,40 +129,13 @@ pub fn run(dev: &Device, c: &Capture<'_>) -> Result<Vec<PathBuf>, String> {
         c.mode.name()
     );
 
-    let mut slots = Vec::new();
-    for _ in 0..BUFFERS {
-        let mut buffer = dev
-            .alloc(u64::from(sizeimage))
-            .mode(c.mode)
-            .allocate()
-            .map_err(|e| e.to_string())?;
-        buffer.map().map_err(|e| e.to_string())?;
-        let dmabuf = File::from(buffer.export().map_err(|e| e.to_string())?);
-        slots.push(Slot { buffer, dmabuf });
-    }
-    let granted: usize = ioctl::reqbufs(
-        &video,
-        queue_type,
-        MemoryType::DmaBuf,
-        BUFFERS,
-        MemoryConsistency::empty(),
-    )
-    .map_err(|e| format!("VIDIOC_REQBUFS: {e}"))?;
-    if granted < BUFFERS as usize {
-        return Err(format!("the device took {granted} buffers, not {BUFFERS}"));
-    }
-    for i in 0..BUFFERS {
-        queue(&video, &slots, i)?;
-    }
-    ioctl::streamon(&video, queue_type).map_err(|e| format!("VIDIOC_STREAMON: {e}"))?;
-
+    let mut slots = stream::slots(dev, u64::from(sizeimage), c.mode, false)?;
+    stream::start(&video, &slots)?;
     std::fs::create_dir_all(c.out).map_err(|e| format!("{}: {e}", c.out.display()))?;
     let mut written = Vec::new();
     let res = (|| -> Result<(), String> {
         for n in 0..c.frames {
-            let buf: V4l2Buffer =
-                ioctl::dqbuf(&video, queue_type).map_err(|e| format!("VIDIOC_DQBUF: {e}"))?;
-            let i = buf.index();
+            let i = stream::dequeue(&video)?;
             let slot = slots.get_mut(i as usize).ok_or("DQBUF: unknown index")?;
             let rgb = {
                 let cpu = slot
@@ -225,21 +159,14 @@ pub fn run(dev: &Device, c: &Capture<'_>) -> Result<Vec<PathBuf>, String> {
             let _ = std::io::stderr().flush();
             written.push(path);
             if n + BUFFERS < c.frames {
-                queue(&video, &slots, i)?;
+                stream::queue(&video, &slots, i)?;
             }
         }
         eprintln!();
         Ok(())
     })();
     // Stop and give the buffers back whatever happened; the device drops its mappings.
-    let _ = ioctl::streamoff(&video, queue_type);
-    let _ = ioctl::reqbufs::<()>(
-        &video,
-        queue_type,
-        MemoryType::DmaBuf,
-        0,
-        MemoryConsistency::empty(),
-    );
+    stream::stop(&video);
     res.map(|()| written)
 }
 

@@ -5,6 +5,7 @@ mod bench;
 mod capture;
 mod json;
 mod record;
+mod stream;
 
 use clap::{Parser, Subcommand};
 use cmabuf::{cma, size, Access, Buffer, Device, Mode};

@@ -8,7 +8,8 @@
 //! Each frame takes its size rounded up to 4 KiB (`O_DIRECT` alignment) in
 //! the output, frame `n` at `n` times that.
 
-use cmabuf::{Buffer, Device, Mode};
+use crate::stream::{self, BUFFERS, QUEUE};
+use cmabuf::{Device, Mode};
 use indicatif::{ProgressBar, ProgressStyle};
 use io_uring::{opcode, types, IoUring};
 use std::{
@@ -20,14 +21,7 @@ use std::{
     path::Path,
     time::Instant,
 };
-use v4l2r::{
-    ioctl::{self, Capabilities, Capability, MemoryConsistency, QBufPlane, QBuffer, V4l2Buffer},
-    memory::{DmaBufHandle, MemoryType},
-    Format, QueueType,
-};
-
-/// Buffers queued at once.
-const BUFFERS: u32 = 4;
+use v4l2r::{ioctl, Format};
 /// `O_DIRECT` alignment of each frame's place in the output.
 const ALIGN: u64 = 4096;
 
@@ -68,30 +62,13 @@ pub struct Summary {
     pub secs: f64,
 }
 
-/// One buffer, mapped page-backed, and a descriptor of its dma-buf queued to the device.
-struct Slot {
-    buffer: Buffer,
-    dmabuf: File,
-}
-
-/// Queues slot `i` to the device.
-fn queue(video: &File, slots: &[Slot], i: u32) -> Result<(), String> {
-    let handle = DmaBufHandle(
-        slots[i as usize]
-            .dmabuf
-            .try_clone()
-            .map_err(|e| e.to_string())?,
-    );
-    let mut qbuf = QBuffer::<DmaBufHandle<File>>::new(QueueType::VideoCapture, i);
-    qbuf.planes = vec![QBufPlane::new_from_handle(&handle, 0)];
-    ioctl::qbuf::<_, ()>(video, qbuf).map_err(|e| format!("VIDIOC_QBUF: {e}"))
-}
-
 /// The output, opened for `O_DIRECT` writes, and the room it has (block devices; regular files
 /// grow).
 fn open_out(path: &Path) -> Result<(File, Option<u64>), String> {
     let meta = std::fs::metadata(path).ok();
-    let is_block = meta.as_ref().is_some_and(|m| m.file_type().is_block_device());
+    let is_block = meta
+        .as_ref()
+        .is_some_and(|m| m.file_type().is_block_device());
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true)
         .custom_flags(nix::fcntl::OFlag::O_DIRECT.bits());
@@ -135,21 +112,14 @@ fn uring_write(ring: &mut IoUring, out: &File, data: &[u8], offset: u64) -> Resu
 
 /// Runs a recording.
 pub fn run(dev: &Device, r: &Record<'_>) -> Result<Summary, String> {
-    let video = File::options()
-        .read(true)
-        .write(true)
-        .open(r.video)
-        .map_err(|e| format!("{}: {e}", r.video.display()))?;
-    let cap: Capability = ioctl::querycap(&video).map_err(|e| format!("VIDIOC_QUERYCAP: {e}"))?;
-    if !cap.device_caps().contains(Capabilities::VIDEO_CAPTURE) {
-        return Err(format!(
-            "{}: not a single-planar capture device",
-            r.video.display()
-        ));
-    }
-    let queue_type = QueueType::VideoCapture;
-    let fmt: Format = ioctl::g_fmt(&video, queue_type).map_err(|e| format!("VIDIOC_G_FMT: {e}"))?;
-    let sizeimage = u64::from(fmt.plane_fmt.first().ok_or("format without planes")?.sizeimage);
+    let (video, cap) = stream::open(r.video)?;
+    let fmt: Format = ioctl::g_fmt(&video, QUEUE).map_err(|e| format!("VIDIOC_G_FMT: {e}"))?;
+    let sizeimage = u64::from(
+        fmt.plane_fmt
+            .first()
+            .ok_or("format without planes")?
+            .sizeimage,
+    );
     let stride = sizeimage.div_ceil(ALIGN) * ALIGN;
     let (out, room) = open_out(r.out)?;
     let total = stride * u64::from(r.frames);
@@ -177,34 +147,9 @@ pub fn run(dev: &Device, r: &Record<'_>) -> Result<Summary, String> {
         }
     );
 
-    let mut slots = Vec::new();
-    for _ in 0..BUFFERS {
-        let mut buffer = dev
-            .alloc(stride)
-            .mode(r.mode)
-            .page_map(true)
-            .allocate()
-            .map_err(|e| e.to_string())?;
-        buffer.map().map_err(|e| e.to_string())?;
-        let dmabuf = File::from(buffer.export().map_err(|e| e.to_string())?);
-        slots.push(Slot { buffer, dmabuf });
-    }
-    let granted: usize = ioctl::reqbufs(
-        &video,
-        queue_type,
-        MemoryType::DmaBuf,
-        BUFFERS,
-        MemoryConsistency::empty(),
-    )
-    .map_err(|e| format!("VIDIOC_REQBUFS: {e}"))?;
-    if granted < BUFFERS as usize {
-        return Err(format!("the device took {granted} buffers, not {BUFFERS}"));
-    }
-    for i in 0..BUFFERS {
-        queue(&video, &slots, i)?;
-    }
+    let slots = stream::slots(dev, stride, r.mode, true)?;
     let mut ring = IoUring::new(8).map_err(|e| format!("io_uring_setup: {e}"))?;
-    ioctl::streamon(&video, queue_type).map_err(|e| format!("VIDIOC_STREAMON: {e}"))?;
+    stream::start(&video, &slots)?;
 
     let bar = ProgressBar::new(u64::from(r.frames)).with_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} frames {binary_bytes_per_sec}")
@@ -213,10 +158,8 @@ pub fn run(dev: &Device, r: &Record<'_>) -> Result<Summary, String> {
     let mut start = None;
     let res = (|| -> Result<(), String> {
         for n in 0..r.frames {
-            let buf: V4l2Buffer =
-                ioctl::dqbuf(&video, queue_type).map_err(|e| format!("VIDIOC_DQBUF: {e}"))?;
+            let i = stream::dequeue(&video)?;
             start.get_or_insert_with(Instant::now);
-            let i = buf.index();
             let slot = slots.get(i as usize).ok_or("DQBUF: unknown index")?;
             // The disk's DMA reads what the camera's DMA wrote: no CPU access, no sync (the
             // block layer's streaming mapping does the cache maintenance).
@@ -234,23 +177,17 @@ pub fn run(dev: &Device, r: &Record<'_>) -> Result<Summary, String> {
             }
             bar.inc(1);
             if n + BUFFERS < r.frames {
-                queue(&video, &slots, i)?;
+                stream::queue(&video, &slots, i)?;
             }
         }
         Ok(())
     })();
     bar.finish_and_clear();
     let secs = start.map_or(0.0, |t| t.elapsed().as_secs_f64());
-    let _ = ioctl::streamoff(&video, queue_type);
-    let _ = ioctl::reqbufs::<()>(
-        &video,
-        queue_type,
-        MemoryType::DmaBuf,
-        0,
-        MemoryConsistency::empty(),
-    );
+    stream::stop(&video);
     res?;
-    out.sync_all().map_err(|e| format!("{}: {e}", r.out.display()))?;
+    out.sync_all()
+        .map_err(|e| format!("{}: {e}", r.out.display()))?;
     Ok(Summary {
         frames: r.frames,
         frame_bytes: sizeimage,

@@ -849,25 +849,10 @@ TEST_F(exp, export_range_and_errors)
 /* vivid's multi-planar capture node (vivid reloaded with multiplanar=2), or -1. */
 static int open_vivid_mplane(void)
 {
-	struct v4l2_capability cap;
-	char path[64];
-	int i, fd;
-
 	if (system("rmmod vivid 2>/dev/null; modprobe vivid allocators=1 n_devs=1 node_types=0x1 "
 		   "multiplanar=2"))
 		return -1;
-	for (i = 0; i < 64; i++) {
-		snprintf(path, sizeof(path), "/dev/video%d", i);
-		fd = open(path, O_RDWR | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		memset(&cap, 0, sizeof(cap));
-		if (!ioctl(fd, VIDIOC_QUERYCAP, &cap) && !strcmp((char *)cap.driver, "vivid") &&
-		    (cap.device_caps & V4L2_CAP_VIDEO_CAPTURE_MPLANE))
-			return fd;
-		close(fd);
-	}
-	return -1;
+	return open_vivid_caps(0, V4L2_CAP_VIDEO_CAPTURE_MPLANE);
 }
 
 #define MP_BUFS 2

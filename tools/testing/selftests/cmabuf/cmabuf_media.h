@@ -47,8 +47,8 @@ static inline double now_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* The `n`-th vivid capture node (0 or 1), opened; -1 if there is none. */
-static inline int open_vivid_nth(int n)
+/* The `n`-th vivid node with all of `caps` (device_caps), opened; -1 if there is none. */
+static inline int open_vivid_caps(int n, __u32 caps)
 {
 	struct v4l2_capability cap;
 	char path[64];
@@ -61,11 +61,17 @@ static inline int open_vivid_nth(int n)
 			continue;
 		memset(&cap, 0, sizeof(cap));
 		if (!ioctl(fd, VIDIOC_QUERYCAP, &cap) && !strcmp((char *)cap.driver, "vivid") &&
-		    (cap.device_caps & V4L2_CAP_VIDEO_CAPTURE) && seen++ == n)
+		    (cap.device_caps & caps) == caps && seen++ == n)
 			return fd;
 		close(fd);
 	}
 	return -1;
+}
+
+/* The `n`-th vivid (single-planar) capture node (0 or 1), opened; -1 if there is none. */
+static inline int open_vivid_nth(int n)
+{
+	return open_vivid_caps(n, V4L2_CAP_VIDEO_CAPTURE);
 }
 
 /* vivid's video capture node (loading vivid with dma-contig if need be), or -1. */
