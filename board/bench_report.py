@@ -34,6 +34,8 @@ ROWS = [
     ("first_touch_vs_cma_heap", "mmap + touch every page, cmabuf / CMA heap", "lower is better"),
     ("export_p50_vs_cma_heap", "alloc + dma-buf export p50, cmabuf / CMA heap alloc",
      "lower is better"),
+    ("export_one_call_p50_vs_cma_heap", "ALLOC with CMABUF_ALLOC_EXPORT p50 / CMA heap alloc",
+     "lower is better"),
     ("heap_compat_p50_vs_cma_heap", "DMA_HEAP_IOCTL_ALLOC p50, /dev/cmabufN / CMA heap",
      "lower is better"),
     ("dmabuf_first_touch_vs_cma_heap", "dma-buf mmap + touch every page, cmabuf / CMA heap",
@@ -101,26 +103,55 @@ def table(data):
             out.append("%s (%s MiB), time / anonymous memory: %s" % (
                 what, data.get("odirect_mib", "?"),
                 "  ".join("%s %s" % (mode, cell(data, key, mode)) for mode in per)))
+    if "allocs_during_bench" in data:
+        out.append("cmabuf's counters over the allocation rows: %d allocations, %d retries, "
+                   "%d fallbacks" % (data["allocs_during_bench"],
+                                     data.get("retries_during_bench", 0),
+                                     data.get("fallbacks_during_bench", 0)))
     out.append("fragmentation: %d of %d 8 MiB allocations succeeded on a fragmented machine"
                % (data["fragmentation_successes"], data["fragmentation_attempts"]))
     return "\n".join(out)
 
 
+# The plotted rows: (key, legend title).
+PLOT_ROWS = [
+    ("alloc_p50_vs_cma_heap", "allocation p50 (idle)"),
+    ("alloc_pressure_p50_vs_cma_heap", "allocation p50 (region full of movable pages)"),
+    ("first_touch_vs_cma_heap", "mmap + first touch"),
+    ("export_p50_vs_cma_heap", "alloc + export, two calls"),
+    ("export_one_call_p50_vs_cma_heap", "alloc + export, one call (CMABUF_ALLOC_EXPORT)"),
+]
+
+
 def gnuplot_script(data, png, datafile):
-    """A gnuplot script for a grouped bar chart of the allocation ratios."""
-    keys = ["alloc_p50_vs_cma_heap", "alloc_pressure_p50_vs_cma_heap", "first_touch_vs_cma_heap"]
+    """A gnuplot script for a grouped bar chart of the ratios the summary has, each bar with its
+    p25-p75 spread as an error bar (the value itself where no spread was measured)."""
+    rows = [(k, t) for k, t in PLOT_ROWS if data.get(k)]
     with open(datafile, "w") as f:
-        f.write("# size " + " ".join(keys) + "\n")
+        f.write("# size" + "".join(" %s p25 p75" % k for k, _ in rows) + "\n")
         for s in SIZES:
-            f.write(s + " " + " ".join(
-                str(data.get(k, {}).get(s) if data.get(k, {}).get(s) is not None else "NaN")
-                for k in keys) + "\n")
+            cols = []
+            for k, _ in rows:
+                v = data.get(k, {}).get(s)
+                q = data.get("spread", {}).get(k, {}).get(s) or {}
+                if v is None:
+                    cols += ["NaN"] * 3
+                else:
+                    cols += [str(v), str(q.get("p25", v)), str(q.get("p75", v))]
+            f.write(s + " " + " ".join(cols) + "\n")
+    plots = []
+    for i, (_, title) in enumerate(rows):
+        col = 2 + 3 * i
+        src = "'%s'" % datafile if i == 0 else "''"
+        xtic = ":xtic(1)" if i == 0 else ""
+        plots.append("%s using %d:%d:%d%s title '%s'" % (src, col, col + 1, col + 2, xtic, title))
     return "\n".join([
-        "set terminal png size 900,560",
+        "set terminal png size 1000,600",
         "set output '%s'" % png,
-        "set title 'cmabuf / mainline CMA heap, same region, same boot (lower is faster)'",
+        "set title 'cmabuf / mainline CMA heap, same region, same boot (lower is faster; "
+        "bars: p25-p75 of paired repetitions)'",
         "set style data histograms",
-        "set style histogram clustered gap 1",
+        "set style histogram errorbars gap 1 lw 1",
         "set style fill solid 0.8 border -1",
         "set logscale y 2",
         "set yrange [0.25:4]",
@@ -128,9 +159,7 @@ def gnuplot_script(data, png, datafile):
         "set xlabel 'buffer size'",
         "set key below",
         "set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2",
-        "plot '%s' using 2:xtic(1) title 'allocation p50 (idle)', '' using 3 title "
-        "'allocation p50 (region full of movable pages)', '' using 4 title 'mmap + first touch'"
-        % datafile,
+        "plot " + ", ".join(plots),
     ])
 
 

@@ -63,6 +63,12 @@ class Table(unittest.TestCase):
         self.assertIn("coherent 0.97", t)
         self.assertIn("O_DIRECT read into a page-backed cmabuf mapping (32 MiB)", t)
 
+    def test_counters_line(self):
+        d = bench_report.parse(['BENCH-BEGIN', '{"allocs_during_bench":120,"retries_during_bench":0,'
+                                '"fallbacks_during_bench":0,"fragmentation_success":"1/1"}',
+                                'BENCH-END'])
+        self.assertIn("120 allocations, 0 retries, 0 fallbacks", bench_report.table(d))
+
     def test_no_direct_io_rows_without_a_disk(self):
         self.assertNotIn("O_DIRECT", bench_report.table(bench_report.parse(DOC)))
 
@@ -76,7 +82,10 @@ class Script(unittest.TestCase):
             rows = open(path).read().splitlines()
             self.assertEqual(len(rows), 1 + len(bench_report.SIZES))
             self.assertTrue(rows[0].startswith("#"))
-            self.assertTrue(rows[1].startswith("64K 0.5"))
+            # Each row: the value and its spread (the value itself when none was measured).
+            # Only the rows the summary has (DOC: one).
+            self.assertEqual(rows[1].split(), ["64K", "0.5", "0.5", "0.5"])
+            self.assertIn("errorbars", s)
 
 
 if __name__ == "__main__":

@@ -177,17 +177,33 @@ impl CmabufFile {
         })
     }
 
-    /// `CMABUF_IOCTL_ALLOC`.
-    fn alloc(&self, arg: usize, size: usize, _file: &File) -> Result<isize> {
+    /// `CMABUF_IOCTL_ALLOC`, with `CMABUF_ALLOC_EXPORT` also `CMABUF_IOCTL_EXPORT` of the new
+    /// buffer in the same call.
+    fn alloc(&self, arg: usize, size: usize, file: &File) -> Result<isize> {
         let user = uapi::read::<cmabuf_alloc>(arg, size)?;
         let mut a = user.val;
         let inputs = cmabuf_alloc {
             size: a.size,
             flags: a.flags,
+            fd_flags: a.fd_flags,
             ..Default::default()
         };
         uapi::only_inputs(&a, inputs)?;
-        let flags = AllocFlags::parse(a.flags)?;
+        let (flags, export) = AllocFlags::parse_alloc(a.flags)?;
+        // The descriptor is reserved (and the access checked) before anything is allocated.
+        let fd = if export {
+            // CAST: A structure size fits in `usize`.
+            if !user.covers(uapi::CMABUF_ALLOC_SIZE_VER2 as usize) {
+                return Err(EINVAL);
+            }
+            let fd = Self::reserve_fd(a.fd_flags)?;
+            Self::may_export(a.fd_flags & bindings::O_ACCMODE, file)?;
+            Some(fd)
+        } else if a.fd_flags != 0 {
+            return Err(EINVAL);
+        } else {
+            None
+        };
         let len = validate::round_size(a.size, PAGE_SIZE, self.shared.region_size())?;
         // CAST: `len` came from a `u64`.
         let len64 = len as u64;
@@ -198,7 +214,23 @@ impl CmabufFile {
             .reserve()
             .inspect_err(|_| self.shared.count_limit_failure())?;
         let handle_node = RBTreeNodeReservation::new(GFP_KERNEL)?;
+        let mut dmabufs = KVec::new();
         let (buffer, us) = self.new_buffer(len, flags, file_res.handle)?;
+        if export {
+            dmabufs.push(
+                Cached {
+                    dmabuf: DmaBuf::export(
+                        buffer.clone(),
+                        a.fd_flags & bindings::O_ACCMODE,
+                        0,
+                        len,
+                    )?,
+                    confirmed: true,
+                    pending: 0,
+                },
+                GFP_KERNEL,
+            )?;
+        }
 
         let (addr, out_flags) = self.reported_addr(buffer.dma_addr());
         a.handle = file_res.handle;
@@ -206,16 +238,20 @@ impl CmabufFile {
         a.dma_addr = addr;
         a.alloc_size = len64;
         a.out_flags = out_flags;
-        // `EFAULT` only if the caller unmapped the structure meanwhile; the buffer is dropped
-        // again and nothing was counted.
+        if let Some(fd) = &fd {
+            a.fd = fd.reserved_fd();
+        }
+        // `EFAULT` only if the caller unmapped the structure meanwhile; the buffer (and its
+        // dma-buf) is dropped again, the descriptor given back, and nothing was counted.
         user.write(&a)?;
 
         self.shared.ledger().hand_out(buffer.charge(), us);
+        if let (Some(fd), Some(cached)) = (fd, dmabufs.first()) {
+            fd.fd_install(cached.dmabuf.file());
+            cached.dmabuf.count();
+        }
         let mut state = self.state.lock();
-        let handle = Handle {
-            buffer,
-            dmabufs: KVec::new(),
-        };
+        let handle = Handle { buffer, dmabufs };
         state
             .handles
             .insert(handle_node.into_node(file_res.handle, handle));

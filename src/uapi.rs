@@ -65,7 +65,7 @@ macro_rules! ioctl_arg {
     };
 }
 
-ioctl_arg!(cmabuf_alloc, CMABUF_ALLOC_SIZE_VER0, 48);
+ioctl_arg!(cmabuf_alloc, CMABUF_ALLOC_SIZE_VER0, 56);
 ioctl_arg!(cmabuf_free, CMABUF_FREE_SIZE_VER0, 8);
 ioctl_arg!(cmabuf_info, CMABUF_INFO_SIZE_VER0, 40);
 ioctl_arg!(cmabuf_sync, CMABUF_SYNC_SIZE_VER0, 24);
@@ -155,6 +155,12 @@ pub(crate) fn read<T: IoctlArg>(arg: usize, user_size: usize) -> Result<UserArg<
 }
 
 impl<T: IoctlArg> UserArg<T> {
+    /// Whether the caller's structure has at least `bytes` bytes (a version with the fields an
+    /// input asks to be filled).
+    pub(crate) fn covers(&self, bytes: usize) -> bool {
+        self.user_size >= bytes
+    }
+
     /// Bytes written back: at most the caller's size.
     fn out_len(&self) -> usize {
         self.user_size.min(size_of::<T>())

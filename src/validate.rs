@@ -6,6 +6,7 @@
 //! place and covered by KUnit.
 
 use crate::uapi::{
+    CMABUF_ALLOC_EXPORT,
     CMABUF_ALLOC_PAGE_MAP,
     CMABUF_ALLOC_VALID_FLAGS,
     CMABUF_MODE_CACHED,
@@ -81,9 +82,19 @@ pub(crate) struct AllocFlags {
 }
 
 impl AllocFlags {
-    /// Parses `flags`; `EINVAL` for unknown bits and the unused mode value.
+    /// Parses `CMABUF_IOCTL_ALLOC`'s `flags`: the buffer's, and whether to export it in the same
+    /// call (`CMABUF_ALLOC_EXPORT`); `EINVAL` for unknown bits and the unused mode value.
+    pub(crate) fn parse_alloc(flags: u32) -> Result<(Self, bool)> {
+        Ok((
+            Self::parse(flags & !CMABUF_ALLOC_EXPORT)?,
+            flags & CMABUF_ALLOC_EXPORT != 0,
+        ))
+    }
+
+    /// Parses a buffer's flags (`CMABUF_ALLOC_EXPORT` is not one); `EINVAL` for unknown bits and
+    /// the unused mode value.
     pub(crate) fn parse(flags: u32) -> Result<Self> {
-        if flags & !CMABUF_ALLOC_VALID_FLAGS != 0 {
+        if flags & !(CMABUF_ALLOC_VALID_FLAGS & !CMABUF_ALLOC_EXPORT) != 0 {
             return Err(EINVAL);
         }
         Ok(Self {
@@ -262,6 +273,12 @@ mod tests {
         assert_eq!(pages.map(|a| a.map), Ok(MapKind::Pages));
         assert_eq!(pages.map(|a| a.bits()), Ok(6));
         assert_eq!(AllocFlags::parse(1).map(|a| a.map), Ok(MapKind::Pfn));
+        // Export in the same call: an action of ALLOC, not a property of the buffer.
+        assert_eq!(AllocFlags::parse(8), Err(EINVAL));
+        let parsed = |f| AllocFlags::parse_alloc(f).map(|(a, export)| (a.bits(), export));
+        assert_eq!(parsed(8 | 6), Ok((6, true)));
+        assert_eq!(parsed(2), Ok((2, false)));
+        assert_eq!(parsed(16), Err(EINVAL));
     }
 
     #[test]

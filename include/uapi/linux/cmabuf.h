@@ -52,8 +52,18 @@
  */
 #define CMABUF_ALLOC_PAGE_MAP		0x4
 
+/**
+ * CMABUF_ALLOC_EXPORT - export the new buffer in the same call (as
+ * CMABUF_IOCTL_EXPORT of the whole buffer would): cmabuf_alloc.fd gets a
+ * descriptor of its dma-buf, opened with cmabuf_alloc.fd_flags. Needs a
+ * structure of at least CMABUF_ALLOC_SIZE_VER2 bytes. Not reported by
+ * CMABUF_IOCTL_INFO (it is an action, not a property of the buffer).
+ */
+#define CMABUF_ALLOC_EXPORT		0x8
+
 /* Valid bits of cmabuf_alloc.flags. */
-#define CMABUF_ALLOC_VALID_FLAGS	(CMABUF_MODE_MASK | CMABUF_ALLOC_PAGE_MAP)
+#define CMABUF_ALLOC_VALID_FLAGS	(CMABUF_MODE_MASK | CMABUF_ALLOC_PAGE_MAP | \
+					 CMABUF_ALLOC_EXPORT)
 
 /* Bits of the out_flags fields. */
 /** CMABUF_OUT_ADDR_WITHHELD - dma_addr (or region_base) is 0: not privileged. */
@@ -72,6 +82,13 @@
  * @alloc_size:	out: the size allocated (page-rounded)
  * @out_flags:	out: CMABUF_OUT_* bits
  * @reserved:	must be zero
+ * (end of version 1, CMABUF_ALLOC_SIZE_VER1 bytes)
+ * @fd_flags:	in: with CMABUF_ALLOC_EXPORT, the flags of the dma-buf's
+ *		descriptor: O_RDWR or O_RDONLY, optionally O_CLOEXEC (as
+ *		cmabuf_export.flags); without it, zero
+ * @fd:		out: with CMABUF_ALLOC_EXPORT, the new descriptor of the
+ *		buffer's dma-buf (later CMABUF_IOCTL_EXPORTs of the whole
+ *		buffer give descriptors of the same dma-buf)
  */
 struct cmabuf_alloc {
 	__u64 size;
@@ -82,8 +99,12 @@ struct cmabuf_alloc {
 	__u64 alloc_size;
 	__u32 out_flags;
 	__u32 reserved;
+	__u32 fd_flags;
+	__u32 fd;
 };
 #define CMABUF_ALLOC_SIZE_VER0		32
+#define CMABUF_ALLOC_SIZE_VER1		48
+#define CMABUF_ALLOC_SIZE_VER2		56
 
 /**
  * struct cmabuf_free - free a handle (CMABUF_IOCTL_FREE)

@@ -365,18 +365,46 @@ impl AllocBuilder<'_> {
 
     /// Allocates (and maps) the buffer.
     pub fn allocate(self) -> Result<Buffer> {
+        self.alloc_ioctl(false).map(|(buf, _)| buf)
+    }
+
+    /// Allocates (and maps) the buffer and exports it in the same call
+    /// (`CMABUF_ALLOC_EXPORT`): the buffer and a descriptor of its dma-buf (read-write,
+    /// close-on-exec; the dma-buf [`Buffer::export`] gives descriptors of too).
+    pub fn allocate_exported(self) -> Result<(Buffer, OwnedFd)> {
+        match self.alloc_ioctl(true)? {
+            (buf, Some(fd)) => Ok((buf, fd)),
+            // Not reached: an export always gives a descriptor.
+            (_, None) => Err(Error::sys("ALLOC")(nix::errno::Errno::EBADF)),
+        }
+    }
+
+    /// `CMABUF_IOCTL_ALLOC`, exporting if `export`: the buffer (mapped if asked) and the
+    /// dma-buf's descriptor.
+    fn alloc_ioctl(self, export: bool) -> Result<(Buffer, Option<OwnedFd>)> {
+        let page_map = if self.page_map {
+            sys::CMABUF_ALLOC_PAGE_MAP
+        } else {
+            0
+        };
+        let (export_flag, fd_flags) = if export {
+            (
+                sys::CMABUF_ALLOC_EXPORT,
+                (OFlag::O_RDWR | OFlag::O_CLOEXEC).bits() as u32,
+            )
+        } else {
+            (0, 0)
+        };
         let mut a = sys::cmabuf_alloc {
             size: self.size,
-            flags: self.mode.bits()
-                | if self.page_map {
-                    sys::CMABUF_ALLOC_PAGE_MAP
-                } else {
-                    0
-                },
+            flags: self.mode.bits() | page_map | export_flag,
+            fd_flags,
             ..Default::default()
         };
         // SAFETY: `a` is a valid `cmabuf_alloc`.
         unsafe { ioc::alloc(self.dev.fd.as_raw_fd(), &mut a) }.map_err(Error::sys("ALLOC"))?;
+        // SAFETY: With `CMABUF_ALLOC_EXPORT` the kernel installed a new descriptor, now ours.
+        let fd = export.then(|| unsafe { OwnedFd::from_raw_fd(a.fd as i32) });
         let mut buf = Buffer {
             fd: self.dev.fd.clone(),
             handle: a.handle,
@@ -389,7 +417,7 @@ impl AllocBuilder<'_> {
         if self.map {
             buf.map()?;
         }
-        Ok(buf)
+        Ok((buf, fd))
     }
 }
 

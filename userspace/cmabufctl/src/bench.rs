@@ -211,6 +211,8 @@ struct Series {
     export: Vec<f64>,
     /// `DMA_HEAP_IOCTL_ALLOC` on the cmabuf device.
     compat: Vec<f64>,
+    /// Allocation and export in one call (`CMABUF_ALLOC_EXPORT`, cached).
+    export_one: Vec<f64>,
 }
 
 /// The median ratio `a[i] / b[i]` of paired repetitions, with its first and third quartile.
@@ -221,6 +223,28 @@ pub fn paired(a: &[f64], b: &[f64]) -> (f64, f64, f64) {
         percentile(&mut r, 50),
         percentile(&mut r, 75),
     )
+}
+
+/// The ratio of the 95th percentiles of `a` and `b` (independent samples), and the p25 and p75
+/// of that ratio over 400 bootstrap resamples (a fixed xorshift sequence, so runs are
+/// comparable): how much one slow repetition decides a p95 of few samples.
+pub fn p95_ratio(a: &[f64], b: &[f64]) -> (f64, f64, f64) {
+    let ratio = |x: &mut Vec<f64>, y: &mut Vec<f64>| percentile(x, 95) / percentile(y, 95);
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    let mut boot = Vec::with_capacity(400);
+    for _ in 0..400 {
+        let mut x: Vec<f64> = (0..a.len()).map(|_| a[next(a.len())]).collect();
+        let mut y: Vec<f64> = (0..b.len()).map(|_| b[next(b.len())]).collect();
+        boot.push(ratio(&mut x, &mut y));
+    }
+    let whole = ratio(&mut a.to_vec(), &mut b.to_vec());
+    (percentile(&mut boot, 25), whole, percentile(&mut boot, 75))
 }
 
 /// An unmapped cmabuf buffer of `size` bytes in `mode`.
@@ -247,12 +271,13 @@ fn alloc_series(
         memset: vec![],
         export: vec![],
         compat: vec![],
+        export_one: vec![],
     };
     let mut floor = Map::anon(size)?;
     floor.touch();
     // Under pressure every measurement refills memory first, which is slow: only the kinds
     // compared there.
-    let kinds = if pressure { 3 } else { 5 };
+    let kinds = if pressure { 3 } else { 6 };
     for _ in 0..reps {
         for which in 0..kinds {
             let fill = if pressure {
@@ -286,11 +311,22 @@ fn alloc_series(
                     s.export.push(t.elapsed().as_secs_f64());
                     drop((fd, b));
                 }
-                _ => {
+                4 => {
                     let t = Instant::now();
                     let fd = compat.alloc(size)?;
                     s.compat.push(t.elapsed().as_secs_f64());
                     drop(fd);
+                }
+                _ => {
+                    let t = Instant::now();
+                    let (b, fd) = dev
+                        .alloc(size)
+                        .mode(Mode::Cached)
+                        .map(false)
+                        .allocate_exported()
+                        .map_err(|e| e.to_string())?;
+                    s.export_one.push(t.elapsed().as_secs_f64());
+                    drop((fd, b));
                 }
             }
             drop(fill);
@@ -373,6 +409,7 @@ pub fn run(dev: &Device, quick: bool) -> Result<Obj, String> {
     let heap = Heap::open(&info.region_name)?;
     let compat = Heap::open_path(&dev.path().display().to_string())?;
     let mut export_vs_heap = Obj::new();
+    let mut export_one_vs_heap = Obj::new();
     let mut compat_vs_heap = Obj::new();
     let mut dmabuf_touch_vs_heap = Obj::new();
     let mut spread = Obj::new();
@@ -394,6 +431,9 @@ pub fn run(dev: &Device, quick: bool) -> Result<Obj, String> {
     let mut pressure_vs_heap = Obj::new();
     let mut touch_vs_heap = Obj::new();
     let mut write_bw = Obj::new();
+    // Whether any allocation of the bench needed a retry or fell back (a cause of tail latency
+    // of ours, if any), from the device's own counters.
+    let before = dev.stats().map_err(|e| e.to_string())?;
     for &(label, size, reps, preps) in &SIZES {
         if size > info.region_size / 2 {
             continue;
@@ -405,6 +445,9 @@ pub fn run(dev: &Device, quick: bool) -> Result<Obj, String> {
         let q = paired(&idle.export, &idle.heap);
         export_vs_heap = export_vs_heap.set(label, Value::Ratio(q.1));
         spread_of("export_p50_vs_cma_heap", label, q);
+        let q = paired(&idle.export_one, &idle.heap);
+        export_one_vs_heap = export_one_vs_heap.set(label, Value::Ratio(q.1));
+        spread_of("export_one_call_p50_vs_cma_heap", label, q);
         let q = paired(&idle.compat, &idle.heap);
         compat_vs_heap = compat_vs_heap.set(label, Value::Ratio(q.1));
         spread_of("heap_compat_p50_vs_cma_heap", label, q);
@@ -417,10 +460,9 @@ pub fn run(dev: &Device, quick: bool) -> Result<Obj, String> {
         );
         alloc_vs_memset =
             alloc_vs_memset.set(label, Value::Ratio(c50 / percentile(&mut idle.memset, 50)));
-        alloc_p95_vs_heap = alloc_p95_vs_heap.set(
-            label,
-            Value::Ratio(percentile(&mut idle.cmabuf, 95) / percentile(&mut idle.heap, 95)),
-        );
+        let q = p95_ratio(&idle.cmabuf, &idle.heap);
+        alloc_p95_vs_heap = alloc_p95_vs_heap.set(label, Value::Ratio(q.1));
+        spread_of("alloc_p95_vs_cma_heap", label, q);
         let pres = alloc_series(dev, &heap, &compat, size, preps, true)?;
         // Paired, interleaved repetitions: the median of the per-repetition ratios.
         let q = paired(&pres.cmabuf, &pres.heap);
@@ -495,8 +537,12 @@ pub fn run(dev: &Device, quick: bool) -> Result<Obj, String> {
         bw = bw.set("cma_heap", Value::Ratio(anon50 / percentile(&mut t, 50)));
         write_bw = write_bw.set(label, bw);
     }
+    let after = dev.stats().map_err(|e| e.to_string())?;
     let dio = direct_io(dev, if quick { 2 } else { 9 }, &mut spread_of)?;
-    let mut out = Obj::new();
+    let mut out = Obj::new()
+        .set("allocs_during_bench", after.allocs - before.allocs)
+        .set("retries_during_bench", after.retries - before.retries)
+        .set("fallbacks_during_bench", after.fallbacks - before.fallbacks);
     if let Some((w, r)) = dio {
         out = out
             .set("odirect_mib", (DIO_CHUNKS * DIO_CHUNK) >> 20)
@@ -512,6 +558,7 @@ pub fn run(dev: &Device, quick: bool) -> Result<Obj, String> {
         .set("alloc_pressure_p50_vs_cma_heap", pressure_vs_heap)
         .set("first_touch_vs_cma_heap", touch_vs_heap)
         .set("export_p50_vs_cma_heap", export_vs_heap)
+        .set("export_one_call_p50_vs_cma_heap", export_one_vs_heap)
         .set("heap_compat_p50_vs_cma_heap", compat_vs_heap)
         .set("dmabuf_first_touch_vs_cma_heap", dmabuf_touch_vs_heap)
         .set("spread", spread)
@@ -528,6 +575,18 @@ mod tests {
         assert_eq!((lo, mid, hi), (2.0, 2.0, 2.0));
         let (lo, _, hi) = paired(&[1.0, 3.0, 1.0, 2.0, 1.0], &[2.0, 1.0, 1.0, 1.0, 4.0]);
         assert!(lo < 1.0 && hi > 1.0);
+    }
+
+    #[test]
+    fn p95_ratio_and_its_spread() {
+        let a: Vec<f64> = (1..=20).map(f64::from).collect();
+        let (lo, mid, hi) = p95_ratio(&a, &a);
+        assert_eq!(mid, 1.0);
+        assert!(lo <= 1.0 && hi >= 1.0);
+        let b: Vec<f64> = a.iter().map(|x| x * 2.0).collect();
+        let (lo, mid, hi) = p95_ratio(&b, &a);
+        assert_eq!(mid, 2.0);
+        assert!(lo > 1.0 && hi < 4.0);
     }
 
     #[test]

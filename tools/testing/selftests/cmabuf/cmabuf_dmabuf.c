@@ -765,6 +765,68 @@ TEST_F_TIMEOUT(cap, unbind_while_two_vivids_stream, 120)
 	ASSERT_EQ(0, set_bound(self->d.platform, 1));
 }
 
+/*
+ * CMABUF_ALLOC_EXPORT: the buffer and a descriptor of its dma-buf in one call,
+ * the same dma-buf a later EXPORT gives, counted once; its errors change
+ * nothing: a structure without the fd fields (version 1), bad fd_flags,
+ * fd_flags without the flag, a non-zero fd on input, a read-write dma-buf
+ * from a read-only file.
+ */
+TEST_F(exp, alloc_with_export)
+{
+	const unsigned long cmd_v1 = _IOC(_IOC_READ | _IOC_WRITE, CMABUF_IOC_MAGIC,
+					  CMABUF_IOC_NR_ALLOC, CMABUF_ALLOC_SIZE_VER1);
+	struct cmabuf_stats s0, s1;
+	struct cmabuf_alloc a;
+	int later, ro;
+	long used;
+
+	ASSERT_EQ(0, get_stats(self->d.fd, &s0));
+	used = cma_used(self->d.region);
+	memset(&a, 0, sizeof(a));
+	a.size = 64 * KiB;
+	a.flags = CMABUF_MODE_CACHED | CMABUF_ALLOC_EXPORT;
+	a.fd_flags = O_RDWR | O_CLOEXEC;
+	EXPECT_EQ(-EINVAL, xioctl(self->d.fd, cmd_v1, &a));
+	a.fd_flags = O_WRONLY;
+	EXPECT_EQ(-EINVAL, xioctl(self->d.fd, CMABUF_IOCTL_ALLOC, &a));
+	a.fd_flags = O_RDWR | O_NONBLOCK;
+	EXPECT_EQ(-EINVAL, xioctl(self->d.fd, CMABUF_IOCTL_ALLOC, &a));
+	a.fd_flags = O_RDWR;
+	a.fd = 3;
+	EXPECT_EQ(-EINVAL, xioctl(self->d.fd, CMABUF_IOCTL_ALLOC, &a));
+	a.fd = 0;
+	a.flags = CMABUF_MODE_CACHED;
+	EXPECT_EQ(-EINVAL, xioctl(self->d.fd, CMABUF_IOCTL_ALLOC, &a));
+	ro = open(dev_path(), O_RDONLY | O_CLOEXEC);
+	ASSERT_LE(0, ro);
+	a.flags = CMABUF_MODE_CACHED | CMABUF_ALLOC_EXPORT;
+	EXPECT_EQ(-EACCES, xioctl(ro, CMABUF_IOCTL_ALLOC, &a));
+	close(ro);
+	ASSERT_EQ(0, get_stats(self->d.fd, &s1));
+	EXPECT_EQ(s0.allocs, s1.allocs);
+	EXPECT_EQ(used, cma_used(self->d.region));
+
+	a.fd_flags = O_RDWR | O_CLOEXEC;
+	ASSERT_EQ(0, xioctl(self->d.fd, CMABUF_IOCTL_ALLOC, &a));
+	EXPECT_NE(0, a.handle);
+	EXPECT_LT(2, (int)a.fd);
+	EXPECT_EQ(FD_CLOEXEC, fcntl(a.fd, F_GETFD) & FD_CLOEXEC);
+	EXPECT_EQ(64 * KiB, lseek(a.fd, 0, SEEK_END));
+	later = export_buf(self->d.fd, a.handle, O_RDWR);
+	ASSERT_LE(0, later);
+	EXPECT_EQ(inode_of(a.fd), inode_of(later));
+	ASSERT_EQ(0, get_stats(self->d.fd, &s1));
+	EXPECT_EQ(s0.allocs + 1, s1.allocs);
+	EXPECT_EQ(s0.exports + 1, s1.exports);
+	EXPECT_EQ(s0.live_dmabufs + 1, s1.live_dmabufs);
+	EXPECT_EQ(0, free_buf(self->d.fd, a.handle));
+	close(later);
+	close(a.fd);
+	ASSERT_EQ(0, get_stats(self->d.fd, &s1));
+	EXPECT_EQ(s0.live_dmabufs, s1.live_dmabufs);
+}
+
 /* EXPORT of a range: 0 or -errno, the descriptor in *fd. */
 static int export_range(int fd, __u32 handle, __u64 offset, __u64 length, int *out)
 {

@@ -246,7 +246,7 @@ TEST_F(faults, export_and_dma_heap_alloc)
 {
 	struct dma_heap_allocation_data h;
 	struct cmabuf_export e;
-	struct cmabuf_alloc a;
+	struct cmabuf_alloc a, b;
 	int n;
 
 	ASSERT_EQ(0, alloc_buf(self->fd, 16 * PAGE, CMABUF_MODE_CACHED, &a));
@@ -260,6 +260,13 @@ TEST_F(faults, export_and_dma_heap_alloc)
 			   .fd_flags = O_RDWR | O_CLOEXEC },
 			   xioctl(self->fd, DMA_HEAP_IOCTL_ALLOC, &h)), close(h.fd));
 	TH_LOG("DMA_HEAP_IOCTL_ALLOC: %d injection points", n);
+	/* Allocation and export in one call (CMABUF_ALLOC_EXPORT). */
+	n = EVERY_FAILURE((memset(&b, 0, sizeof(b)), b.size = 16 * PAGE,
+			   b.flags = CMABUF_MODE_CACHED | CMABUF_ALLOC_EXPORT,
+			   b.fd_flags = O_RDWR | O_CLOEXEC,
+			   xioctl(self->fd, CMABUF_IOCTL_ALLOC, &b)),
+			  { close(b.fd); ASSERT_EQ(0, free_buf(self->fd, b.handle)); });
+	TH_LOG("ALLOC with EXPORT: %d injection points", n);
 	ASSERT_EQ(0, free_buf(self->fd, a.handle));
 	ASSERT_EQ(0, take(&self->base, self->fd, self->region));
 }
