@@ -146,7 +146,7 @@ def gnuplot_script(data, png, datafile):
         xtic = ":xtic(1)" if i == 0 else ""
         plots.append("%s using %d:%d:%d%s title '%s'" % (src, col, col + 1, col + 2, xtic, title))
     return "\n".join([
-        "set terminal png size 1000,600",
+        "set terminal png size 1000,600 noenhanced",
         "set output '%s'" % png,
         "set title 'cmabuf / mainline CMA heap, same region, same boot (lower is faster; "
         "bars: p25-p75 of paired repetitions)'",
