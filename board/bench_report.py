@@ -103,6 +103,11 @@ def table(data):
             out.append("%s (%s MiB), time / anonymous memory: %s" % (
                 what, data.get("odirect_mib", "?"),
                 "  ".join("%s %s" % (mode, cell(data, key, mode)) for mode in per)))
+    churn = data.get("small_churn_vs_cma_heap")
+    if churn:
+        out.append("small buffers churning (64 allocations of 4-64 KiB, 16 alive), cmabuf / CMA "
+                   "heap: %s [%s-%s]" % (fmt(churn.get("p50")), fmt(churn.get("p25")),
+                                         fmt(churn.get("p75"))))
     if "allocs_during_bench" in data:
         out.append("cmabuf's counters over the allocation rows: %d allocations, %d retries, "
                    "%d fallbacks" % (data["allocs_during_bench"],

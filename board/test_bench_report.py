@@ -69,6 +69,12 @@ class Table(unittest.TestCase):
                                 'BENCH-END'])
         self.assertIn("120 allocations, 0 retries, 0 fallbacks", bench_report.table(d))
 
+    def test_churn_line(self):
+        d = bench_report.parse(['BENCH-BEGIN', '{"small_churn_vs_cma_heap":{"p25":0.9,"p50":1.0,'
+                                '"p75":1.1},"fragmentation_success":"1/1"}', 'BENCH-END'])
+        self.assertIn("small buffers churning", bench_report.table(d))
+        self.assertIn("1.00 [0.90-1.10]", bench_report.table(d))
+
     def test_no_direct_io_rows_without_a_disk(self):
         self.assertNotIn("O_DIRECT", bench_report.table(bench_report.parse(DOC)))
 

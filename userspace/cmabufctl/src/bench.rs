@@ -256,6 +256,47 @@ fn unmapped(dev: &Device, size: u64, mode: Mode) -> Result<Buffer, String> {
         .map_err(|e| e.to_string())
 }
 
+/// Sizes of the small-buffer churn, cycled (statistics, metadata, parameter buffers).
+const CHURN_SIZES: [u64; 4] = [4 << 10, 16 << 10, 32 << 10, 64 << 10];
+/// Buffers alive at once in the churn.
+const CHURN_LIVE: usize = 16;
+/// Allocations per churn measurement.
+const CHURN_ALLOCS: usize = 64;
+
+/// Small buffers churning: `CHURN_ALLOCS` allocations of 4-64 KiB (cached), each freed
+/// `CHURN_LIVE` allocations later, timed through cmabuf and through the CMA heap, paired and
+/// interleaved: the time ratio (cmabuf / heap).
+fn churn(dev: &Device, heap: &Heap, reps: usize) -> Result<(f64, f64, f64), String> {
+    let (mut c, mut h) = (vec![], vec![]);
+    for _ in 0..reps {
+        let t = Instant::now();
+        let mut live = std::collections::VecDeque::new();
+        for i in 0..CHURN_ALLOCS {
+            live.push_back(unmapped(
+                dev,
+                CHURN_SIZES[i % CHURN_SIZES.len()],
+                Mode::Cached,
+            )?);
+            if live.len() > CHURN_LIVE {
+                live.pop_front();
+            }
+        }
+        drop(live);
+        c.push(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        let mut live = std::collections::VecDeque::new();
+        for i in 0..CHURN_ALLOCS {
+            live.push_back(heap.alloc(CHURN_SIZES[i % CHURN_SIZES.len()])?);
+            if live.len() > CHURN_LIVE {
+                live.pop_front();
+            }
+        }
+        drop(live);
+        h.push(t.elapsed().as_secs_f64());
+    }
+    Ok(paired(&c, &h))
+}
+
 fn alloc_series(
     dev: &Device,
     heap: &Heap,
@@ -538,8 +579,16 @@ pub fn run(dev: &Device, quick: bool) -> Result<Obj, String> {
         write_bw = write_bw.set(label, bw);
     }
     let after = dev.stats().map_err(|e| e.to_string())?;
+    let churned = churn(dev, &heap, if quick { 2 } else { 9 })?;
     let dio = direct_io(dev, if quick { 2 } else { 9 }, &mut spread_of)?;
     let mut out = Obj::new()
+        .set(
+            "small_churn_vs_cma_heap",
+            Obj::new()
+                .set("p25", Value::Ratio(churned.0))
+                .set("p50", Value::Ratio(churned.1))
+                .set("p75", Value::Ratio(churned.2)),
+        )
         .set("allocs_during_bench", after.allocs - before.allocs)
         .set("retries_during_bench", after.retries - before.retries)
         .set("fallbacks_during_bench", after.fallbacks - before.fallbacks);
