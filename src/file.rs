@@ -196,9 +196,7 @@ impl CmabufFile {
             if !user.covers(uapi::CMABUF_ALLOC_SIZE_VER2 as usize) {
                 return Err(EINVAL);
             }
-            let fd = Self::reserve_fd(a.fd_flags)?;
-            Self::may_export(a.fd_flags & bindings::O_ACCMODE, file)?;
-            Some(fd)
+            Some(Self::reserve_fd(a.fd_flags, file)?)
         } else if a.fd_flags != 0 {
             return Err(EINVAL);
         } else {
@@ -216,15 +214,10 @@ impl CmabufFile {
         let handle_node = RBTreeNodeReservation::new(GFP_KERNEL)?;
         let mut dmabufs = KVec::new();
         let (buffer, us) = self.new_buffer(len, flags, file_res.handle)?;
-        if export {
+        if let Some((_, accmode)) = &fd {
             dmabufs.push(
                 Cached {
-                    dmabuf: DmaBuf::export(
-                        buffer.clone(),
-                        a.fd_flags & bindings::O_ACCMODE,
-                        0,
-                        len,
-                    )?,
+                    dmabuf: DmaBuf::export(buffer.clone(), *accmode, 0, len)?,
                     confirmed: true,
                     pending: 0,
                 },
@@ -238,7 +231,7 @@ impl CmabufFile {
         a.dma_addr = addr;
         a.alloc_size = len64;
         a.out_flags = out_flags;
-        if let Some(fd) = &fd {
+        if let Some((fd, _)) = &fd {
             a.fd = fd.reserved_fd();
         }
         // `EFAULT` only if the caller unmapped the structure meanwhile; the buffer (and its
@@ -246,7 +239,7 @@ impl CmabufFile {
         user.write(&a)?;
 
         self.shared.ledger().hand_out(buffer.charge(), us);
-        if let (Some(fd), Some(cached)) = (fd, dmabufs.first()) {
+        if let (Some((fd, _)), Some(cached)) = (fd, dmabufs.first()) {
             fd.fd_install(cached.dmabuf.file());
             cached.dmabuf.count();
         }
@@ -275,16 +268,21 @@ impl CmabufFile {
         Ok((buffer, us))
     }
 
-    /// Reserves a descriptor with the caller's `flags` (`O_RDWR` or `O_RDONLY`, optionally
-    /// `O_CLOEXEC`; `EINVAL` otherwise), for [`install`] once the result is written.
-    fn reserve_fd(flags: u32) -> Result<FileDescriptorReservation> {
+    /// Reserves a descriptor for a dma-buf with the caller's `flags` (`O_RDWR` or `O_RDONLY`,
+    /// optionally `O_CLOEXEC`; `EINVAL` otherwise) and checks that `file` grants that access
+    /// ([`Self::may_export`]); returns it and the access mode, for [`install`] once the result is
+    /// written. EXPORT and ALLOC with `CMABUF_ALLOC_EXPORT` share this rule.
+    fn reserve_fd(flags: u32, file: &File) -> Result<(FileDescriptorReservation, u32)> {
         let accmode = flags & bindings::O_ACCMODE;
         if flags & !(bindings::O_ACCMODE | bindings::O_CLOEXEC) != 0
             || (accmode != bindings::O_RDWR && accmode != bindings::O_RDONLY)
         {
             return Err(EINVAL);
         }
-        FileDescriptorReservation::get_unused_fd_flags(flags & bindings::O_CLOEXEC)
+        let fd = FileDescriptorReservation::get_unused_fd_flags(flags & bindings::O_CLOEXEC)?;
+        // Write access to the memory only through a file that has it.
+        Self::may_export(accmode, file)?;
+        Ok((fd, accmode))
     }
 
     /// `CMABUF_IOCTL_EXPORT`.
@@ -299,10 +297,7 @@ impl CmabufFile {
             ..Default::default()
         };
         uapi::only_inputs(&e, inputs)?;
-        let fd = Self::reserve_fd(e.flags)?;
-        let accmode = e.flags & bindings::O_ACCMODE;
-        // Write access to the memory only through a file that has it.
-        Self::may_export(accmode, file)?;
+        let (fd, accmode) = Self::reserve_fd(e.flags, file)?;
         user.check_writable()?;
         let dmabuf = {
             let mut state = self.state.lock();

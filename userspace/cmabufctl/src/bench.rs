@@ -267,32 +267,23 @@ const CHURN_ALLOCS: usize = 64;
 /// `CHURN_LIVE` allocations later, timed through cmabuf and through the CMA heap, paired and
 /// interleaved: the time ratio (cmabuf / heap).
 fn churn(dev: &Device, heap: &Heap, reps: usize) -> Result<(f64, f64, f64), String> {
+    /// One churn through `alloc`; its time in seconds.
+    fn once<T>(mut alloc: impl FnMut(u64) -> Result<T, String>) -> Result<f64, String> {
+        let t = Instant::now();
+        let mut live = std::collections::VecDeque::new();
+        for i in 0..CHURN_ALLOCS {
+            live.push_back(alloc(CHURN_SIZES[i % CHURN_SIZES.len()])?);
+            if live.len() > CHURN_LIVE {
+                live.pop_front();
+            }
+        }
+        drop(live);
+        Ok(t.elapsed().as_secs_f64())
+    }
     let (mut c, mut h) = (vec![], vec![]);
     for _ in 0..reps {
-        let t = Instant::now();
-        let mut live = std::collections::VecDeque::new();
-        for i in 0..CHURN_ALLOCS {
-            live.push_back(unmapped(
-                dev,
-                CHURN_SIZES[i % CHURN_SIZES.len()],
-                Mode::Cached,
-            )?);
-            if live.len() > CHURN_LIVE {
-                live.pop_front();
-            }
-        }
-        drop(live);
-        c.push(t.elapsed().as_secs_f64());
-        let t = Instant::now();
-        let mut live = std::collections::VecDeque::new();
-        for i in 0..CHURN_ALLOCS {
-            live.push_back(heap.alloc(CHURN_SIZES[i % CHURN_SIZES.len()])?);
-            if live.len() > CHURN_LIVE {
-                live.pop_front();
-            }
-        }
-        drop(live);
-        h.push(t.elapsed().as_secs_f64());
+        c.push(once(|size| unmapped(dev, size, Mode::Cached))?);
+        h.push(once(|size| heap.alloc(size))?);
     }
     Ok(paired(&c, &h))
 }
