@@ -58,6 +58,10 @@ pub(crate) struct Stats {
     pub(crate) exports: u64,
     /// dma-bufs alive.
     pub(crate) live_dmabufs: u64,
+    /// Bytes the small buffers' chunks take from the region (filled in snapshots).
+    pub(crate) pool_bytes: u64,
+    /// Of them, bytes no buffer holds (filled in snapshots).
+    pub(crate) pool_free_bytes: u64,
 }
 
 /// What the ledger's lock protects.

@@ -12,7 +12,7 @@
 
 use crate::{
     account::Charge,
-    dmamem::DmaMem,
+    mem::DmaMem,
     validate::{
         self,
         AllocFlags,
@@ -172,6 +172,6 @@ impl Buffer {
 
     /// Records the buffer's dma-buf (`new`), or that `old` went (`new` null), for debugfs.
     pub(crate) fn set_dmabuf(&self, old: *mut c_void, new: *mut c_void) {
-        self.mem.region().set_dmabuf(self.dma_addr(), old, new);
+        self.mem.region().set_dmabuf(self.mem.list_key(), old, new);
     }
 }

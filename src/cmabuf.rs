@@ -58,8 +58,10 @@ mod file;
 mod fops;
 mod held;
 mod index;
+mod mem;
 mod miscdev;
 mod policy;
+mod pool;
 mod region;
 mod uapi;
 mod validate;
@@ -106,6 +108,10 @@ module! {
         expose_dma_addr: u32 {
             default: 0,
             description: "1: report DMA addresses to callers without CAP_SYS_RAWIO",
+        },
+        pool_max_kib: u32 {
+            default: 1024,
+            description: "Buffers up to this many KiB (at most 1024) are carved from pooled 4 MiB chunks; 0: every buffer straight from CMA",
         },
     },
 }

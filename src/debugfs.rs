@@ -108,6 +108,8 @@ pub(crate) fn render(shared: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::R
     writeln!(f, "retries         {}", s.retries)?;
     writeln!(f, "exports         {}", s.exports)?;
     writeln!(f, "live_dmabufs    {}", s.live_dmabufs)?;
+    writeln!(f, "pool_bytes      {}", s.pool_bytes)?;
+    writeln!(f, "pool_free_bytes {}", s.pool_free_bytes)?;
     // Module-wide: memory of freed buffers whose pages direct I/O or a pipe still holds.
     let (held, held_bytes, held_total) = crate::held::stats();
     writeln!(f, "held_buffers    {held}")?;
@@ -127,8 +129,12 @@ pub(crate) fn render(shared: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::R
     }
     // The region's buffers, also those an earlier binding of the node left alive.
     let mut res = writeln!(f, "buffers");
-    shared.region().for_each_used(|addr, size, dmabuf| {
+    shared.region().for_each_used(|addr, size, dmabuf, chunk| {
         if res.is_err() {
+            return;
+        }
+        if chunk {
+            res = writeln!(f, "  {addr:#x} {size} chunk of small buffers");
             return;
         }
         let name = if dmabuf.is_null() {

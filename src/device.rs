@@ -34,10 +34,16 @@ use crate::{
         Ledger,
         Stats, //
     },
-    dmamem::DmaMem,
+    mem::DmaMem,
     policy::{
         self,
         RetryPolicy, //
+    },
+    pool::{
+        Pool,
+        Shrinker,
+        Usage,
+        CHUNK_SIZE, //
     },
     region::RegionRef,
     validate::Mode,
@@ -89,6 +95,20 @@ pub(crate) struct Shared {
     /// Signalled when unbind starts: allocations backing off between retries stop waiting.
     #[pin]
     unbinding: CondVar,
+    /// Small buffers' chunks (shut down at unbind, or when the state goes).
+    pool: PoolOwner,
+    /// The pool's shrinker, until unbind.
+    #[pin]
+    shrinker: Mutex<Option<Shrinker>>,
+}
+
+/// The node's pool, shut down when dropped (if unbind did not already).
+struct PoolOwner(Arc<Pool>);
+
+impl Drop for PoolOwner {
+    fn drop(&mut self) {
+        Pool::shutdown(&self.0);
+    }
 }
 
 /// The module's limits, from its parameters; 0 means "no limit" for the byte limits.
@@ -113,6 +133,8 @@ pub(crate) fn bound(limit: u64) -> u64 {
 impl Shared {
     /// State for a freshly bound node.
     pub(crate) fn new(dev: &device::Device, index: u32, region: RegionRef) -> Result<Arc<Self>> {
+        let pool = Pool::new()?;
+        let shrinker = Shrinker::register(&pool)?;
         Arc::pin_init(
             try_pin_init!(Self {
                 dev: dev.into(),
@@ -121,6 +143,8 @@ impl Shared {
                 ledger: Ledger::new()?,
                 state <- new_mutex!(State { bound: true }),
                 unbinding <- new_condvar!(),
+                pool: PoolOwner(pool),
+                shrinker <- new_mutex!(Some(shrinker)),
             }),
             GFP_KERNEL,
         )
@@ -231,11 +255,29 @@ impl Shared {
             .charge(len64)
             .inspect_err(|_| self.count_limit_failure())?;
         let mut retry = 0;
+        // CAST: A KiB count fits in `usize`.
+        let pool_max =
+            crate::compat::param(&crate::module_parameters::pool_max_kib) as usize * 1024;
+        let mut piece = if len <= pool_max {
+            // CAST: The chunk size fits in `u64`.
+            let room = || self.has_room(CHUNK_SIZE as u64).unwrap_or(false);
+            // Out of kernel memory: like any other, not counted as the region's `ENOMEM`.
+            Pool::get(&self.pool.0, &self.region, len, mode, room)?
+        } else {
+            None
+        };
         let res = loop {
+            if let Some(piece) = piece.take() {
+                break Ok(DmaMem::piece(piece));
+            }
             match DmaMem::alloc(&self.region, len, mode) {
                 Ok(Some(mem)) => break Ok(mem),
                 Ok(None) => self.ledger.count(|s| s.fallbacks += 1),
                 Err(_) => {}
+            }
+            // Empty chunks kept for small buffers make room first.
+            if Pool::release_empty(&self.pool.0) {
+                continue;
             }
             if current!().signal_pending() {
                 break Err(EINTR);
@@ -279,17 +321,36 @@ impl Shared {
 
     /// A snapshot of the statistics.
     pub(crate) fn stats(&self) -> Result<Stats> {
-        let used = self.region.used_ranges()?;
+        let mut used = self.region.used_ranges()?;
+        // An empty chunk of the pool is room: an allocation that needs it gets it.
+        let empty = self.pool.0.empty_chunks()?;
+        used.retain(|(addr, _)| !empty.contains(addr));
         let mut stats = self.ledger.stats();
         stats.largest_free =
             policy::largest_free(&used, self.region.dma_base(), self.region_size());
+        let Usage {
+            chunk_bytes,
+            free_bytes,
+            largest_free,
+        } = self.pool.0.usage();
+        stats.pool_bytes = chunk_bytes;
+        stats.pool_free_bytes = free_bytes;
+        // Room in a chunk serves small buffers.
+        stats.largest_free = stats.largest_free.max(largest_free);
         Ok(stats)
     }
 
     /// Unbind: stops new work; see the module documentation. Waits for nothing.
     pub(crate) fn unbind(&self) {
-        let mut state = self.state.lock();
-        state.bound = false;
-        self.unbinding.notify_all();
+        {
+            let mut state = self.state.lock();
+            state.bound = false;
+            self.unbinding.notify_all();
+        }
+        // The shrinker goes first (it queues the pool's work), then the pool gives back what it
+        // keeps.
+        let shrinker = self.shrinker.lock().take();
+        drop(shrinker);
+        Pool::shutdown(&self.pool.0);
     }
 }

@@ -18,30 +18,23 @@
 //! (`vm_insert_pages()`) with the page protection `dma_mmap_attrs()` would
 //! have used, so that `get_user_pages()` can follow them.
 //!
-//! A [`DmaMem`] holds a [`RegionRef`], so the region stays attached to the
+//! An [`Alloc`] holds a [`RegionRef`], so the region stays attached to the
 //! memory device for as long as the memory lives, whatever happened to the
-//! binding; dropping the [`DmaMem`] frees the memory, or, if a page-backed
-//! mapping let others take references to its pages that they still hold,
-//! hands it to [`held`] to be freed once they let go.
+//! binding. A buffer's memory (`mem.rs`) is a whole allocation or a piece of
+//! a pooled chunk (`pool.rs`); the methods here take ranges of the
+//! allocation, which it checks.
 
 use crate::{
-    held::{
-        self,
-        Held, //
-    },
     region::{
         raw_device,
         RegionRef, //
     },
     validate::{
         Direction,
-        MapKind,
         Mode, //
     },
 };
 use core::{
-    mem::ManuallyDrop,
-    ops::Deref,
     ptr::NonNull,
     sync::atomic::{
         AtomicPtr,
@@ -85,12 +78,8 @@ pub(crate) struct Alloc {
     dma_addr: u64,
     /// Its size in bytes, page aligned.
     size: usize,
-    /// The first page once a page-backed mapping handed the pages to the mm (null before): from
-    /// then on others may hold references to them, which [`DmaMem`]'s drop waits for.
-    exposed: AtomicPtr<bindings::page>,
-    /// The memory's charge in the dmem cgroup controller; a field, so given back after [`Drop`]
-    /// has freed the memory.
-    dmem: Option<crate::dmem::Charge>,
+    /// Its cache mode.
+    mode: Mode,
 }
 
 // SAFETY: The allocation is not tied to the allocating thread; the DMA API may free, map and sync
@@ -98,38 +87,6 @@ pub(crate) struct Alloc {
 unsafe impl Send for Alloc {}
 // SAFETY: `&self` methods only pass the allocation to DMA API calls that may run concurrently.
 unsafe impl Sync for Alloc {}
-
-/// A buffer's memory: an [`Alloc`] that, when dropped, is freed at once unless others still hold
-/// its pages (then [`held`] frees it when they let go).
-pub(crate) struct DmaMem(ManuallyDrop<Alloc>);
-
-impl Deref for DmaMem {
-    type Target = Alloc;
-
-    fn deref(&self) -> &Alloc {
-        &self.0
-    }
-}
-
-impl Drop for DmaMem {
-    fn drop(&mut self) {
-        // SAFETY: Taken once, here; `self.0` is not used again.
-        let alloc = unsafe { ManuallyDrop::take(&mut self.0) };
-        if alloc.busy() {
-            match KBox::<Alloc>::new_uninit(GFP_KERNEL) {
-                Ok(b) => {
-                    let b: KBox<Alloc> = KBox::write(b, alloc);
-                    held::hold(b)
-                }
-                Err(_) => {
-                    // Never freed rather than freed while in use.
-                    pr_err!("cmabuf: out of memory; a buffer whose pages are held is leaked\n");
-                    core::mem::forget(alloc);
-                }
-            }
-        }
-    }
-}
 
 /// `pgprot_writecombine()` / `pgprot_dmacoherent()` of arm64 (both Normal-NC), which are macros
 /// the bindings do not carry: memory attribute index `MT_NORMAL_NC`, never executable
@@ -186,12 +143,18 @@ unsafe fn free_raw(dev: *mut bindings::device, cookie: &Cookie, dma_addr: u64, s
     }
 }
 
-impl DmaMem {
-    /// Allocates `size` bytes (page aligned, > 0) in `mode` from `region`.
+impl Alloc {
+    /// Allocates `size` bytes (page aligned, > 0) in `mode` from `region`, listed in the region
+    /// under its DMA address (as a chunk for small buffers if `chunk`).
     ///
     /// May sleep while CMA migrates pages; `ENOMEM` when the DMA API has nothing. `Ok(None)` when
     /// the DMA API fell back to memory outside the region, which was given back at once.
-    pub(crate) fn alloc(region: &RegionRef, size: usize, mode: Mode) -> Result<Option<Self>> {
+    pub(crate) fn new(
+        region: &RegionRef,
+        size: usize,
+        mode: Mode,
+        chunk: bool,
+    ) -> Result<Option<Self>> {
         let raw = raw_device(region.device());
         let gfp = bindings::GFP_KERNEL | bindings::__GFP_NOWARN;
         let mut dma_addr: bindings::dma_addr_t = 0;
@@ -231,189 +194,26 @@ impl DmaMem {
             unsafe { free_raw(raw, &cookie, dma_addr, size) };
             return Ok(None);
         }
-        region.list(node, dma_addr, size);
+        region.list(node, dma_addr, size, chunk);
         // INVARIANT: A successful allocation of `size` bytes in the region, listed under
         // `dma_addr`.
-        Ok(Some(Self(ManuallyDrop::new(Alloc {
+        Ok(Some(Self {
             region: region.clone(),
             cookie,
             dma_addr,
             size,
-            exposed: AtomicPtr::new(core::ptr::null_mut()),
-            dmem: None,
-        }))))
+            mode,
+        }))
     }
 
-    /// Lets the memory hold its dmem cgroup charge until it goes back to the region.
-    pub(crate) fn hold_charge(&mut self, charge: crate::dmem::Charge) {
-        self.0.dmem = Some(charge);
+    /// The cache mode.
+    pub(crate) fn mode(&self) -> Mode {
+        self.mode
     }
 }
 
 impl Alloc {
-    /// Whether others than the allocation itself hold references to its pages (only possible
-    /// after a page-backed mapping): each page of a live allocation has one reference of its own.
-    fn busy(&self) -> bool {
-        let first = self.exposed.load(Ordering::Acquire);
-        if first.is_null() {
-            return false;
-        }
-        (0..self.size >> PAGE_SHIFT).any(|i| {
-            // SAFETY: `first` is the allocation's first page, and with a virtually contiguous
-            // memory map (required by `map_pages`) page `i` of it is at `first + i`; reading the
-            // count is `page_ref_count()` (`atomic_read()`: a relaxed load).
-            let count = unsafe {
-                core::ptr::read_volatile(&raw const (*first.wrapping_add(i))._refcount.counter)
-            };
-            count != 1
-        })
-    }
-
-    /// The device (DMA) address.
-    pub(crate) fn dma_addr(&self) -> u64 {
-        self.dma_addr
-    }
-
-    /// Maps the buffer into `vma`, starting at page `first` of the buffer, as `kind` says.
-    ///
-    /// A range that leaves the buffer is `ENXIO`.
-    pub(crate) fn mmap(&self, vma: &VmaNew, first: usize, kind: MapKind) -> Result {
-        match kind {
-            MapKind::Pfn => self.map_pfns(vma, first),
-            MapKind::Pages => self.map_pages(vma, first),
-        }
-    }
-
-    /// Maps the buffer's page frames (`remap_pfn_range()`); `dma_mmap_attrs()` and
-    /// `dma_mmap_pages()` refuse (`ENXIO`) a range that leaves the buffer.
-    fn map_pfns(&self, vma: &VmaNew, first: usize) -> Result {
-        let raw_vma = vma.as_ptr();
-        let raw_dev = raw_device(self.region.device());
-        // `dma_mmap_*()` read `vm_pgoff` as the page offset inside the buffer; it holds our
-        // handle-window offset, which the VMA keeps for `/proc/*/maps` and for splits.
-        // SAFETY: The VMA is being set up in our mmap hook (`VmaNew`), so nothing else reads or
-        // writes it concurrently.
-        let pgoff = unsafe { core::mem::replace(&mut (*raw_vma).vm_pgoff, first as c_ulong) };
-        let ret = match self.cookie {
-            // SAFETY: `cpu`/`attrs`/`dma_addr`/`size` are a live allocation on the device (type
-            // invariant); `raw_vma` is a VMA being set up; the call checks its range.
-            Cookie::Attrs(cpu, attrs) => unsafe {
-                bindings::dma_mmap_attrs(
-                    raw_dev,
-                    raw_vma,
-                    cpu.as_ptr(),
-                    self.dma_addr,
-                    self.size,
-                    attrs,
-                )
-            },
-            // SAFETY: As above, for a `dma_alloc_pages()` allocation.
-            Cookie::Pages(page) => unsafe {
-                bindings::dma_mmap_pages(raw_dev, raw_vma, self.size, page.as_ptr())
-            },
-        };
-        // SAFETY: As above.
-        unsafe { (*raw_vma).vm_pgoff = pgoff };
-        kernel::error::to_result(ret)
-    }
-
-    /// Inserts the buffer's pages into `vma` from page `first` (`VM_MIXEDMAP`), with the page
-    /// protection `dma_mmap_attrs()` gives the mode: cacheable for cached buffers and for
-    /// coherent ones of a DMA-coherent device (whose kernel mapping is the linear map), else
-    /// Normal-NC (write-combined and uncached are both that on arm64).
-    #[cfg(CONFIG_SPARSEMEM_VMEMMAP)]
-    fn map_pages(&self, vma: &VmaNew, first: usize) -> Result {
-        let n = (vma.end() - vma.start()) >> PAGE_SHIFT;
-        if first
-            .checked_add(n)
-            .is_none_or(|end| end > self.size >> PAGE_SHIFT)
-        {
-            return Err(ENXIO);
-        }
-        let page0 = self.first_page()?;
-        let raw_vma = vma.as_ptr();
-        if let Cookie::Attrs(cpu, _) = self.cookie {
-            if cpu.as_ptr() != self.linear_addr(page0)? {
-                // SAFETY: The VMA is being set up in our mmap hook (`VmaNew`); nothing else
-                // reads or writes it concurrently.
-                unsafe {
-                    (*raw_vma).vm_page_prot = pgprot_noncached_normal((*raw_vma).vm_page_prot)?
-                };
-            }
-        }
-        let mixed = vma.set_mixedmap();
-        let mut pages = KVVec::with_capacity(n, GFP_KERNEL)?;
-        for i in first..first + n {
-            // With a virtually contiguous memory map, the `struct page`s of physically
-            // contiguous memory are consecutive.
-            pages.push(page0.as_ptr().wrapping_add(i), GFP_KERNEL)?;
-        }
-        // From here on others may take references to the pages.
-        self.exposed.store(page0.as_ptr(), Ordering::Release);
-        // CAST: `usize` to `c_ulong`, the same width.
-        let mut left = n as c_ulong;
-        // SAFETY: `mixed` is a VMA being set up, `VM_MIXEDMAP`; `pages` holds `n` live pages of
-        // the allocation (type invariant), which stays allocated while the VMA holds the buffer
-        // and, after that, while anyone holds the pages (see `DmaMem`'s drop).
-        kernel::error::to_result(unsafe {
-            bindings::vm_insert_pages(
-                mixed.as_ptr(),
-                // CAST: As above.
-                vma.start() as c_ulong,
-                pages.as_mut_ptr(),
-                &mut left,
-            )
-        })?;
-        if left != 0 {
-            return Err(ENOMEM);
-        }
-        Ok(())
-    }
-
-    /// Without a virtually contiguous memory map, page pointers of a range cannot be derived.
-    #[cfg(not(CONFIG_SPARSEMEM_VMEMMAP))]
-    fn map_pages(&self, _vma: &VmaNew, _first: usize) -> Result {
-        Err(EOPNOTSUPP)
-    }
-
-    /// The linear-map address of `page`.
-    fn linear_addr(&self, page: NonNull<bindings::page>) -> Result<*mut c_void> {
-        #[cfg(not(CONFIG_HIGHMEM))]
-        // SAFETY: A live page of the allocation (type invariant). Without highmem every page is
-        // in the linear map and `kmap_local_page()` is `page_address()`: nothing to undo.
-        return Ok(unsafe { bindings::kmap_local_page(page.as_ptr()) });
-        #[cfg(CONFIG_HIGHMEM)]
-        {
-            let _ = page;
-            Err(EOPNOTSUPP)
-        }
-    }
-
-    /// Hands `len` bytes at `offset` to the CPU (`for_cpu`) or to the device; `EINVAL` if the
-    /// range leaves the buffer.
-    ///
-    /// A no-op for coherent and write-combined memory.
-    pub(crate) fn sync(&self, for_cpu: bool, dir: Direction, offset: usize, len: usize) -> Result {
-        if offset.checked_add(len).is_none_or(|end| end > self.size) {
-            return Err(EINVAL);
-        }
-        if !matches!(self.cookie, Cookie::Pages(_)) {
-            return Ok(());
-        }
-        let raw = raw_device(self.region.device());
-        let addr = self.dma_addr + offset as u64;
-        if for_cpu {
-            // SAFETY: A range inside (checked above) a live `dma_alloc_pages()` allocation of the
-            // device (type invariant).
-            unsafe { bindings::__dma_sync_single_for_cpu(raw, addr, len, dma_dir(dir)) };
-        } else {
-            // SAFETY: As above.
-            unsafe { bindings::__dma_sync_single_for_device(raw, addr, len, dma_dir(dir)) };
-        }
-        Ok(())
-    }
-
-    /// The buffer's first page.
+    /// The allocation's first page.
     fn first_page(&self) -> Result<NonNull<bindings::page>> {
         let (cpu, attrs) = match self.cookie {
             Cookie::Pages(page) => return Ok(page),
@@ -442,10 +242,201 @@ impl Alloc {
         NonNull::new(page).ok_or(EINVAL)
     }
 
-    /// Fills `table` with the pages of the `len` bytes at `offset` (page aligned, inside the
-    /// buffer: `EINVAL` otherwise), in segments of at most `max_segment` bytes (an importer's DMA
-    /// limit): consecutive pages, so mapped through dma-direct they are also consecutive in DMA
-    /// address, which importers such as videobuf2-dma-contig require.
+    /// The linear-map address of `page`.
+    fn linear_addr(&self, page: NonNull<bindings::page>) -> Result<*mut c_void> {
+        #[cfg(not(CONFIG_HIGHMEM))]
+        // SAFETY: A live page of the allocation (type invariant). Without highmem every page is
+        // in the linear map and `kmap_local_page()` is `page_address()`: nothing to undo.
+        return Ok(unsafe { bindings::kmap_local_page(page.as_ptr()) });
+        #[cfg(CONFIG_HIGHMEM)]
+        {
+            let _ = page;
+            Err(EOPNOTSUPP)
+        }
+    }
+
+    /// A kernel address of the whole allocation, valid until it is freed.
+    pub(crate) fn kernel_addr(&self) -> Result<*mut c_void> {
+        match self.cookie {
+            Cookie::Attrs(cpu, _) => Ok(cpu.as_ptr()),
+            // Without highmem every page is in the linear map, and `kmap_local_page()` is
+            // `page_address()`: an address that stays valid, not a local mapping.
+            Cookie::Pages(page) => self.linear_addr(page),
+        }
+    }
+
+    /// Zeroes `len` bytes at `offset` (inside the allocation, checked by the caller) through the
+    /// kernel mapping of the mode (the linear map for cached memory, the uncached or
+    /// write-combined one otherwise), as the DMA API zeroes a fresh allocation.
+    pub(crate) fn zero(&self, offset: usize, len: usize) -> Result {
+        if offset.checked_add(len).is_none_or(|end| end > self.size) {
+            return Err(EINVAL);
+        }
+        let base = self.kernel_addr()?.cast::<u8>();
+        // SAFETY: `[offset, offset + len)` lies inside the live allocation (checked above), which
+        // `base` maps in full; the caller owns those bytes (pages nobody else was handed).
+        unsafe { core::ptr::write_bytes(base.add(offset), 0, len) };
+        Ok(())
+    }
+
+    /// Whether others than the allocation hold references to any of `n` pages from page `first`
+    /// (only possible after a page-backed mapping, which returned `page0`): each page of a live
+    /// allocation has one reference of its own.
+    pub(crate) fn pages_held(
+        &self,
+        page0: NonNull<bindings::page>,
+        first: usize,
+        n: usize,
+    ) -> bool {
+        let end = (first + n).min(self.size >> PAGE_SHIFT);
+        (first..end).any(|i| {
+            // SAFETY: `page0` is the allocation's first page (from `map_pages`), and with a
+            // virtually contiguous memory map (required by `map_pages`) page `i` of it, inside
+            // the allocation, is at `page0 + i`; reading the count is `page_ref_count()`
+            // (`atomic_read()`: a relaxed load).
+            let count = unsafe {
+                core::ptr::read_volatile(
+                    &raw const (*page0.as_ptr().wrapping_add(i))._refcount.counter,
+                )
+            };
+            count != 1
+        })
+    }
+
+    /// Maps the allocation's page frames from page `first` into `vma` (`remap_pfn_range()`,
+    /// through `dma_mmap_attrs()` / `dma_mmap_pages()`, which refuse (`ENXIO`) a range that
+    /// leaves the allocation).
+    pub(crate) fn map_pfns(&self, vma: &VmaNew, first: usize) -> Result {
+        let raw_vma = vma.as_ptr();
+        let raw_dev = raw_device(self.region.device());
+        // `dma_mmap_*()` read `vm_pgoff` as the page offset inside the allocation; it holds our
+        // handle-window offset, which the VMA keeps for `/proc/*/maps` and for splits.
+        // SAFETY: The VMA is being set up in our mmap hook (`VmaNew`), so nothing else reads or
+        // writes it concurrently.
+        let pgoff = unsafe { core::mem::replace(&mut (*raw_vma).vm_pgoff, first as c_ulong) };
+        let ret = match self.cookie {
+            // SAFETY: `cpu`/`attrs`/`dma_addr`/`size` are a live allocation on the device (type
+            // invariant); `raw_vma` is a VMA being set up; the call checks its range.
+            Cookie::Attrs(cpu, attrs) => unsafe {
+                bindings::dma_mmap_attrs(
+                    raw_dev,
+                    raw_vma,
+                    cpu.as_ptr(),
+                    self.dma_addr,
+                    self.size,
+                    attrs,
+                )
+            },
+            // SAFETY: As above, for a `dma_alloc_pages()` allocation.
+            Cookie::Pages(page) => unsafe {
+                bindings::dma_mmap_pages(raw_dev, raw_vma, self.size, page.as_ptr())
+            },
+        };
+        // SAFETY: As above.
+        unsafe { (*raw_vma).vm_pgoff = pgoff };
+        kernel::error::to_result(ret)
+    }
+
+    /// Inserts the `vma`'s length of pages of the allocation from page `first` into `vma`
+    /// (`VM_MIXEDMAP`; `ENXIO` past the allocation), with the page protection `dma_mmap_attrs()`
+    /// gives the mode: cacheable for cached buffers and for coherent ones of a DMA-coherent
+    /// device (whose kernel mapping is the linear map), else Normal-NC (write-combined and
+    /// uncached are both that on arm64). Stores the allocation's first page in `exposed` before
+    /// others can take references to the pages.
+    #[cfg(CONFIG_SPARSEMEM_VMEMMAP)]
+    pub(crate) fn map_pages(
+        &self,
+        vma: &VmaNew,
+        first: usize,
+        exposed: &AtomicPtr<bindings::page>,
+    ) -> Result {
+        let n = (vma.end() - vma.start()) >> PAGE_SHIFT;
+        if first
+            .checked_add(n)
+            .is_none_or(|end| end > self.size >> PAGE_SHIFT)
+        {
+            return Err(ENXIO);
+        }
+        let page0 = self.first_page()?;
+        let raw_vma = vma.as_ptr();
+        if let Cookie::Attrs(cpu, _) = self.cookie {
+            if cpu.as_ptr() != self.linear_addr(page0)? {
+                // SAFETY: The VMA is being set up in our mmap hook (`VmaNew`); nothing else
+                // reads or writes it concurrently.
+                unsafe {
+                    (*raw_vma).vm_page_prot = pgprot_noncached_normal((*raw_vma).vm_page_prot)?
+                };
+            }
+        }
+        let mixed = vma.set_mixedmap();
+        let mut pages = KVVec::with_capacity(n, GFP_KERNEL)?;
+        for i in first..first + n {
+            // With a virtually contiguous memory map, the `struct page`s of physically
+            // contiguous memory are consecutive.
+            pages.push(page0.as_ptr().wrapping_add(i), GFP_KERNEL)?;
+        }
+        // From here on others may take references to the pages.
+        exposed.store(page0.as_ptr(), Ordering::Release);
+        // CAST: `usize` to `c_ulong`, the same width.
+        let mut left = n as c_ulong;
+        // SAFETY: `mixed` is a VMA being set up, `VM_MIXEDMAP`; `pages` holds `n` live pages of
+        // the allocation (type invariant), which stays allocated while the VMA holds the buffer
+        // and, after that, while anyone holds the pages (see `DmaMem`'s drop).
+        kernel::error::to_result(unsafe {
+            bindings::vm_insert_pages(
+                mixed.as_ptr(),
+                // CAST: As above.
+                vma.start() as c_ulong,
+                pages.as_mut_ptr(),
+                &mut left,
+            )
+        })?;
+        if left != 0 {
+            return Err(ENOMEM);
+        }
+        Ok(())
+    }
+
+    /// Without a virtually contiguous memory map, page pointers of a range cannot be derived.
+    #[cfg(not(CONFIG_SPARSEMEM_VMEMMAP))]
+    pub(crate) fn map_pages(
+        &self,
+        _vma: &VmaNew,
+        _first: usize,
+        _exposed: &AtomicPtr<bindings::page>,
+    ) -> Result {
+        Err(EOPNOTSUPP)
+    }
+
+    /// Hands `len` bytes at `offset` of the allocation to the CPU (`for_cpu`) or to the device;
+    /// `EINVAL` if the range leaves the allocation.
+    ///
+    /// A no-op for coherent and write-combined memory.
+    pub(crate) fn sync(&self, for_cpu: bool, dir: Direction, offset: usize, len: usize) -> Result {
+        if offset.checked_add(len).is_none_or(|end| end > self.size) {
+            return Err(EINVAL);
+        }
+        if !matches!(self.cookie, Cookie::Pages(_)) {
+            return Ok(());
+        }
+        let raw = raw_device(self.region.device());
+        // CAST: The offset fits in `u64`.
+        let addr = self.dma_addr + offset as u64;
+        if for_cpu {
+            // SAFETY: A range inside (checked above) a live `dma_alloc_pages()` allocation of the
+            // device (type invariant).
+            unsafe { bindings::__dma_sync_single_for_cpu(raw, addr, len, dma_dir(dir)) };
+        } else {
+            // SAFETY: As above.
+            unsafe { bindings::__dma_sync_single_for_device(raw, addr, len, dma_dir(dir)) };
+        }
+        Ok(())
+    }
+
+    /// Fills `table` with the pages of the `len` bytes at `offset` of the allocation (page
+    /// aligned, inside it: `EINVAL` otherwise), in segments of at most `max_segment` bytes (an
+    /// importer's DMA limit): consecutive pages, so mapped through dma-direct they are also
+    /// consecutive in DMA address, which importers such as videobuf2-dma-contig require.
     #[cfg(CONFIG_SPARSEMEM_VMEMMAP)]
     pub(crate) fn sg_table(
         &self,
@@ -502,39 +493,14 @@ impl Alloc {
         Err(EOPNOTSUPP)
     }
 
-    /// A kernel address of the whole buffer, valid until the memory is freed.
-    pub(crate) fn kernel_addr(&self) -> Result<*mut c_void> {
-        match self.cookie {
-            Cookie::Attrs(cpu, _) => Ok(cpu.as_ptr()),
-            // Without highmem every page is in the linear map, and `kmap_local_page()` is
-            // `page_address()`: an address that stays valid, not a local mapping.
-            Cookie::Pages(page) => self.linear_addr(page),
-        }
-    }
-
-    /// The physical address (the region's base plus the offset of the device address).
-    pub(crate) fn phys(&self) -> u64 {
-        self.region.base() + (self.dma_addr - self.region.dma_base())
-    }
-
-    /// The size in bytes, page aligned.
-    pub(crate) fn size(&self) -> usize {
-        self.size
+    /// The device (DMA) address.
+    pub(crate) fn dma_addr(&self) -> u64 {
+        self.dma_addr
     }
 
     /// The region the memory came from.
     pub(crate) fn region(&self) -> &RegionRef {
         &self.region
-    }
-}
-
-impl Held for Alloc {
-    fn busy(&self) -> bool {
-        Alloc::busy(self)
-    }
-
-    fn bytes(&self) -> usize {
-        self.size
     }
 }
 

@@ -484,6 +484,8 @@ impl CmabufFile {
         st.latency_hist = s.hist;
         st.exports = s.exports;
         st.live_dmabufs = s.live_dmabufs;
+        st.pool_bytes = s.pool_bytes;
+        st.pool_free_bytes = s.pool_free_bytes;
         user.write(&st)?;
         Ok(0)
     }

@@ -86,7 +86,7 @@ kernel::sync::global_lock! {
 
 /// The workqueue checks run on: `system_dfl_wq`, the unbound one (the kernel crate's `system()`
 /// and `system_unbound()` name the deprecated `system_wq` and `system_unbound_wq`).
-fn queue() -> &'static Queue {
+pub(crate) fn queue() -> &'static Queue {
     // SAFETY: `system_dfl_wq` is a C global, set up before modules load and never freed.
     unsafe { Queue::from_raw(bindings::system_dfl_wq) }
 }

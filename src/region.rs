@@ -192,6 +192,8 @@ pub(crate) struct Used {
     size: usize,
     /// The allocation's dma-buf between export and release (0: none), for debugfs.
     dmabuf: usize,
+    /// Whether it is a chunk that small buffers are carved from.
+    chunk: bool,
 }
 
 /// A node's reusable CMA region, attached to its memory device; see the module documentation.
@@ -410,21 +412,36 @@ impl Region {
         addr >= self.dma_base && addr.checked_add(len).is_some_and(|e| e <= end)
     }
 
-    /// Lists a new allocation of `size` bytes at DMA address `addr` (`node` preallocated).
-    pub(crate) fn list(&self, node: RBTreeNodeReservation<u64, Used>, addr: u64, size: usize) {
-        let node = node.into_node(addr, Used { size, dmabuf: 0 });
+    /// Lists a new allocation (or, `chunk`, a chunk for small buffers) of `size` bytes under
+    /// `key`: its DMA address, with bit 0 set for a piece of a chunk (`node` preallocated).
+    pub(crate) fn list(
+        &self,
+        node: RBTreeNodeReservation<u64, Used>,
+        key: u64,
+        size: usize,
+        chunk: bool,
+    ) {
+        let node = node.into_node(
+            key,
+            Used {
+                size,
+                dmabuf: 0,
+                chunk,
+            },
+        );
         self.used.lock().insert(node);
     }
 
-    /// Unlists the allocation at `addr`, which went back to the region.
-    pub(crate) fn unlist(&self, addr: u64) {
-        let node = self.used.lock().remove_node(&addr);
+    /// Unlists what is listed under `key`, which went back to the region (or to its chunk).
+    pub(crate) fn unlist(&self, key: u64) {
+        let node = self.used.lock().remove_node(&key);
         drop(node);
     }
 
-    /// Records the dma-buf of the allocation at `addr` (null: none any more, if it was `old`).
-    pub(crate) fn set_dmabuf(&self, addr: u64, old: *mut c_void, new: *mut c_void) {
-        if let Some(u) = self.used.lock().get_mut(&addr) {
+    /// Records the dma-buf of the allocation listed under `key` (null: none any more, if it was
+    /// `old`).
+    pub(crate) fn set_dmabuf(&self, key: u64, old: *mut c_void, new: *mut c_void) {
+        if let Some(u) = self.used.lock().get_mut(&key) {
             // CAST: Kept as addresses only, to name the dma-buf in debugfs while it lives.
             if old.is_null() || u.dmabuf == old as usize {
                 u.dmabuf = new as usize;
@@ -432,24 +449,28 @@ impl Region {
         }
     }
 
-    /// The DMA ranges `(address, size)` of the live allocations, in address order.
+    /// The DMA ranges `(address, size)` of the live allocations, in address order (pieces of
+    /// pooled chunks, listed under their address with bit 0 set, lie inside their chunks and
+    /// are left out).
     pub(crate) fn used_ranges(&self) -> Result<KVec<(u64, u64)>> {
         let used = self.used.lock();
         let mut out = KVec::with_capacity(used.iter().count(), GFP_KERNEL)?;
-        for (&addr, u) in used.iter() {
+        for (&addr, u) in used.iter().filter(|(&addr, _)| addr & 1 == 0) {
             // CAST: A buffer's size fits in `u64`.
             out.push((addr, u.size as u64), GFP_KERNEL)?;
         }
         Ok(out)
     }
 
-    /// Calls `f(address, size, dma-buf)` for each live allocation, under the region's lock, which
-    /// keeps each listed dma-buf alive for the call (its `release` unlists it under the lock).
-    pub(crate) fn for_each_used(&self, mut f: impl FnMut(u64, usize, *mut c_void)) {
+    /// Calls `f(address, size, dma-buf, chunk)` for each live allocation (`chunk`: a chunk that
+    /// small buffers are carved from, whose buffers are listed after it), under the region's
+    /// lock, which keeps each listed dma-buf alive for the call (its `release` unlists it under
+    /// the lock).
+    pub(crate) fn for_each_used(&self, mut f: impl FnMut(u64, usize, *mut c_void, bool)) {
         let used = self.used.lock();
-        for (&addr, u) in used.iter() {
+        for (&key, u) in used.iter() {
             // CAST: Stored from a pointer in `set_dmabuf`.
-            f(addr, u.size, u.dmabuf as *mut c_void);
+            f(key & !1, u.size, u.dmabuf as *mut c_void, u.chunk);
         }
     }
 

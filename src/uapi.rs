@@ -70,7 +70,7 @@ ioctl_arg!(cmabuf_free, CMABUF_FREE_SIZE_VER0, 8);
 ioctl_arg!(cmabuf_info, CMABUF_INFO_SIZE_VER0, 40);
 ioctl_arg!(cmabuf_sync, CMABUF_SYNC_SIZE_VER0, 24);
 ioctl_arg!(cmabuf_dev_info, CMABUF_DEV_INFO_SIZE_VER0, 96);
-ioctl_arg!(cmabuf_stats, CMABUF_STATS_SIZE_VER0, 304);
+ioctl_arg!(cmabuf_stats, CMABUF_STATS_SIZE_VER0, 320);
 ioctl_arg!(cmabuf_export, CMABUF_EXPORT_SIZE_VER0, 32);
 // `struct dma_heap_allocation_data` of `<linux/dma-heap.h>` has no versions: one size.
 ioctl_arg!(dma_heap_allocation_data, 24, 24);

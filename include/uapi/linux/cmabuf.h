@@ -258,14 +258,20 @@ struct cmabuf_export {
  * @live_bytes:	their bytes
  * @peak_bytes:	the most bytes allocated at once since the device was bound
  * @region_size: the region's size
- * @largest_free: the largest range cmabuf's own buffers leave free in the
- *		region (other users of the region are not visible to cmabuf)
+ * @largest_free: the largest buffer cmabuf's own buffers leave room for in the
+ *		region: a free range, or room in a chunk of small buffers
+ *		(other users of the region are not visible to cmabuf)
  * @latency_hist: allocation latency (successful ones), log2 microsecond
  *		buckets, see CMABUF_STATS_HIST_BUCKETS
  * (end of version 0, CMABUF_STATS_SIZE_VER0 bytes)
  * @exports:	dma-bufs created (CMABUF_IOCTL_EXPORT of a handle not exported
  *		before, and DMA_HEAP_IOCTL_ALLOC)
  * @live_dmabufs: dma-bufs that exist now
+ * (end of version 1, CMABUF_STATS_SIZE_VER1 bytes)
+ * @pool_bytes:	bytes of the region held in chunks that small buffers are
+ *		carved from (pool_max_kib): buffers and free room together
+ * @pool_free_bytes: of pool_bytes, the bytes no buffer holds (the region's
+ *		pages in use by cmabuf's buffers are its used pages minus these)
  */
 struct cmabuf_stats {
 	__u64 allocs;
@@ -283,8 +289,12 @@ struct cmabuf_stats {
 	__u64 latency_hist[CMABUF_STATS_HIST_BUCKETS];
 	__u64 exports;
 	__u64 live_dmabufs;
+	__u64 pool_bytes;
+	__u64 pool_free_bytes;
 };
 #define CMABUF_STATS_SIZE_VER0		288
+#define CMABUF_STATS_SIZE_VER1		304
+#define CMABUF_STATS_SIZE_VER2		320
 
 #define CMABUF_IOC_NR_ALLOC		0x20
 #define CMABUF_IOC_NR_FREE		0x21

@@ -189,10 +189,14 @@ pub struct Stats {
     pub peak_bytes: u64,
     /// The region's size.
     pub region_size: u64,
-    /// Largest range cmabuf's own buffers leave free.
+    /// The largest buffer cmabuf's own buffers leave room for.
     pub largest_free: u64,
     /// Latency of successful allocations: bucket `i` is `[2^i, 2^(i+1))` µs.
     pub latency_hist: Vec<u64>,
+    /// Bytes in the chunks small buffers are carved from.
+    pub pool_bytes: u64,
+    /// Of them, bytes holding no buffer.
+    pub pool_free_bytes: u64,
 }
 
 impl Stats {
@@ -318,6 +322,8 @@ impl Device {
             region_size: s.region_size,
             largest_free: s.largest_free,
             latency_hist: s.latency_hist.to_vec(),
+            pool_bytes: s.pool_bytes,
+            pool_free_bytes: s.pool_free_bytes,
         })
     }
 

@@ -265,6 +265,12 @@ fn stats(dev: &Device, json: bool) -> cmabuf::Result<bool> {
             .set("peak_bytes", st.peak_bytes)
             .set("region_size", st.region_size)
             .set("largest_free", st.largest_free)
+            .set(
+                "pool",
+                Obj::new()
+                    .set("bytes", st.pool_bytes)
+                    .set("free_bytes", st.pool_free_bytes),
+            )
             .set("latency_hist_log2_us", hist)
             .set("cma", counters)
             .set("pagetypeinfo", free.unwrap_or(Value::Null));
@@ -285,6 +291,11 @@ fn stats(dev: &Device, json: bool) -> cmabuf::Result<bool> {
     println!(
         "largest free      {} (cmabuf's view)",
         size::human(st.largest_free)
+    );
+    println!(
+        "small-buffer pool {} in chunks, {} of it free",
+        size::human(st.pool_bytes),
+        size::human(st.pool_free_bytes)
     );
     println!(
         "allocations       {} ok; failed: {} nomem, {} busy, {} intr, {} limit",

@@ -51,8 +51,9 @@ NODEV=$(ls /dev/cmabuf* 2>/dev/null | head -n1)
 # The CMA region behind the first device, found by the name it logged.
 REGION=$(dmesg | sed -n 's/.*\/dev\/cmabuf0: region \([^ ]*\) .*/\1/p' | tail -n1)
 CMA=/sys/kernel/mm/cma/$REGION
-cma_used() {	# pages the region has handed out and not taken back
-	echo $(( $(cat "$CMA/total_pages") - $(cat "$CMA/available_pages") ))
+cma_used() {	# pages in use: what the region handed out, less the pool's free room
+	pool_free=$(sed -n 's/^pool_free_bytes *//p' /sys/kernel/debug/cmabuf/cmabuf0 2>/dev/null)
+	echo $(( $(cat "$CMA/total_pages") - $(cat "$CMA/available_pages") - ${pool_free:-0} / $(getconf PAGESIZE 2>/dev/null || echo 4096) ))
 }
 
 ktap_set_plan 14

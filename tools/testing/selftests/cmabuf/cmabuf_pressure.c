@@ -8,7 +8,9 @@
  *  fragmentation           the seed story: unmovable pages scattered over all
  *                          ordinary memory leave no order >= 9 block outside
  *                          CMA even after compaction, while 1000 cycles of
- *                          8 MiB buffers through cmabuf all succeed
+ *                          8 MiB buffers through cmabuf all succeed, with
+ *                          small buffers (4-64 KiB, every mode, 16 alive)
+ *                          churning beside them
  *  concurrent_under_pressure  8 processes allocate, map, write, verify, free
  *                          while a hog churns movable memory
  *  interrupted_allocation  a large allocation killed during migration leaks
@@ -445,7 +447,11 @@ static void unfragment(struct frag *fr)
 TEST_F_TIMEOUT(pressure, fragmentation, 900)
 {
 	const int cycles = getenv("CMABUF_FRAG_CYCLES") ? atoi(getenv("CMABUF_FRAG_CYCLES")) : 1000;
+	struct cmabuf_alloc small[16] = { 0 };
+	__u64 pool_peak = 0;
+	struct cmabuf_stats st;
 	long big_before, big_after, cma10;
+	int small_ok = 0;
 	struct frag fr;
 	int rounds, i, ok = 0;
 	double t0;
@@ -472,6 +478,21 @@ TEST_F_TIMEOUT(pressure, fragmentation, 900)
 		size_t off;
 
 		/*
+		 * Small buffers churn beside: 4-64 KiB in every cache mode, the
+		 * 16 newest alive, carved from the pool's chunks.
+		 */
+		if (small[i % 16].handle)
+			EXPECT_EQ(0, free_buf(self->fd, small[i % 16].handle));
+		small[i % 16].handle = 0;
+		if (alloc_buf(self->fd, (4 + (i * 7919) % 61) * 1024 / PAGE * PAGE, i % 3,
+			      &small[i % 16]) == 0)
+			small_ok++;
+		else
+			small[i % 16].handle = 0;
+		if (!get_stats(self->fd, &st) && st.pool_bytes > pool_peak)
+			pool_peak = st.pool_bytes;
+
+		/*
 		 * Cached mode: the story is about finding contiguous memory, and a
 		 * coherent buffer on this non-coherent board adds a cache flush and
 		 * an uncached remap of all 8 MiB per cycle, which under emulation
@@ -490,7 +511,13 @@ TEST_F_TIMEOUT(pressure, fragmentation, 900)
 		free_buf(self->fd, a.handle);
 	}
 	TH_LOG("fragmentation_success %d/%d (8 MiB each, %.1f s emulated)", ok, cycles, now() - t0);
+	TH_LOG("small buffers beside: %d of %d allocated, the pool's chunks at most %llu MiB",
+	       small_ok, cycles, (unsigned long long)pool_peak / MiB);
+	for (i = 0; i < 16; i++)
+		if (small[i].handle)
+			EXPECT_EQ(0, free_buf(self->fd, small[i].handle));
 	EXPECT_EQ(cycles, ok);
+	EXPECT_EQ(cycles, small_ok);
 	unfragment(&fr);
 }
 

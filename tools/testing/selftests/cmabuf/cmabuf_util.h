@@ -12,6 +12,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <linux/cmabuf.h>
@@ -77,13 +78,58 @@ static inline int dev_info(int fd, struct cmabuf_dev_info *d, char *name, size_t
 	return xioctl(fd, CMABUF_IOCTL_DEV_INFO, d);
 }
 
-/* Pages of the region handed out and not given back, or -1. */
-static inline long cma_used(const char *region)
+/* Pages the region has handed out and not taken back, as CMA counts them, or -1. */
+static inline long cma_taken(const char *region)
 {
 	long total = read_long("/sys/kernel/mm/cma/%s/total_pages", region);
 	long avail = read_long("/sys/kernel/mm/cma/%s/available_pages", region);
 
 	return total < 0 || avail < 0 ? -1 : total - avail;
+}
+
+/*
+ * Pages of the region in use, or -1: what CMA handed out, less what cmabuf
+ * keeps in its small-buffer chunks without a buffer in it (pool_free_bytes
+ * of dev_path(); such chunks go back to CMA within a second of being
+ * emptied, under memory pressure and at unbind: see cmabuf_pool).
+ */
+static inline long cma_used(const char *region)
+{
+	struct cmabuf_stats st;
+	long taken = cma_taken(region);
+	int fd = open(dev_path(), O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		memset(&st, 0, sizeof(st));
+		if (ioctl(fd, CMABUF_IOCTL_STATS, &st) == 0 && taken >= 0)
+			taken -= st.pool_free_bytes / sysconf(_SC_PAGESIZE);
+		close(fd);
+	}
+	return taken;
+}
+
+/*
+ * Waits up to `secs` for the device's small-buffer pool to hold no chunk
+ * (an emptied chunk is kept a second for reuse); the seconds it took, or -1.
+ */
+static inline double pool_drained(int fd, double secs)
+{
+	struct timespec t0, t;
+	struct cmabuf_stats st;
+	double waited = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (waited < secs) {
+		memset(&st, 0, sizeof(st));
+		if (ioctl(fd, CMABUF_IOCTL_STATS, &st))
+			return -1;
+		if (st.pool_bytes == 0)
+			return waited;
+		usleep(10000);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		waited = (t.tv_sec - t0.tv_sec) + (t.tv_nsec - t0.tv_nsec) / 1e9;
+	}
+	return -1;
 }
 
 /* The platform device name bound as /dev/cmabufN, for sysfs unbind/bind. */

@@ -1,0 +1,622 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Small buffers from pooled chunks of the region.
+//!
+//! CMA works on whole pageblocks: every allocation, however small, isolates,
+//! migrates and claims a range of the region, so a 64 KiB buffer straight
+//! from CMA costs many times zeroing it. Buffers of at most [`MAX_PIECE`]
+//! bytes are therefore carved from chunks of [`CHUNK_SIZE`] bytes, one cache
+//! mode per chunk, each an ordinary allocation of the region (listed in it,
+//! with its cache mode's kernel mapping). A piece is aligned as CMA would
+//! align an allocation of its size, zeroed through the mode's kernel mapping
+//! when handed out, and charged and counted at its exact size; it is listed
+//! in the region under its address with bit 0 set (the chunk under the plain
+//! address), so debugfs names its dma-buf.
+//!
+//! Chunks go back to the region as soon as they are not needed:
+//!
+//! - a chunk that empties while another empty one of its mode is kept goes
+//!   back at once, so at most one empty chunk per cache mode is kept;
+//! - that one goes back after [`IDLE_MS`] unused (a delayed work item);
+//! - under memory pressure the pool's shrinker has every empty chunk given
+//!   back at once (from a work item: reclaim may run while a holder of a lock
+//!   the freeing takes is allocating);
+//! - when a large allocation finds no room, before it retries;
+//! - at unbind every empty chunk goes, and chunks that empty later go back
+//!   at once.
+//!
+//! A piece whose pages others still hold when its buffer goes waits in
+//! `held` like any buffer memory, its pages still taken in the chunk.
+//!
+//! # Lifetimes
+//!
+//! A [`Piece`] holds its chunk and the pool, so a chunk lives while the pool
+//! lists it or a piece uses it, and the pool while its node's [`Shared`]
+//! state, a piece or a queued work item holds it. The shrinker's registration
+//! ([`Shrinker`]) holds the pool too, and is dropped (which waits for running
+//! callbacks) at unbind, before the pool is shut down, which flushes the work
+//! items; once shut down the pool queues no work, so nothing of it runs after
+//! the module's last user.
+//!
+//! [`Shared`]: crate::device::Shared
+
+use crate::{
+    dmamem::Alloc,
+    policy,
+    region::RegionRef,
+    validate::Mode, //
+};
+use core::ptr::NonNull;
+use kernel::{
+    bindings, impl_has_delayed_work, impl_has_work, new_delayed_work, new_mutex, new_work,
+    page::{
+        PAGE_SHIFT,
+        PAGE_SIZE, //
+    },
+    prelude::*,
+    rbtree::RBTreeNodeReservation,
+    sync::{
+        Arc,
+        ArcBorrow,
+        Mutex, //
+    },
+    time::{
+        msecs_to_jiffies,
+        Instant,
+        Monotonic, //
+    },
+    workqueue::{
+        DelayedWork,
+        Work,
+        WorkItem, //
+    },
+};
+
+/// Size of a chunk: 4 MiB.
+pub(crate) const CHUNK_SIZE: usize = 4 << 20;
+/// The largest buffer served from chunks.
+pub(crate) const MAX_PIECE: usize = CHUNK_SIZE / 4;
+/// Pages per chunk.
+const CHUNK_PAGES: usize = CHUNK_SIZE >> PAGE_SHIFT;
+/// Words of a chunk's page bitmap.
+const WORDS: usize = CHUNK_PAGES.div_ceil(64);
+/// How long the kept empty chunk of a mode waits for reuse before it goes back, in ms.
+pub(crate) const IDLE_MS: u32 = 1000;
+
+/// Whether page `i` of a chunk is handed out.
+fn taken(map: &[u64; WORDS], i: usize) -> bool {
+    map[i / 64] >> (i % 64) & 1 != 0
+}
+
+/// Marks `n` pages from `first` handed out (`on`) or free.
+fn mark(map: &mut [u64; WORDS], first: usize, n: usize, on: bool) {
+    for i in first..first + n {
+        if on {
+            map[i / 64] |= 1 << (i % 64);
+        } else {
+            map[i / 64] &= !(1 << (i % 64));
+        }
+    }
+}
+
+/// The first run of `n` free pages starting at a multiple of `align` pages, if any.
+fn find(map: &[u64; WORDS], n: usize, align: usize) -> Option<usize> {
+    let mut start = 0;
+    while start + n <= CHUNK_PAGES {
+        match (start..start + n).rev().find(|&i| taken(map, i)) {
+            None => return Some(start),
+            Some(busy) => start = (busy + 1).next_multiple_of(align),
+        }
+    }
+    None
+}
+
+/// The page alignment of a piece of `n` pages: what CMA gives an allocation of that size.
+fn alignment(n: usize) -> usize {
+    // CAST: The sizes fit in `u64` and the alignment in pages in `usize`.
+    (policy::cma_alignment(
+        (n << PAGE_SHIFT) as u64,
+        PAGE_SIZE as u64,
+        bindings::CONFIG_CMA_ALIGNMENT,
+    ) >> PAGE_SHIFT) as usize
+}
+
+/// The most pages one piece could have from `map`, at most `max`.
+fn largest(map: &[u64; WORDS], max: usize) -> usize {
+    let mut n = max;
+    while n > 0 && find(map, n, alignment(n)).is_none() {
+        n -= 1;
+    }
+    n
+}
+
+/// One chunk of the pool.
+struct Slot {
+    /// The chunk.
+    chunk: Arc<Alloc>,
+    /// Its pages handed out to pieces.
+    map: [u64; WORDS],
+    /// How many.
+    used: usize,
+    /// When it last became empty.
+    empty_since: Instant<Monotonic>,
+}
+
+/// What the pool's lock protects.
+struct Slots {
+    /// The chunks.
+    list: KVec<Slot>,
+    /// Set at unbind: no more work queued, chunks that empty go back at once.
+    shut: bool,
+}
+
+/// A node's pool of chunks; see the module documentation.
+#[pin_data]
+pub(crate) struct Pool {
+    /// The chunks.
+    #[pin]
+    slots: Mutex<Slots>,
+    /// Gives back the kept empty chunks once idle.
+    #[pin]
+    idle: DelayedWork<Pool, 0>,
+    /// Gives back every empty chunk now (queued by the shrinker).
+    #[pin]
+    now: Work<Pool, 1>,
+}
+
+impl_has_delayed_work! {
+    impl HasDelayedWork<Self, 0> for Pool { self.idle }
+}
+
+impl_has_work! {
+    impl HasWork<Self, 1> for Pool { self.now }
+}
+
+impl WorkItem<0> for Pool {
+    type Pointer = Arc<Pool>;
+
+    fn run(this: Arc<Pool>) {
+        this.reap(false);
+    }
+}
+
+impl WorkItem<1> for Pool {
+    type Pointer = Arc<Pool>;
+
+    fn run(this: Arc<Pool>) {
+        this.reap(true);
+    }
+}
+
+/// Pages of a chunk handed out as one buffer's memory; given back to the pool when dropped.
+///
+/// # Invariants
+///
+/// Pages `first .. first + pages` of `chunk` are marked handed out in `pool` for this piece alone
+/// (or the pool no longer lists the chunk), and the region lists them under their DMA address
+/// with bit 0 set.
+pub(crate) struct Piece {
+    /// The pool the pages go back to.
+    pool: Arc<Pool>,
+    /// The chunk.
+    chunk: Arc<Alloc>,
+    /// First page in the chunk.
+    first: usize,
+    /// Number of pages.
+    pages: usize,
+}
+
+impl Piece {
+    /// The chunk the piece is part of.
+    pub(crate) fn chunk(&self) -> &Alloc {
+        &self.chunk
+    }
+
+    /// `(offset, size)` of the piece in its chunk, in bytes.
+    pub(crate) fn range(&self) -> (usize, usize) {
+        (self.first << PAGE_SHIFT, self.pages << PAGE_SHIFT)
+    }
+
+    /// The region's key for the piece.
+    fn key(&self) -> u64 {
+        // CAST: An offset inside a chunk fits in `u64`.
+        (self.chunk.dma_addr() + (self.first << PAGE_SHIFT) as u64) | 1
+    }
+}
+
+impl Drop for Piece {
+    fn drop(&mut self) {
+        self.chunk.region().unlist(self.key());
+        // INVARIANT: The pages are marked free here, after which the piece is gone.
+        Pool::put(&self.pool, &self.chunk, self.first, self.pages);
+    }
+}
+
+/// What the pool holds.
+pub(crate) struct Usage {
+    /// Bytes the pool's chunks take from the region.
+    pub(crate) chunk_bytes: u64,
+    /// Bytes of them no piece holds.
+    pub(crate) free_bytes: u64,
+    /// The largest buffer a chunk has room for.
+    pub(crate) largest_free: u64,
+}
+
+impl Pool {
+    /// An empty pool.
+    pub(crate) fn new() -> Result<Arc<Self>> {
+        Arc::pin_init(
+            pin_init!(Self {
+                slots <- new_mutex!(Slots {
+                    list: KVec::new(),
+                    shut: false,
+                }),
+                idle <- new_delayed_work!("cmabuf_pool_idle"),
+                now <- new_work!("cmabuf_pool_now"),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// A zeroed piece of `len` bytes (page aligned, at most [`MAX_PIECE`]) in `mode`, from a
+    /// chunk with room or a new chunk of `region`. `Ok(None)` when no chunk can be had (the
+    /// region is full or busy, or the pool is shut): the caller allocates the buffer on its own.
+    ///
+    /// A new chunk is only tried if `room()` says the region's buffers leave room for one (a
+    /// failed attempt may cost a migration of a whole chunk).
+    pub(crate) fn get(
+        this: &Arc<Self>,
+        region: &RegionRef,
+        len: usize,
+        mode: Mode,
+        room: impl FnOnce() -> bool,
+    ) -> Result<Option<Piece>> {
+        if len == 0 || len % PAGE_SIZE != 0 || len > MAX_PIECE {
+            return Ok(None);
+        }
+        let pages = len >> PAGE_SHIFT;
+        // Aligned as CMA aligns an allocation of this size; chunks are aligned at least as much
+        // (their size is larger), so the alignment in the chunk is the alignment in memory.
+        let align = alignment(pages);
+        let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
+        let found = {
+            let mut s = this.slots.lock();
+            s.list
+                .iter_mut()
+                .filter(|sl| sl.chunk.mode() == mode)
+                .find_map(|sl| {
+                    let first = find(&sl.map, pages, align)?;
+                    mark(&mut sl.map, first, pages, true);
+                    sl.used += pages;
+                    Some((sl.chunk.clone(), first))
+                })
+        };
+        let (chunk, first, fresh) = match found {
+            Some((chunk, first)) => (chunk, first, false),
+            None => {
+                if !room() {
+                    return Ok(None);
+                }
+                let Some(alloc) = Alloc::new(region, CHUNK_SIZE, mode, true).ok().flatten() else {
+                    return Ok(None);
+                };
+                let chunk = Arc::new(alloc, GFP_KERNEL)?;
+                let mut map = [0; WORDS];
+                mark(&mut map, 0, pages, true);
+                let mut s = this.slots.lock();
+                if s.shut {
+                    return Ok(None);
+                }
+                s.list.push(
+                    Slot {
+                        chunk: chunk.clone(),
+                        map,
+                        used: pages,
+                        empty_since: Instant::now(),
+                    },
+                    GFP_KERNEL,
+                )?;
+                (chunk, 0, true)
+            }
+        };
+        // INVARIANT: The pages were marked for this piece above; listed below.
+        let piece = Piece {
+            pool: this.clone(),
+            chunk,
+            first,
+            pages,
+        };
+        // A fresh chunk was zeroed by the DMA API.
+        if !fresh {
+            // On failure the piece's drop gives the pages back.
+            piece.chunk.zero(first << PAGE_SHIFT, len)?;
+        }
+        region.list(node, piece.key(), len, false);
+        Ok(Some(piece))
+    }
+
+    /// Gives the pages of a dropped piece back; a chunk that empties goes back to the region if
+    /// another empty one of its mode is kept or the pool is shut, else is kept for [`IDLE_MS`].
+    fn put(this: &Arc<Self>, chunk: &Arc<Alloc>, first: usize, pages: usize) {
+        let gone = {
+            let mut s = this.slots.lock();
+            let Some(i) = s.list.iter().position(|sl| Arc::ptr_eq(&sl.chunk, chunk)) else {
+                // Shut and given up: the chunk goes with its last piece.
+                return;
+            };
+            let sl = &mut s.list[i];
+            mark(&mut sl.map, first, pages, false);
+            sl.used -= pages;
+            if sl.used != 0 {
+                return;
+            }
+            sl.empty_since = Instant::now();
+            let mode = chunk.mode();
+            let other = s
+                .list
+                .iter()
+                .enumerate()
+                .any(|(j, o)| j != i && o.used == 0 && o.chunk.mode() == mode);
+            if s.shut || other {
+                s.list.remove(i).ok()
+            } else {
+                // Queued under the lock, so never after `shutdown()` set `shut`. Already queued
+                // is as good: the work looks again when this chunk will have idled.
+                let _ = crate::held::queue()
+                    .enqueue_delayed::<Arc<Pool>, 0>(this.clone(), msecs_to_jiffies(IDLE_MS));
+                None
+            }
+        };
+        // Freed (if no piece holds it any more) outside the lock.
+        drop(gone);
+    }
+
+    /// Gives empty chunks back to the region: all of them if `all` or shut, else those idle for
+    /// [`IDLE_MS`] (queueing another look for the others). Returns whether any went.
+    fn reap(self: Arc<Self>, all: bool) -> bool {
+        let mut any = false;
+        loop {
+            let slot = {
+                let mut s = self.slots.lock();
+                let all = all || s.shut;
+                let pos = s.list.iter().position(|sl| {
+                    sl.used == 0 && (all || sl.empty_since.elapsed().as_millis() >= IDLE_MS.into())
+                });
+                match pos {
+                    Some(i) => s.list.remove(i).ok(),
+                    None => {
+                        let wait = s
+                            .list
+                            .iter()
+                            .filter(|sl| sl.used == 0)
+                            .map(|sl| sl.empty_since.elapsed().as_millis())
+                            .max();
+                        if let (Some(ms), false) = (wait, s.shut) {
+                            // CAST: `0 ..= IDLE_MS`, which fits in `u32`.
+                            let left = (i64::from(IDLE_MS) - ms).clamp(1, IDLE_MS.into()) as u32;
+                            let _ = crate::held::queue().enqueue_delayed::<Arc<Pool>, 0>(
+                                self.clone(),
+                                msecs_to_jiffies(left),
+                            );
+                        }
+                        None
+                    }
+                }
+            };
+            match slot {
+                Some(slot) => {
+                    any = true;
+                    // Freed outside the lock.
+                    drop(slot);
+                }
+                None => return any,
+            }
+        }
+    }
+
+    /// Gives every empty chunk back to the region now; returns whether any went.
+    pub(crate) fn release_empty(this: &Arc<Self>) -> bool {
+        this.clone().reap(true)
+    }
+
+    /// Bytes in chunks, of them not handed out, and the largest buffer they have room for.
+    pub(crate) fn usage(&self) -> Usage {
+        let s = self.slots.lock();
+        // CAST: Chunk and page counts fit in `u64`.
+        Usage {
+            chunk_bytes: (s.list.len() * CHUNK_SIZE) as u64,
+            free_bytes: s
+                .list
+                .iter()
+                .map(|sl| ((CHUNK_PAGES - sl.used) << PAGE_SHIFT) as u64)
+                .sum(),
+            largest_free: (s.list.iter().fold(0, |best, sl| {
+                best.max(largest(&sl.map, MAX_PIECE >> PAGE_SHIFT))
+            }) << PAGE_SHIFT) as u64,
+        }
+    }
+
+    /// The DMA addresses of the empty chunks (room the next allocation that needs it gets).
+    pub(crate) fn empty_chunks(&self) -> Result<KVec<u64>> {
+        let mut out = KVec::new();
+        let s = self.slots.lock();
+        for sl in s.list.iter().filter(|sl| sl.used == 0) {
+            out.push(sl.chunk.dma_addr(), GFP_KERNEL)?;
+        }
+        Ok(out)
+    }
+
+    /// Pages in empty chunks, for the shrinker; 0 if the lock is taken (reclaim must not wait
+    /// for it: its holder may be allocating).
+    fn empty_pages(&self) -> usize {
+        match self.slots.try_lock() {
+            Some(s) => s.list.iter().filter(|sl| sl.used == 0).count() * CHUNK_PAGES,
+            None => 0,
+        }
+    }
+
+    /// Unbind: no more work queued, queued work run now, every empty chunk given back; chunks
+    /// that empty later go back at once.
+    pub(crate) fn shutdown(this: &Arc<Self>) {
+        this.slots.lock().shut = true;
+        // Work queued before `shut` was set runs now (and drops its reference to the pool);
+        // none is queued after.
+        // CAST: `DelayedWork` and `Work` are transparent wrappers of the C structures.
+        let idle = core::ptr::from_ref(&this.idle)
+            .cast::<bindings::delayed_work>()
+            .cast_mut();
+        let now = core::ptr::from_ref(&this.now)
+            .cast::<bindings::work_struct>()
+            .cast_mut();
+        // SAFETY: Both were initialised by `new_delayed_work!`/`new_work!` and live as long as
+        // the pool, which `this` holds.
+        unsafe {
+            bindings::flush_delayed_work(idle);
+            bindings::flush_work(now);
+        }
+        Self::release_empty(this);
+    }
+}
+
+/// The pool's shrinker: while registered, memory pressure has the pool's empty chunks given back.
+///
+/// # Invariants
+///
+/// `raw` is a registered shrinker from `shrinker_alloc()` whose `private_data` is
+/// `Arc::as_ptr(&pool)`; freed in [`Drop`], before `pool` (which so outlives every callback).
+pub(crate) struct Shrinker {
+    /// The shrinker.
+    raw: NonNull<bindings::shrinker>,
+    /// The pool its callbacks reach, held until the shrinker is freed.
+    _pool: Arc<Pool>,
+}
+
+// SAFETY: The shrinker is only freed, from any thread; the pool is `Send + Sync`.
+unsafe impl Send for Shrinker {}
+// SAFETY: `&self` gives nothing access to the shrinker.
+unsafe impl Sync for Shrinker {}
+
+impl Shrinker {
+    /// Registers a shrinker for `pool`.
+    pub(crate) fn register(pool: &Arc<Pool>) -> Result<Self> {
+        // SAFETY: A plain string without conversions as the format.
+        let raw = unsafe { bindings::shrinker_alloc(0, c"cmabuf-pool".as_char_ptr()) };
+        let raw = NonNull::new(raw).ok_or(ENOMEM)?;
+        // SAFETY: `raw` is a fresh, unregistered shrinker: ours to fill in. The callbacks reach
+        // the pool through `private_data` while registered, which the `Arc` kept in `Self` keeps
+        // alive until `Drop` freed the shrinker.
+        unsafe {
+            (*raw.as_ptr()).count_objects = Some(shrink_count);
+            (*raw.as_ptr()).scan_objects = Some(shrink_scan);
+            (*raw.as_ptr()).seeks = bindings::DEFAULT_SEEKS as c_int;
+            (*raw.as_ptr()).private_data = Arc::as_ptr(pool).cast_mut().cast();
+            bindings::shrinker_register(raw.as_ptr());
+        }
+        // INVARIANT: Registered, with the pool as private data.
+        Ok(Self {
+            raw,
+            _pool: pool.clone(),
+        })
+    }
+}
+
+impl Drop for Shrinker {
+    fn drop(&mut self) {
+        // SAFETY: Registered (type invariant); `shrinker_free()` waits for running callbacks
+        // before it returns, after which none runs; `self._pool` is dropped after this.
+        unsafe { bindings::shrinker_free(self.raw.as_ptr()) };
+    }
+}
+
+/// The pool a shrinker callback serves.
+///
+/// # Safety
+///
+/// `s` is a [`Shrinker`]'s shrinker, in one of its callbacks.
+unsafe fn pool_of<'a>(s: *mut bindings::shrinker) -> ArcBorrow<'a, Pool> {
+    // SAFETY: `private_data` is `Arc::as_ptr()` of the pool the registration holds, which lives
+    // until after `shrinker_free()`, which waits for this callback (`Shrinker`'s invariant).
+    unsafe { ArcBorrow::from_raw((*s).private_data.cast::<Pool>()) }
+}
+
+/// `count_objects`: pages in empty chunks.
+///
+/// # Safety
+///
+/// Called by the shrinker core, for a [`Shrinker`]'s shrinker.
+unsafe extern "C" fn shrink_count(
+    s: *mut bindings::shrinker,
+    _sc: *mut bindings::shrink_control,
+) -> c_ulong {
+    // SAFETY: Called by the shrinker core for our shrinker.
+    let pool = unsafe { pool_of(s) };
+    // CAST: A page count fits in `c_ulong`.
+    pool.empty_pages() as c_ulong
+}
+
+/// `scan_objects`: has every empty chunk given back, from a work item (freeing takes locks whose
+/// holders may be allocating, i.e. in reclaim, right now).
+///
+/// # Safety
+///
+/// Called by the shrinker core, for a [`Shrinker`]'s shrinker.
+unsafe extern "C" fn shrink_scan(
+    s: *mut bindings::shrinker,
+    _sc: *mut bindings::shrink_control,
+) -> c_ulong {
+    // SAFETY: Called by the shrinker core for our shrinker.
+    let pool = unsafe { pool_of(s) };
+    let pages = pool.empty_pages();
+    if pages == 0 {
+        // CAST: `SHRINK_STOP` is `~0UL`.
+        return bindings::SHRINK_STOP as c_ulong;
+    }
+    // If already queued, the clone is dropped here; the registration holds the pool still.
+    let _ = crate::held::queue().enqueue::<Arc<Pool>, 1>(pool.into());
+    // CAST: A page count fits in `c_ulong`.
+    pages as c_ulong
+}
+
+#[kunit_tests(cmabuf_pool)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pieces_first_fit_and_aligned() {
+        let mut map = [0; WORDS];
+        // 4 KiB at 0, then 64 KiB (16 pages) aligned to 16 pages: at 16, not 1.
+        assert_eq!(find(&map, 1, alignment(1)), Some(0));
+        mark(&mut map, 0, 1, true);
+        assert_eq!(alignment(16), 16);
+        assert_eq!(find(&map, 16, alignment(16)), Some(16));
+        mark(&mut map, 16, 16, true);
+        // The gap 1..16 takes small pieces.
+        assert_eq!(find(&map, 3, alignment(3)), Some(4));
+        assert_eq!(find(&map, 1, alignment(1)), Some(1));
+        // Freed pages are found again.
+        mark(&mut map, 16, 16, false);
+        assert_eq!(find(&map, 16, alignment(16)), Some(16));
+        assert!(!taken(&map, 16));
+        assert!(taken(&map, 0));
+    }
+
+    #[test]
+    fn full_and_largest() {
+        let mut map = [0; WORDS];
+        let piece = MAX_PIECE >> PAGE_SHIFT;
+        assert_eq!(largest(&map, piece), piece);
+        mark(&mut map, 0, CHUNK_PAGES, true);
+        assert_eq!(find(&map, 1, 1), None);
+        assert_eq!(largest(&map, piece), 0);
+        // Every other 1 MiB free: 1 MiB pieces fit, larger do not exist.
+        for i in (0..CHUNK_PAGES).step_by(2 * piece) {
+            mark(&mut map, i, piece, false);
+        }
+        assert_eq!(largest(&map, piece), piece);
+        // One page taken in each free MiB: the largest aligned piece is half of it.
+        for i in (0..CHUNK_PAGES).step_by(2 * piece) {
+            mark(&mut map, i + piece / 2, 1, true);
+        }
+        assert_eq!(largest(&map, piece), piece / 2);
+    }
+}
