@@ -42,19 +42,16 @@ use crate::{
     pool::{
         Pool,
         Shrinker,
-        Usage,
-        CHUNK_SIZE, //
+        Usage, //
     },
     region::RegionRef,
     validate::Mode,
 };
 use kernel::{
-    bindings,
     current,
     device,
     new_condvar,
     new_mutex,
-    page::PAGE_SIZE,
     prelude::*,
     sync::{
         aref::ARef,
@@ -68,9 +65,6 @@ use kernel::{
         Monotonic, //
     }, //
 };
-
-/// `CONFIG_CMA_ALIGNMENT`: CMA aligns a request to at most this order of pages.
-const CMA_ALIGNMENT_ORDER: u32 = bindings::CONFIG_CMA_ALIGNMENT;
 
 /// What the device's lock protects.
 struct State {
@@ -133,7 +127,7 @@ pub(crate) fn bound(limit: u64) -> u64 {
 impl Shared {
     /// State for a freshly bound node.
     pub(crate) fn new(dev: &device::Device, index: u32, region: RegionRef) -> Result<Arc<Self>> {
-        let pool = Pool::new()?;
+        let pool = Pool::new(&region)?;
         let shrinker = Shrinker::register(&pool)?;
         Arc::pin_init(
             try_pin_init!(Self {
@@ -224,16 +218,7 @@ impl Shared {
 
     /// Whether the region's live allocations leave room for `len` bytes as CMA would align them.
     fn has_room(&self, len: u64) -> Result<bool> {
-        let used = self.region.used_ranges()?;
-        // CAST: The page size fits in `u64`.
-        let align = policy::cma_alignment(len, PAGE_SIZE as u64, CMA_ALIGNMENT_ORDER);
-        Ok(policy::fits(
-            &used,
-            self.region.dma_base(),
-            self.region_size(),
-            len,
-            align,
-        ))
+        self.region.has_room(len)
     }
 
     /// Allocates `len` bytes in `mode` from the region, with the retry policy; see
@@ -259,10 +244,8 @@ impl Shared {
         let pool_max =
             crate::compat::param(&crate::module_parameters::pool_max_kib) as usize * 1024;
         let mut piece = if len <= pool_max {
-            // CAST: The chunk size fits in `u64`.
-            let room = || self.has_room(CHUNK_SIZE as u64).unwrap_or(false);
             // Out of kernel memory: like any other, not counted as the region's `ENOMEM`.
-            Pool::get(&self.pool.0, &self.region, len, mode, room)?
+            Pool::get(&self.pool.0, len, mode)?
         } else {
             None
         };

@@ -13,6 +13,13 @@
 //! in the region under its address with bit 0 set (the chunk under the plain
 //! address), so debugfs names its dma-buf.
 //!
+//! A chunk is taken for a burst of small buffers: when a second small buffer
+//! of a mode finds no room within [`BURST_MS`] of the first (which came
+//! straight from the region), and only from free memory. An occasional small
+//! buffer, and any when movable pages fill the CMA areas, comes straight from
+//! the region like a large one, migrating only its own size: a chunk would
+//! migrate 64 times what a 64 KiB buffer does.
+//!
 //! Chunks go back to the region as soon as they are not needed:
 //!
 //! - a chunk that empties while another empty one of its mode is kept goes
@@ -82,6 +89,9 @@ const CHUNK_PAGES: usize = CHUNK_SIZE >> PAGE_SHIFT;
 const WORDS: usize = CHUNK_PAGES.div_ceil(64);
 /// How long the kept empty chunk of a mode waits for reuse before it goes back, in ms.
 pub(crate) const IDLE_MS: u32 = 1000;
+/// Two small buffers of a mode finding no room within this many ms make a burst, which a new
+/// chunk serves.
+pub(crate) const BURST_MS: u32 = 250;
 
 /// Whether page `i` of a chunk is handed out.
 fn taken(map: &[u64; WORDS], i: usize) -> bool {
@@ -110,6 +120,22 @@ fn find(map: &[u64; WORDS], n: usize, align: usize) -> Option<usize> {
     }
     None
 }
+
+/// Free pages in the CMA areas (`global_zone_page_state(NR_FREE_CMA_PAGES)`).
+fn free_cma_pages() -> usize {
+    // CAST: The item index is a small constant.
+    let item = bindings::zone_stat_item_NR_FREE_CMA_PAGES as usize;
+    // SAFETY: `vm_zone_stat` is the kernel's array of global zone counters, which lives forever
+    // and has an entry for every `zone_stat_item`; reading one is `atomic_long_read()`, a
+    // relaxed load.
+    let n = unsafe { core::ptr::read_volatile(&raw const bindings::vm_zone_stat[item].counter) };
+    // Per-CPU drift can make the global counter briefly negative: none then.
+    usize::try_from(n).unwrap_or(0)
+}
+
+/// Free CMA pages below which no new chunk is taken: a chunk then likely means migrating a whole
+/// chunk of movable pages for one small buffer, which on its own would migrate only its size.
+const MIN_FREE_CMA_PAGES: usize = 4 * CHUNK_PAGES;
 
 /// The page alignment of a piece of `n` pages: what CMA gives an allocation of that size.
 fn alignment(n: usize) -> usize {
@@ -146,13 +172,17 @@ struct Slot {
 struct Slots {
     /// The chunks.
     list: KVec<Slot>,
-    /// Set at unbind: no more work queued, chunks that empty go back at once.
+    /// When a small buffer of each mode last found no chunk with room (by [`mode_index`]).
+    last_miss: [Option<Instant<Monotonic>>; 3],
+    /// Set at unbind: no more work queued, no chunk taken, chunks that empty go back at once.
     shut: bool,
 }
 
 /// A node's pool of chunks; see the module documentation.
 #[pin_data]
 pub(crate) struct Pool {
+    /// The region chunks come from.
+    region: RegionRef,
     /// The chunks.
     #[pin]
     slots: Mutex<Slots>,
@@ -185,6 +215,15 @@ impl WorkItem<1> for Pool {
 
     fn run(this: Arc<Pool>) {
         this.reap(true);
+    }
+}
+
+/// The index of `mode` in [`Slots::last_miss`].
+fn mode_index(mode: Mode) -> usize {
+    match mode {
+        Mode::Coherent => 0,
+        Mode::WriteCombine => 1,
+        Mode::Cached => 2,
     }
 }
 
@@ -243,12 +282,14 @@ pub(crate) struct Usage {
 }
 
 impl Pool {
-    /// An empty pool.
-    pub(crate) fn new() -> Result<Arc<Self>> {
+    /// An empty pool of chunks from `region`.
+    pub(crate) fn new(region: &RegionRef) -> Result<Arc<Self>> {
         Arc::pin_init(
             pin_init!(Self {
+                region: region.clone(),
                 slots <- new_mutex!(Slots {
                     list: KVec::new(),
+                    last_miss: [None; 3],
                     shut: false,
                 }),
                 idle <- new_delayed_work!("cmabuf_pool_idle"),
@@ -259,18 +300,15 @@ impl Pool {
     }
 
     /// A zeroed piece of `len` bytes (page aligned, at most [`MAX_PIECE`]) in `mode`, from a
-    /// chunk with room or a new chunk of `region`. `Ok(None)` when no chunk can be had (the
-    /// region is full or busy, or the pool is shut): the caller allocates the buffer on its own.
+    /// chunk with room or, in a burst, a new chunk. `Ok(None)` when no chunk is had: the caller
+    /// allocates the buffer on its own.
     ///
-    /// A new chunk is only tried if `room()` says the region's buffers leave room for one (a
-    /// failed attempt may cost a migration of a whole chunk).
-    pub(crate) fn get(
-        this: &Arc<Self>,
-        region: &RegionRef,
-        len: usize,
-        mode: Mode,
-        room: impl FnOnce() -> bool,
-    ) -> Result<Option<Piece>> {
+    /// A new chunk is taken only for the second small buffer of a mode within [`BURST_MS`] that
+    /// finds no room: an occasional small buffer comes straight from the region and migrates
+    /// only its own size, where a chunk could migrate a whole chunk of movable pages (64 times
+    /// what a 64 KiB buffer does); and only if the region's buffers leave room for a chunk and
+    /// the CMA areas have [`MIN_FREE_CMA_PAGES`] free.
+    pub(crate) fn get(this: &Arc<Self>, len: usize, mode: Mode) -> Result<Option<Piece>> {
         if len == 0 || len % PAGE_SIZE != 0 || len > MAX_PIECE {
             return Ok(None);
         }
@@ -281,7 +319,8 @@ impl Pool {
         let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
         let found = {
             let mut s = this.slots.lock();
-            s.list
+            let found = s
+                .list
                 .iter_mut()
                 .filter(|sl| sl.chunk.mode() == mode)
                 .find_map(|sl| {
@@ -289,15 +328,32 @@ impl Pool {
                     mark(&mut sl.map, first, pages, true);
                     sl.used += pages;
                     Some((sl.chunk.clone(), first))
-                })
+                });
+            match found {
+                Some(f) => Some(f),
+                None => {
+                    let last = s.last_miss[mode_index(mode)].replace(Instant::now());
+                    let burst = last.is_some_and(|t| t.elapsed().as_millis() < i64::from(BURST_MS));
+                    if !burst || s.shut {
+                        return Ok(None);
+                    }
+                    None
+                }
+            }
         };
         let (chunk, first, fresh) = match found {
             Some((chunk, first)) => (chunk, first, false),
             None => {
-                if !room() {
+                // CAST: The chunk size fits in `u64`.
+                if free_cma_pages() < MIN_FREE_CMA_PAGES
+                    || !this.region.has_room(CHUNK_SIZE as u64)?
+                {
                     return Ok(None);
                 }
-                let Some(alloc) = Alloc::new(region, CHUNK_SIZE, mode, true).ok().flatten() else {
+                let Some(alloc) = Alloc::new(&this.region, CHUNK_SIZE, mode, true)
+                    .ok()
+                    .flatten()
+                else {
                     return Ok(None);
                 };
                 let chunk = Arc::new(alloc, GFP_KERNEL)?;
@@ -331,7 +387,7 @@ impl Pool {
             // On failure the piece's drop gives the pages back.
             piece.chunk.zero(first << PAGE_SHIFT, len)?;
         }
-        region.list(node, piece.key(), len, false);
+        this.region.list(node, piece.key(), len, false);
         Ok(Some(piece))
     }
 

@@ -462,6 +462,24 @@ impl Region {
         Ok(out)
     }
 
+    /// Whether the live allocations leave room for `len` bytes as CMA would align them.
+    pub(crate) fn has_room(&self, len: u64) -> Result<bool> {
+        let used = self.used_ranges()?;
+        // CAST: The page size fits in `u64`.
+        let align = crate::policy::cma_alignment(
+            len,
+            kernel::page::PAGE_SIZE as u64,
+            bindings::CONFIG_CMA_ALIGNMENT,
+        );
+        Ok(crate::policy::fits(
+            &used,
+            self.dma_base,
+            self.size,
+            len,
+            align,
+        ))
+    }
+
     /// Calls `f(address, size, dma-buf, chunk)` for each live allocation (`chunk`: a chunk that
     /// small buffers are carved from, whose buffers are listed after it), under the region's
     /// lock, which keeps each listed dma-buf alive for the call (its `release` unlists it under

@@ -3,10 +3,14 @@
  * Small buffers carved from pooled chunks (pool_max_kib, 1024 by default):
  * each still physically contiguous, aligned as CMA aligns its size, zeroed,
  * in its own cache mode, mappable and exportable, counted at its exact size;
- * chunks go back to the region when they empty (at once beside another empty
- * one of their mode, after a second idle, under memory pressure, when a large
- * allocation needs the room, at unbind).
+ * a chunk is taken for a burst (the second small buffer of a mode within
+ * 250 ms that finds no room), an occasional one comes straight from the
+ * region; chunks go back to the region when they empty (at once beside
+ * another empty one of their mode, after a second idle, under memory
+ * pressure, when a large allocation needs the room, at unbind).
  *
+ *  occasional_then_burst   one small buffer alone takes no chunk; two in a
+ *                          burst do
  *  share_a_chunk           16 x 64 KiB cached: one 4 MiB chunk, distinct
  *                          64 KiB-aligned addresses inside it, exact sizes in
  *                          the statistics and pool_* figures that add up
@@ -70,6 +74,30 @@ static long long pool_bytes(int fd, long long *free_bytes)
 	return st.pool_bytes;
 }
 
+/*
+ * A burst of two small buffers of `mode` (the second takes a chunk), both
+ * freed: the pool then keeps an empty chunk of the mode. 0, or -1 if the
+ * pool did not reach `want` bytes in three tries.
+ */
+static int prime(int fd, __u32 mode, long long want)
+{
+	for (int i = 0; i < 3; i++) {
+		struct cmabuf_alloc a, b;
+
+		if (alloc_buf(fd, PAGE, mode, &a))
+			return -1;
+		if (alloc_buf(fd, PAGE, mode, &b)) {
+			free_buf(fd, a.handle);
+			return -1;
+		}
+		free_buf(fd, a.handle);
+		free_buf(fd, b.handle);
+		if (pool_bytes(fd, NULL) >= want)
+			return 0;
+	}
+	return -1;
+}
+
 static unsigned char *map_buf(int fd, const struct cmabuf_alloc *a, size_t len)
 {
 	unsigned char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, a->mmap_offset);
@@ -113,6 +141,34 @@ FIXTURE_TEARDOWN(pool)
 						      self->d.region);
 }
 
+TEST_F(pool, occasional_then_burst)
+{
+	struct cmabuf_alloc a, b;
+	struct cmabuf_stats s0, s1;
+
+	usleep(500000);
+	ASSERT_EQ(0, get_stats(self->d.fd, &s0));
+	/* One small buffer, alone: straight from the region, no chunk. */
+	ASSERT_EQ(0, alloc_buf(self->d.fd, 64 * KiB, CMABUF_MODE_CACHED, &a));
+	EXPECT_EQ(0, pool_bytes(self->d.fd, NULL));
+	EXPECT_EQ(self->taken0 + 64 * KiB / PAGE, cma_taken(self->d.region));
+	ASSERT_EQ(0, free_buf(self->d.fd, a.handle));
+	EXPECT_EQ(self->taken0, cma_taken(self->d.region));
+	/* Past the burst window, the next one is occasional too. */
+	usleep(500000);
+	ASSERT_EQ(0, alloc_buf(self->d.fd, 64 * KiB, CMABUF_MODE_CACHED, &a));
+	EXPECT_EQ(0, pool_bytes(self->d.fd, NULL));
+	/* A second one right after it: a burst, served by a chunk. */
+	ASSERT_EQ(0, alloc_buf(self->d.fd, 64 * KiB, CMABUF_MODE_CACHED, &b));
+	EXPECT_EQ(CHUNK, pool_bytes(self->d.fd, NULL));
+	EXPECT_EQ(0, b.dma_addr % (64 * KiB));
+	EXPECT_EQ(self->taken0 + (64 * KiB + CHUNK) / PAGE, cma_taken(self->d.region));
+	ASSERT_EQ(0, get_stats(self->d.fd, &s1));
+	EXPECT_EQ(s0.live_bytes + 128 * KiB, s1.live_bytes);
+	EXPECT_EQ(0, free_buf(self->d.fd, a.handle));
+	EXPECT_EQ(0, free_buf(self->d.fd, b.handle));
+}
+
 TEST_F(pool, share_a_chunk)
 {
 	struct cmabuf_alloc a[16];
@@ -121,6 +177,7 @@ TEST_F(pool, share_a_chunk)
 	__u64 lo = ~0ULL, hi = 0;
 	int i, j;
 
+	ASSERT_EQ(0, prime(self->d.fd, CMABUF_MODE_CACHED, CHUNK));
 	ASSERT_EQ(0, get_stats(self->d.fd, &s0));
 	for (i = 0; i < 16; i++) {
 		ASSERT_EQ(0, alloc_buf(self->d.fd, 64 * KiB, CMABUF_MODE_CACHED, &a[i]));
@@ -158,6 +215,7 @@ TEST_F(pool, zeroed_again)
 		struct cmabuf_alloc a, b;
 		unsigned char *p;
 
+		ASSERT_EQ(0, prime(self->d.fd, modes[m], (m + 1) * CHUNK));
 		ASSERT_EQ(0, alloc_buf(self->d.fd, 128 * KiB, modes[m], &a));
 		p = map_buf(self->d.fd, &a, a.alloc_size);
 		ASSERT_NE(NULL, p);
@@ -184,6 +242,8 @@ TEST_F(pool, modes_apart)
 	struct cmabuf_alloc a[4][2];
 	int m, k;
 
+	for (m = 0; m < 3; m++)
+		ASSERT_EQ(0, prime(self->d.fd, modes[m], (m + 1) * CHUNK));
 	for (m = 0; m < 4; m++)
 		for (k = 0; k < 2; k++)
 			ASSERT_EQ(0, alloc_buf(self->d.fd, 16 * KiB, modes[m], &a[m][k]));
@@ -233,6 +293,7 @@ TEST_F(pool, idle_chunk_goes_back)
 	struct cmabuf_alloc a;
 	double t;
 
+	ASSERT_EQ(0, prime(self->d.fd, CMABUF_MODE_CACHED, CHUNK));
 	ASSERT_EQ(0, alloc_buf(self->d.fd, 64 * KiB, CMABUF_MODE_CACHED, &a));
 	ASSERT_EQ(0, free_buf(self->d.fd, a.handle));
 	EXPECT_EQ(self->taken0 + CHUNK / PAGE, cma_taken(self->d.region));
@@ -247,6 +308,7 @@ TEST_F(pool, shrinker_gives_back)
 	struct cmabuf_alloc a;
 	double t0, t;
 
+	ASSERT_EQ(0, prime(self->d.fd, CMABUF_MODE_CACHED, CHUNK));
 	ASSERT_EQ(0, alloc_buf(self->d.fd, 64 * KiB, CMABUF_MODE_CACHED, &a));
 	ASSERT_EQ(0, free_buf(self->d.fd, a.handle));
 	t0 = now();
@@ -270,6 +332,7 @@ TEST_F(pool, large_takes_the_room)
 	ASSERT_EQ(0, get_stats(self->d.fd, &st));
 	largest = st.largest_free & ~(CHUNK - 1);
 	/* An empty chunk is kept somewhere in the region... */
+	ASSERT_EQ(0, prime(self->d.fd, CMABUF_MODE_CACHED, CHUNK));
 	ASSERT_EQ(0, alloc_buf(self->d.fd, 64 * KiB, CMABUF_MODE_CACHED, &a));
 	ASSERT_EQ(0, free_buf(self->d.fd, a.handle));
 	ASSERT_EQ(CHUNK, pool_bytes(self->d.fd, NULL));
@@ -292,6 +355,7 @@ TEST_F(pool, held_piece_stays_taken)
 	int pfd[2], ok;
 	double t0;
 
+	ASSERT_EQ(0, prime(self->d.fd, CMABUF_MODE_CACHED, CHUNK));
 	ASSERT_EQ(0, pipe(pfd));
 	ASSERT_LE(64 * KiB, fcntl(pfd[1], F_SETPIPE_SZ, 64 * KiB));
 	ASSERT_EQ(0, alloc_buf(self->d.fd, 64 * KiB, CMABUF_MODE_CACHED | CMABUF_ALLOC_PAGE_MAP, &a));
@@ -331,6 +395,8 @@ TEST_F(pool, unbind_gives_back)
 
 	if (!self->d.platform[0])
 		SKIP(return, "no platform device name for %s", dev_path());
+	ASSERT_EQ(0, prime(self->d.fd, CMABUF_MODE_CACHED, CHUNK));
+	ASSERT_EQ(0, prime(self->d.fd, CMABUF_MODE_COHERENT, 2 * CHUNK));
 	ASSERT_EQ(0, alloc_buf(self->d.fd, 64 * KiB, CMABUF_MODE_CACHED, &a));
 	ASSERT_EQ(0, alloc_buf(self->d.fd, 64 * KiB, CMABUF_MODE_COHERENT, &b));
 	p = map_buf(self->d.fd, &a, 64 * KiB);
