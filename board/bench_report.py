@@ -115,6 +115,10 @@ def table(data):
                                      data.get("fallbacks_during_bench", 0)))
     out.append("fragmentation: %d of %d 8 MiB allocations succeeded on a fragmented machine"
                % (data["fragmentation_successes"], data["fragmentation_attempts"]))
+    small = str(data.get("fragmentation_small", "")).split()
+    if len(small) == 2:
+        out.append("  with small buffers churning beside: %s allocated, the pool's chunks at most %s MiB"
+                   % (small[0], small[1]))
     return "\n".join(out)
 
 

@@ -75,6 +75,13 @@ class Table(unittest.TestCase):
         self.assertIn("small buffers churning", bench_report.table(d))
         self.assertIn("1.00 [0.90-1.10]", bench_report.table(d))
 
+    def test_small_buffers_beside_fragmentation(self):
+        d = bench_report.parse(['BENCH-BEGIN', '{"fragmentation_success":"10/10",'
+                                '"fragmentation_small":"40/40 12"}', 'BENCH-END'])
+        self.assertIn("small buffers churning beside: 40/40 allocated, the pool's chunks at "
+                      "most 12 MiB", bench_report.table(d))
+        self.assertNotIn("churning beside", bench_report.table(bench_report.parse(DOC)))
+
     def test_no_direct_io_rows_without_a_disk(self):
         self.assertNotIn("O_DIRECT", bench_report.table(bench_report.parse(DOC)))
 
