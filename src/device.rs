@@ -19,8 +19,9 @@
 //! The module's locks, outermost first: `CmabufFile::state` (the first
 //! EXPORT of a handle makes its dma-buf under it) → `Region::used` → a
 //! dma-buf's `name_lock` (debugfs reads names). `REGIONS` (the module's list
-//! of regions), `Shared::state`, a `Ledger`'s figures and an exporter's list
-//! of mapped tables are each taken with no other lock of ours held.
+//! of regions), `Shared::state`, a `Ledger`'s figures, an exporter's list of
+//! mapped tables and a small-buffer pool's chunks (`pool.rs`; its shrinker
+//! only tries it) are each taken with no other lock of ours held.
 //!
 //! Held by others when ours are taken: a process's mmap lock (mmap looks a
 //! handle up; a VMA that closes may drop a buffer's last reference, which
