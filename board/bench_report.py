@@ -148,6 +148,16 @@ def gnuplot_script(data, png, datafile):
                 else:
                     cols += [str(v), str(q.get("p25", v)), str(q.get("p75", v))]
             f.write(s + " " + " ".join(cols) + "\n")
+    # Powers of two around every bar and its spread, at least 0.25 to 4.
+    vals = [float(v) for k, _ in rows for s in SIZES
+            for v in [data.get(k, {}).get(s)] + list(
+                (data.get("spread", {}).get(k, {}).get(s) or {}).values())
+            if isinstance(v, (int, float)) and v > 0]
+    lo, hi = 0.25, 4.0
+    while vals and lo > min(vals):
+        lo /= 2
+    while vals and hi < max(vals):
+        hi *= 2
     plots = []
     for i, (_, title) in enumerate(rows):
         col = 2 + 3 * i
@@ -163,7 +173,7 @@ def gnuplot_script(data, png, datafile):
         "set style histogram errorbars gap 1 lw 1",
         "set style fill solid 0.8 border -1",
         "set logscale y 2",
-        "set yrange [0.25:4]",
+        "set yrange [%g:%g]" % (lo, hi),
         "set ylabel 'ratio'",
         "set xlabel 'buffer size'",
         "set key below",

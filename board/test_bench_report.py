@@ -82,6 +82,17 @@ class Table(unittest.TestCase):
                       "most 12 MiB", bench_report.table(d))
         self.assertNotIn("churning beside", bench_report.table(bench_report.parse(DOC)))
 
+    def test_plot_range_holds_every_bar(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            d = bench_report.parse(['BENCH-BEGIN', '{"alloc_p50_vs_cma_heap":{"64K":0.11,"1M":0.5},'
+                                    '"spread":{"alloc_p50_vs_cma_heap":{"64K":{"p25":0.1,'
+                                    '"p75":0.12}}},"fragmentation_success":"1/1"}', 'BENCH-END'])
+            script = bench_report.gnuplot_script(d, "x.png", os.path.join(tmp, "d"))
+            self.assertIn("set yrange [0.0625:4]", script)
+            script = bench_report.gnuplot_script(bench_report.parse(DOC), "x.png",
+                                                 os.path.join(tmp, "d"))
+            self.assertIn("set yrange [0.25:4]", script)
+
     def test_no_direct_io_rows_without_a_disk(self):
         self.assertNotIn("O_DIRECT", bench_report.table(bench_report.parse(DOC)))
 
