@@ -90,11 +90,11 @@ pub(crate) struct Shared {
     /// Signalled when unbind starts: allocations backing off between retries stop waiting.
     #[pin]
     unbinding: CondVar,
-    /// Small buffers' chunks (shut down at unbind, or when the state goes).
-    pool: PoolOwner,
-    /// The pool's shrinker, until unbind.
+    /// The pool's shrinker, until unbind (dropped before the pool: it queues the pool's work).
     #[pin]
     shrinker: Mutex<Option<Shrinker>>,
+    /// Small buffers' chunks (shut down at unbind, or when the state goes).
+    pool: PoolOwner,
 }
 
 /// The node's pool, shut down when dropped (if unbind did not already).
@@ -138,8 +138,8 @@ impl Shared {
                 ledger: Ledger::new()?,
                 state <- new_mutex!(State { bound: true }),
                 unbinding <- new_condvar!(),
-                pool: PoolOwner(pool),
                 shrinker <- new_mutex!(Some(shrinker)),
+                pool: PoolOwner(pool),
             }),
             GFP_KERNEL,
         )

@@ -622,12 +622,18 @@ unsafe extern "C" fn shrink_scan(
 ) -> c_ulong {
     // SAFETY: Called by the shrinker core for our shrinker.
     let pool = unsafe { pool_of(s) };
-    let pages = pool.empty_pages();
-    if pages == 0 {
+    // Not waiting for the lock: its holder may be allocating.
+    let Some(slots) = pool.slots.try_lock() else {
         // CAST: `SHRINK_STOP` is `~0UL`.
         return bindings::SHRINK_STOP as c_ulong;
+    };
+    let pages = slots.list.iter().filter(|sl| sl.used == 0).count() * CHUNK_PAGES;
+    if pages == 0 || slots.shut {
+        // CAST: As above.
+        return bindings::SHRINK_STOP as c_ulong;
     }
-    // If already queued, the clone is dropped here; the registration holds the pool still.
+    // Queued under the lock, so never after `shutdown()` set `shut`. If already queued, the
+    // clone is dropped here; the registration holds the pool still.
     let _ = crate::held::queue().enqueue::<Arc<Pool>, 1>(pool.into());
     // CAST: A page count fits in `c_ulong`.
     pages as c_ulong
