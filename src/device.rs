@@ -17,11 +17,13 @@
 //! # Lock order
 //!
 //! The module's locks, outermost first: `CmabufFile::state` (the first
-//! EXPORT of a handle makes its dma-buf under it) → `Region::used` → a
-//! dma-buf's `name_lock` (debugfs reads names). `REGIONS` (the module's list
-//! of regions), `Shared::state`, a `Ledger`'s figures, an exporter's list of
-//! mapped tables and a small-buffer pool's chunks (`pool.rs`; its shrinker
-//! only tries it) are each taken with no other lock of ours held.
+//! EXPORT of a handle makes its dma-buf under it) → a small-buffer pool's
+//! chunks (`pool.rs`: chunks are freed, and statistics read the region, under
+//! it; its shrinker only tries it) → `Region::used` → `REGIONS` (the module's
+//! list of regions; a freed chunk drops its region reference); and
+//! `Region::used` → a dma-buf's `name_lock` (debugfs reads names).
+//! `Shared::state`, a `Ledger`'s figures and an exporter's list of mapped
+//! tables are each taken with no other lock of ours held.
 //!
 //! Held by others when ours are taken: a process's mmap lock (mmap looks a
 //! handle up; a VMA that closes may drop a buffer's last reference, which
@@ -305,18 +307,18 @@ impl Shared {
 
     /// A snapshot of the statistics.
     pub(crate) fn stats(&self) -> Result<Stats> {
-        let mut used = self.region.used_ranges()?;
         // An empty chunk of the pool is room: an allocation that needs it gets it.
-        let empty = self.pool.0.empty_chunks()?;
-        used.retain(|(addr, _)| !empty.contains(addr));
+        let (
+            Usage {
+                chunk_bytes,
+                free_bytes,
+                largest_free,
+            },
+            used,
+        ) = self.pool.0.snapshot()?;
         let mut stats = self.ledger.stats();
         stats.largest_free =
             policy::largest_free(&used, self.region.dma_base(), self.region_size());
-        let Usage {
-            chunk_bytes,
-            free_bytes,
-            largest_free,
-        } = self.pool.0.usage();
         stats.pool_bytes = chunk_bytes;
         stats.pool_free_bytes = free_bytes;
         // Room in a chunk serves small buffers.

@@ -53,7 +53,10 @@ use crate::{
     region::RegionRef,
     validate::Mode, //
 };
-use core::ptr::NonNull;
+use core::{
+    mem::ManuallyDrop,
+    ptr::NonNull, //
+};
 use kernel::{
     bindings, impl_has_delayed_work, impl_has_work, new_delayed_work, new_mutex, new_work,
     page::{
@@ -237,8 +240,8 @@ fn mode_index(mode: Mode) -> usize {
 pub(crate) struct Piece {
     /// The pool the pages go back to.
     pool: Arc<Pool>,
-    /// The chunk.
-    chunk: Arc<Alloc>,
+    /// The chunk; taken only in [`Drop`], which hands it to [`Pool::put`].
+    chunk: ManuallyDrop<Arc<Alloc>>,
     /// First page in the chunk.
     first: usize,
     /// Number of pages.
@@ -266,8 +269,10 @@ impl Piece {
 impl Drop for Piece {
     fn drop(&mut self) {
         self.chunk.region().unlist(self.key());
+        // SAFETY: Taken once, here; `self.chunk` is not used again.
+        let chunk = unsafe { ManuallyDrop::take(&mut self.chunk) };
         // INVARIANT: The pages are marked free here, after which the piece is gone.
-        Pool::put(&self.pool, &self.chunk, self.first, self.pages);
+        Pool::put(&self.pool, chunk, self.first, self.pages);
     }
 }
 
@@ -344,6 +349,8 @@ impl Pool {
         let (chunk, first, fresh) = match found {
             Some((chunk, first)) => (chunk, first, false),
             None => {
+                // Not under the pool's lock: taking a chunk may migrate pages for long, and
+                // pieces going back (from VMA closes under mmap locks, too) need the lock.
                 // CAST: The chunk size fits in `u64`.
                 if free_cma_pages() < MIN_FREE_CMA_PAGES
                     || !this.region.has_room(CHUNK_SIZE as u64)?
@@ -378,7 +385,7 @@ impl Pool {
         // INVARIANT: The pages were marked for this piece above; listed below.
         let piece = Piece {
             pool: this.clone(),
-            chunk,
+            chunk: ManuallyDrop::new(chunk),
             first,
             pages,
         };
@@ -393,17 +400,24 @@ impl Pool {
 
     /// Gives the pages of a dropped piece back; a chunk that empties goes back to the region if
     /// another empty one of its mode is kept or the pool is shut, else is kept for [`IDLE_MS`].
-    fn put(this: &Arc<Self>, chunk: &Arc<Alloc>, first: usize, pages: usize) {
+    ///
+    /// A chunk that goes back is freed under the pool's lock, so that statistics (which take it)
+    /// see it either in the pool or back in the region, never in between.
+    fn put(this: &Arc<Self>, chunk: Arc<Alloc>, first: usize, pages: usize) {
+        let mut s = this.slots.lock();
+        let Some(i) = s.list.iter().position(|sl| Arc::ptr_eq(&sl.chunk, &chunk)) else {
+            // Shut and given up: the chunk goes with its last piece.
+            drop(s);
+            drop(chunk);
+            return;
+        };
         let gone = {
-            let mut s = this.slots.lock();
-            let Some(i) = s.list.iter().position(|sl| Arc::ptr_eq(&sl.chunk, chunk)) else {
-                // Shut and given up: the chunk goes with its last piece.
-                return;
-            };
             let sl = &mut s.list[i];
             mark(&mut sl.map, first, pages, false);
             sl.used -= pages;
             if sl.used != 0 {
+                drop(s);
+                drop(chunk);
                 return;
             }
             sl.empty_since = Instant::now();
@@ -423,8 +437,10 @@ impl Pool {
                 None
             }
         };
-        // Freed (if no piece holds it any more) outside the lock.
+        // The last references: the chunk is freed here, under the lock.
         drop(gone);
+        drop(chunk);
+        drop(s);
     }
 
     /// Gives empty chunks back to the region: all of them if `all` or shut, else those idle for
@@ -432,14 +448,19 @@ impl Pool {
     fn reap(self: Arc<Self>, all: bool) -> bool {
         let mut any = false;
         loop {
-            let slot = {
+            let released = {
                 let mut s = self.slots.lock();
                 let all = all || s.shut;
                 let pos = s.list.iter().position(|sl| {
                     sl.used == 0 && (all || sl.empty_since.elapsed().as_millis() >= IDLE_MS.into())
                 });
                 match pos {
-                    Some(i) => s.list.remove(i).ok(),
+                    // Freed under the lock (see `put`): an empty chunk's slot holds its last
+                    // reference.
+                    Some(i) => {
+                        drop(s.list.remove(i));
+                        Some(())
+                    }
                     None => {
                         let wait = s
                             .list
@@ -459,12 +480,8 @@ impl Pool {
                     }
                 }
             };
-            match slot {
-                Some(slot) => {
-                    any = true;
-                    // Freed outside the lock.
-                    drop(slot);
-                }
+            match released {
+                Some(()) => any = true,
                 None => return any,
             }
         }
@@ -475,11 +492,19 @@ impl Pool {
         this.clone().reap(true)
     }
 
-    /// Bytes in chunks, of them not handed out, and the largest buffer they have room for.
-    pub(crate) fn usage(&self) -> Usage {
+    /// What the pool holds, and the region's live allocations (as `Region::used_ranges`) less
+    /// the empty chunks (room the next allocation that needs it gets), read together: under the
+    /// pool's lock, which chunks are taken and freed under.
+    pub(crate) fn snapshot(&self) -> Result<(Usage, KVec<(u64, u64)>)> {
         let s = self.slots.lock();
+        let mut used = self.region.used_ranges()?;
+        used.retain(|(addr, _)| {
+            !s.list
+                .iter()
+                .any(|sl| sl.used == 0 && sl.chunk.dma_addr() == *addr)
+        });
         // CAST: Chunk and page counts fit in `u64`.
-        Usage {
+        let usage = Usage {
             chunk_bytes: (s.list.len() * CHUNK_SIZE) as u64,
             free_bytes: s
                 .list
@@ -489,17 +514,8 @@ impl Pool {
             largest_free: (s.list.iter().fold(0, |best, sl| {
                 best.max(largest(&sl.map, MAX_PIECE >> PAGE_SHIFT))
             }) << PAGE_SHIFT) as u64,
-        }
-    }
-
-    /// The DMA addresses of the empty chunks (room the next allocation that needs it gets).
-    pub(crate) fn empty_chunks(&self) -> Result<KVec<u64>> {
-        let mut out = KVec::new();
-        let s = self.slots.lock();
-        for sl in s.list.iter().filter(|sl| sl.used == 0) {
-            out.push(sl.chunk.dma_addr(), GFP_KERNEL)?;
-        }
-        Ok(out)
+        };
+        Ok((usage, used))
     }
 
     /// Pages in empty chunks, for the shrinker; 0 if the lock is taken (reclaim must not wait

@@ -95,16 +95,29 @@ static inline long cma_taken(const char *region)
  */
 static inline long cma_used(const char *region)
 {
-	struct cmabuf_stats st;
-	long taken = cma_taken(region);
 	int fd = open(dev_path(), O_RDONLY | O_CLOEXEC);
+	long taken = cma_taken(region);
 
-	if (fd >= 0) {
+	/*
+	 * The pool frees a chunk under the lock STATS takes: CMA's count read
+	 * the same before and after STATS agrees with what STATS saw.
+	 */
+	for (int i = 0; fd >= 0 && i < 100; i++) {
+		struct cmabuf_stats st;
+		long again;
+
 		memset(&st, 0, sizeof(st));
-		if (ioctl(fd, CMABUF_IOCTL_STATS, &st) == 0 && taken >= 0)
+		if (ioctl(fd, CMABUF_IOCTL_STATS, &st) || taken < 0)
+			break;
+		again = cma_taken(region);
+		if (again == taken) {
 			taken -= st.pool_free_bytes / sysconf(_SC_PAGESIZE);
-		close(fd);
+			break;
+		}
+		taken = again;
 	}
+	if (fd >= 0)
+		close(fd);
 	return taken;
 }
 
