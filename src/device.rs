@@ -219,11 +219,6 @@ impl Shared {
         self.ledger.count(|s| s.fail_limit += 1);
     }
 
-    /// Whether the region's live allocations leave room for `len` bytes as CMA would align them.
-    fn has_room(&self, len: u64) -> Result<bool> {
-        self.region.has_room(len)
-    }
-
     /// Allocates `len` bytes in `mode` from the region, with the retry policy; see
     /// [`crate::policy`]. Never returns memory from outside the region. Returns the memory and
     /// how long it took, in µs.
@@ -268,7 +263,7 @@ impl Shared {
             if current!().signal_pending() {
                 break Err(EINTR);
             }
-            if !self.has_room(len64)? {
+            if !self.region.has_room(len64)? {
                 break Err(ENOMEM);
             }
             let Some(ms) = policy.delay_ms(retry) else {

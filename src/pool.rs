@@ -181,6 +181,13 @@ struct Slots {
     shut: bool,
 }
 
+impl Slots {
+    /// Pages in empty chunks.
+    fn empty_pages(&self) -> usize {
+        self.list.iter().filter(|sl| sl.used == 0).count() * CHUNK_PAGES
+    }
+}
+
 /// A node's pool of chunks; see the module documentation.
 #[pin_data]
 pub(crate) struct Pool {
@@ -522,7 +529,7 @@ impl Pool {
     /// for it: its holder may be allocating).
     fn empty_pages(&self) -> usize {
         match self.slots.try_lock() {
-            Some(s) => s.list.iter().filter(|sl| sl.used == 0).count() * CHUNK_PAGES,
+            Some(s) => s.empty_pages(),
             None => 0,
         }
     }
@@ -643,7 +650,7 @@ unsafe extern "C" fn shrink_scan(
         // CAST: `SHRINK_STOP` is `~0UL`.
         return bindings::SHRINK_STOP as c_ulong;
     };
-    let pages = slots.list.iter().filter(|sl| sl.used == 0).count() * CHUNK_PAGES;
+    let pages = slots.empty_pages();
     if pages == 0 || slots.shut {
         // CAST: As above.
         return bindings::SHRINK_STOP as c_ulong;
