@@ -62,12 +62,18 @@ pub(crate) struct Stats {
     pub(crate) pool_bytes: u64,
     /// Of them, bytes no buffer holds (filled in snapshots).
     pub(crate) pool_free_bytes: u64,
+    /// Buffers gone whose pages others still hold (in `live_buffers` too).
+    pub(crate) held_buffers: u64,
+    /// Their bytes (in `live_bytes` too).
+    pub(crate) held_bytes: u64,
 }
 
 /// What the ledger's lock protects.
 struct Figures {
     /// Bytes charged: live buffers and allocations in progress; what the limit counts.
     charged_bytes: u64,
+    /// Charges alive: buffers whose memory is still taken, and allocations in progress.
+    charged_buffers: u64,
     /// Counters and the latency histogram (`live_*` and `largest_free` filled in snapshots).
     stats: Stats,
 }
@@ -87,6 +93,7 @@ impl Ledger {
             pin_init!(Self {
                 figures <- new_mutex!(Figures {
                     charged_bytes: 0,
+                    charged_buffers: 0,
                     stats: Stats::default(),
                 }),
             }),
@@ -94,12 +101,23 @@ impl Ledger {
         )
     }
 
-    /// Charges `bytes` against `limit` (`u64::MAX`: none): `EDQUOT` (counted) beyond it.
-    pub(crate) fn charge(this: &Arc<Self>, bytes: u64, limit: u64) -> Result<Charge> {
+    /// Charges one buffer of `bytes` against `limit` bytes and `max_buffers` buffers (`u64::MAX`:
+    /// none): `EDQUOT` beyond the byte limit, `EMFILE` beyond the buffer limit (both counted).
+    pub(crate) fn charge(
+        this: &Arc<Self>,
+        bytes: u64,
+        limit: u64,
+        max_buffers: u64,
+    ) -> Result<Charge> {
         let mut f = this.figures.lock();
+        if f.charged_buffers >= max_buffers {
+            f.stats.fail_limit += 1;
+            return Err(EMFILE);
+        }
         match f.charged_bytes.checked_add(bytes) {
             Some(total) if total <= limit => {
                 f.charged_bytes = total;
+                f.charged_buffers += 1;
                 Ok(Charge {
                     ledger: this.clone(),
                     bytes,
@@ -167,6 +185,7 @@ impl Drop for Charge {
     fn drop(&mut self) {
         let mut f = self.ledger.figures.lock();
         f.charged_bytes -= self.bytes;
+        f.charged_buffers -= 1;
         if *self.live.get_mut() {
             f.stats.live_buffers -= 1;
             f.stats.live_bytes -= self.bytes;

@@ -12,7 +12,11 @@
 
 use crate::{
     account::Charge,
-    mem::DmaMem,
+    held::Who,
+    mem::{
+        DmaMem,
+        Keep, //
+    },
     validate::{
         self,
         AllocFlags,
@@ -32,15 +36,46 @@ use kernel::{
     sync::Arc, //
 };
 
+/// What a buffer's memory keeps until it goes back to the region, which may be long after the
+/// buffer went (its pages held by a pipe or direct I/O: `held`): the buffer's charges, so that
+/// every limit counts memory that is still taken, and who allocated it.
+struct Kept {
+    /// The buffer's bytes in the node's accounting, then in its file's (what the per-file limits
+    /// count: what a file allocated counts against it until the memory goes).
+    charges: [Charge; 2],
+    /// Who allocated the buffer.
+    who: Who,
+}
+
+impl Keep for Kept {
+    fn held(&self, bytes: usize, on: bool) {
+        // CAST: A buffer's size fits in `u64`.
+        let bytes = bytes as u64;
+        self.charges[0].ledger().count(|s| {
+            if on {
+                s.held_buffers += 1;
+                s.held_bytes += bytes;
+            } else {
+                s.held_buffers -= 1;
+                s.held_bytes -= bytes;
+            }
+        });
+    }
+
+    fn who(&self) -> Who {
+        self.who
+    }
+}
+
 /// A buffer as handles, mappings and dma-bufs see it. Fields drop in declaration order: the
-/// memory goes back to the region before the bytes go back to the ledger, so a limit never
-/// admits an allocation while the memory it counts is still taken.
+/// memory goes back to the region before the bytes go back to the ledgers (the memory holds
+/// them too, for as long as others hold its pages), so a limit never admits an allocation while
+/// the memory it counts is still taken.
 pub(crate) struct Buffer {
     /// The memory.
     mem: DmaMem,
-    /// The buffer's bytes in the node's accounting, then in its file's (what the per-file byte
-    /// limit counts: bytes a file allocated count against it until the memory goes).
-    charges: [Charge; 2],
+    /// The charges and who allocated it, shared with the memory.
+    kept: Arc<Kept>,
     /// Cache mode and how mappings are made.
     flags: AllocFlags,
     /// The handle it was allocated under (on its file; 0 for a dma-heap buffer).
@@ -50,18 +85,21 @@ pub(crate) struct Buffer {
 }
 
 impl Buffer {
-    /// A new buffer for `handle`, charged to its node (`charges[0]`) and its file. If this
-    /// fails, the dropped parts give everything back.
+    /// A new buffer for `handle`, charged to its node (`charges[0]`) and its file, allocated by
+    /// `who`. If this fails, the dropped parts give everything back.
     pub(crate) fn new(
-        mem: DmaMem,
+        mut mem: DmaMem,
         charges: [Charge; 2],
+        who: Who,
         flags: AllocFlags,
         handle: u32,
     ) -> Result<Arc<Self>> {
+        let kept = Arc::new(Kept { charges, who }, GFP_KERNEL)?;
+        mem.keep(kept.clone());
         Arc::new(
             Self {
                 mem,
-                charges,
+                kept,
                 flags,
                 handle,
                 map_count: AtomicU32::new(0),
@@ -73,7 +111,7 @@ impl Buffer {
 
     /// The buffer's charge on its node.
     pub(crate) fn charge(&self) -> &Charge {
-        &self.charges[0]
+        &self.kept.charges[0]
     }
 
     /// The handle on its file (0 for a buffer allocated through the dma-heap interface).

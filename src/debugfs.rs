@@ -110,11 +110,34 @@ pub(crate) fn render(shared: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::R
     writeln!(f, "live_dmabufs    {}", s.live_dmabufs)?;
     writeln!(f, "pool_bytes      {}", s.pool_bytes)?;
     writeln!(f, "pool_free_bytes {}", s.pool_free_bytes)?;
-    // Module-wide: memory of freed buffers whose pages direct I/O or a pipe still holds.
-    let (held, held_bytes, held_total) = crate::held::stats();
-    writeln!(f, "held_buffers    {held}")?;
-    writeln!(f, "held_bytes      {held_bytes}")?;
-    writeln!(f, "held_total      {held_total}")?;
+    // Module-wide: memory of freed buffers whose pages direct I/O or a pipe still holds, and
+    // what checking it cost.
+    let held = crate::held::stats();
+    writeln!(f, "held_buffers    {}", held.buffers)?;
+    writeln!(f, "held_bytes      {}", held.bytes)?;
+    writeln!(f, "held_total      {}", held.total)?;
+    writeln!(f, "held_passes     {}", held.passes)?;
+    writeln!(f, "held_checks     {}", held.checks)?;
+    writeln!(f, "held_work_us    {}", held.work_us)?;
+    // This device's: who allocated each, and for how long its pages have been held.
+    let mut res = writeln!(f, "held (pid command bytes held_ms)");
+    let index = shared.index();
+    crate::held::for_each(|who, bytes, ms| {
+        if res.is_ok() && who.dev == index {
+            let len = who
+                .comm
+                .iter()
+                .position(|&b| b == 0)
+                .unwrap_or(who.comm.len());
+            res = writeln!(
+                f,
+                "  {} {} {bytes} {ms}",
+                who.pid,
+                Escaped(&who.comm[..len])
+            );
+        }
+    });
+    res?;
     writeln!(f, "latency_us      count")?;
     for (i, n) in s.hist.iter().enumerate() {
         if *n == 0 {

@@ -110,9 +110,10 @@ impl Drop for PoolOwner {
 
 /// The module's limits, from its parameters; 0 means "no limit" for the byte limits.
 pub(crate) struct Limits {
-    /// Live handles per file.
+    /// Buffers per file: its handles, and the buffers it allocated whose memory is still taken
+    /// (dma-heap buffers, freed handles still mapped or exported, memory still held).
     pub(crate) buffers_per_file: u64,
-    /// Bytes of live handles per file.
+    /// Bytes of those buffers per file.
     pub(crate) bytes_per_file: u64,
     /// Bytes allocated on one device.
     pub(crate) bytes_per_device: u64,
@@ -167,6 +168,11 @@ impl Shared {
         &self.ledger
     }
 
+    /// Whether the node's memory is DMA-coherent (every cache mode is cached memory then).
+    pub(crate) fn coherent(&self) -> bool {
+        self.region.coherent()
+    }
+
     /// The region's name.
     pub(crate) fn region_name(&self) -> &CStr {
         self.region.name()
@@ -211,7 +217,12 @@ impl Shared {
 
     /// Charges `bytes` to the device: `EDQUOT` when the device limit would be exceeded.
     pub(crate) fn charge(&self, bytes: u64) -> Result<Charge> {
-        Ledger::charge(&self.ledger, bytes, bound(self.limits().bytes_per_device))
+        Ledger::charge(
+            &self.ledger,
+            bytes,
+            bound(self.limits().bytes_per_device),
+            u64::MAX,
+        )
     }
 
     /// Counts an allocation refused by a per-file limit.

@@ -203,6 +203,18 @@ impl DmaBuf {
         }
     }
 
+    /// Whether this is the only reference to the dma-buf: no descriptor, mapping or importer
+    /// holds it any more. Only references already held can make another, so the answer stays
+    /// true for as long as the caller keeps this one to itself.
+    pub(crate) fn only_ref(&self) -> bool {
+        // SAFETY: The dma-buf is live (type invariant), so is its file. `file_ref_read()` is an
+        // inline over this counter: `FILE_REF_ONEREF` (0) is one reference, ours.
+        let count = unsafe {
+            core::ptr::read_volatile(&raw const (*(*self.ptr.as_ptr()).file).f_ref.refcnt.counter)
+        };
+        count == 0
+    }
+
     /// Whether `self` and `other` are the same dma-buf.
     pub(crate) fn same(&self, other: &Self) -> bool {
         self.ptr == other.ptr
@@ -402,11 +414,13 @@ unsafe extern "C" fn map_dma_buf(
     }
 }
 
-/// Whether an importer's mapping `table` may be used: `EINVAL` if it bounces (swiotlb: the
-/// importer's DMA mask or bus cannot reach the memory, or bouncing is forced) and the buffer is
-/// coherent or write-combined. A bounce buffer is copied to and from the memory through the
-/// kernel's cached linear map, which such buffers' uncached CPU mappings do not see; cached
-/// buffers bounce correctly (`DMA_BUF_IOCTL_SYNC` syncs the importer's mapping too).
+/// Whether an importer's mapping `table` may be used: `EINVAL` if any of its segments bounces
+/// (swiotlb: the importer's DMA mask or bus cannot reach that part of the memory, or bouncing is
+/// forced) and the buffer is coherent or write-combined. A bounce buffer is copied to and from the
+/// memory through the kernel's cached linear map, which such buffers' uncached CPU mappings do not
+/// see; cached buffers bounce correctly (`DMA_BUF_IOCTL_SYNC` syncs the importer's mapping too).
+/// Every segment is checked: an importer whose limit falls inside the buffer gets the first
+/// segments mapped directly and the rest bounced.
 fn check_no_bounce(
     exporter: &Exporter,
     dev: *mut bindings::device,
@@ -419,11 +433,34 @@ fn check_no_bounce(
     if buffer.mode() == Mode::Cached {
         return Ok(());
     }
-    // SAFETY: A mapped table has at least one entry; `dma_address` is set by the mapping.
-    let first = unsafe { (*table.sgl).dma_address };
     // CAST: An offset inside a buffer fits in `u64`.
-    let phys = buffer.phys() + exporter.offset as u64;
-    if Some(first) == crate::region::phys_to_dma(dev, phys) {
+    let mut phys = buffer.phys() + exporter.offset as u64;
+    let mut sg = table.sgl;
+    let mut direct = true;
+    for _ in 0..table.nents {
+        if sg.is_null() {
+            break;
+        }
+        // SAFETY: `sg` is one of the `nents` DMA entries of a table that `dma_map_sgtable()` just
+        // mapped (dma-direct maps entry by entry, so entry `i`'s DMA address is that of the
+        // CPU entry `i`, whose pages follow the previous entries' in the buffer); reading it and
+        // stepping to the next (`sg_next()` follows chained tables) is what
+        // `for_each_sgtable_dma_sg()` does.
+        let (addr, len, next) = unsafe {
+            (
+                bindings::sg_dma_address(sg),
+                bindings::sg_dma_len(sg),
+                bindings::sg_next(sg),
+            )
+        };
+        if Some(addr) != crate::region::phys_to_dma(dev, phys) {
+            direct = false;
+            break;
+        }
+        phys += u64::from(len);
+        sg = next;
+    }
+    if direct {
         return Ok(());
     }
     if !SAID.swap(true, Ordering::Relaxed) {

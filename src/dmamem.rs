@@ -88,27 +88,6 @@ unsafe impl Send for Alloc {}
 // SAFETY: `&self` methods only pass the allocation to DMA API calls that may run concurrently.
 unsafe impl Sync for Alloc {}
 
-/// `pgprot_writecombine()` / `pgprot_dmacoherent()` of arm64 (both Normal-NC), which are macros
-/// the bindings do not carry: memory attribute index `MT_NORMAL_NC`, never executable
-/// (`arch/arm64/include/asm/pgtable.h`, `pgtable-hwdef.h`).
-#[cfg(CONFIG_ARM64)]
-fn pgprot_noncached_normal(prot: bindings::pgprot_t) -> Result<bindings::pgprot_t> {
-    /// `PTE_ATTRINDX_MASK`.
-    const ATTRINDX_MASK: u64 = 7 << 2;
-    /// `PTE_PXN | PTE_UXN`.
-    const NO_EXEC: u64 = (1 << 53) | (1 << 54);
-    // `ptval_t` is `u64` on arm64.
-    let old: u64 = prot.pgprot;
-    let new = (old & !ATTRINDX_MASK) | (u64::from(bindings::MT_NORMAL_NC) << 2) | NO_EXEC;
-    Ok(bindings::pgprot_t { pgprot: new })
-}
-
-/// Other architectures: not worked out; page-backed mappings of uncached buffers are refused.
-#[cfg(not(CONFIG_ARM64))]
-fn pgprot_noncached_normal(_prot: bindings::pgprot_t) -> Result<bindings::pgprot_t> {
-    Err(EOPNOTSUPP)
-}
-
 /// `enum dma_data_direction` for a [`Direction`].
 fn dma_dir(dir: Direction) -> bindings::dma_data_direction {
     match dir {
@@ -251,7 +230,7 @@ impl Alloc {
         #[cfg(CONFIG_HIGHMEM)]
         {
             let _ = page;
-            Err(EOPNOTSUPP)
+            Err(crate::validate::eopnotsupp())
         }
     }
 
@@ -281,26 +260,40 @@ impl Alloc {
 
     /// Whether others than the allocation hold references to any of `n` pages from page `first`
     /// (only possible after a page-backed mapping, which returned `page0`): each page of a live
-    /// allocation has one reference of its own.
+    /// allocation has one reference of its own. The look starts at page `first + *hint` and goes
+    /// round; `hint` is left at the page found held (relative to `first`), so that a check of
+    /// memory a pipe holds one page of costs one look-up.
     pub(crate) fn pages_held(
         &self,
         page0: NonNull<bindings::page>,
         first: usize,
         n: usize,
+        hint: &mut usize,
     ) -> bool {
-        let end = (first + n).min(self.size >> PAGE_SHIFT);
-        (first..end).any(|i| {
+        let n = n.min((self.size >> PAGE_SHIFT).saturating_sub(first));
+        if n == 0 {
+            return false;
+        }
+        let start = *hint % n;
+        let found = Iterator::chain(start..n, 0..start).find(|&i| {
             // SAFETY: `page0` is the allocation's first page (from `map_pages`), and with a
-            // virtually contiguous memory map (required by `map_pages`) page `i` of it, inside
-            // the allocation, is at `page0 + i`; reading the count is `page_ref_count()`
-            // (`atomic_read()`: a relaxed load).
+            // virtually contiguous memory map (required by `map_pages`) page `first + i` of it,
+            // inside the allocation (`i < n`, clamped above), is at `page0 + first + i`; reading
+            // the count is `page_ref_count()` (`atomic_read()`: a relaxed load).
             let count = unsafe {
                 core::ptr::read_volatile(
-                    &raw const (*page0.as_ptr().wrapping_add(i))._refcount.counter,
+                    &raw const (*page0.as_ptr().wrapping_add(first + i))._refcount.counter,
                 )
             };
             count != 1
-        })
+        });
+        match found {
+            Some(i) => {
+                *hint = i;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Maps the allocation's page frames from page `first` into `vma` (`remap_pfn_range()`,
@@ -338,11 +331,19 @@ impl Alloc {
     }
 
     /// Inserts the `vma`'s length of pages of the allocation from page `first` into `vma`
-    /// (`VM_MIXEDMAP`; `ENXIO` past the allocation), with the page protection `dma_mmap_attrs()`
-    /// gives the mode: cacheable for cached buffers and for coherent ones of a DMA-coherent
-    /// device (whose kernel mapping is the linear map), else Normal-NC (write-combined and
-    /// uncached are both that on arm64). Stores the allocation's first page in `exposed` before
-    /// others can take references to the pages.
+    /// (`VM_MIXEDMAP`; `ENXIO` past the allocation), with the VMA's own (cacheable) page
+    /// protection. Stores the allocation's first page in `exposed` before others can take
+    /// references to the pages.
+    ///
+    /// Only memory whose kernel mapping is the cacheable linear map may be mapped so: cached
+    /// buffers, and every mode on a DMA-coherent device. Whoever `get_user_pages()` hands the
+    /// pages to (a pipe after `vmsplice()`, `process_vm_readv()`, a bounce buffer) reads and
+    /// writes them through that linear map; for memory the kernel and the owner map uncached,
+    /// lines cached through the linear map (before the allocation: `alloc_contig_range()` copies
+    /// migrated pages through it; or filled speculatively at any time) could be read back instead
+    /// of the owner's data. The ioctls refuse such buffers (`EOPNOTSUPP`,
+    /// [`crate::region::Region::coherent`]); this refuses them again (`EINVAL`) should one get
+    /// here.
     #[cfg(CONFIG_SPARSEMEM_VMEMMAP)]
     pub(crate) fn map_pages(
         &self,
@@ -358,14 +359,9 @@ impl Alloc {
             return Err(ENXIO);
         }
         let page0 = self.first_page()?;
-        let raw_vma = vma.as_ptr();
         if let Cookie::Attrs(cpu, _) = self.cookie {
             if cpu.as_ptr() != self.linear_addr(page0)? {
-                // SAFETY: The VMA is being set up in our mmap hook (`VmaNew`); nothing else
-                // reads or writes it concurrently.
-                unsafe {
-                    (*raw_vma).vm_page_prot = pgprot_noncached_normal((*raw_vma).vm_page_prot)?
-                };
+                return Err(EINVAL);
             }
         }
         let mixed = vma.set_mixedmap();
@@ -405,7 +401,7 @@ impl Alloc {
         _first: usize,
         _exposed: &AtomicPtr<bindings::page>,
     ) -> Result {
-        Err(EOPNOTSUPP)
+        Err(crate::validate::eopnotsupp())
     }
 
     /// Hands `len` bytes at `offset` of the allocation to the CPU (`for_cpu`) or to the device;
@@ -490,7 +486,7 @@ impl Alloc {
         _offset: usize,
         _len: usize,
     ) -> Result {
-        Err(EOPNOTSUPP)
+        Err(crate::validate::eopnotsupp())
     }
 
     /// The device (DMA) address.
@@ -506,6 +502,12 @@ impl Alloc {
 
 impl Drop for Alloc {
     fn drop(&mut self) {
+        // Unlisted before it is freed, as pieces are: once freed, the address may be handed to
+        // another allocation at once, which lists itself under it; a late unlist would remove
+        // that live allocation from the list (and with it from `has_room`, `largest_free`, the
+        // pool's decisions and debugfs). Between the two calls the list only undercounts, which
+        // makes room checks optimistic, never wrong about what they hand out.
+        self.region.unlist(self.dma_addr);
         // SAFETY: By the type invariant this is a live allocation on the region's memory device,
         // which the `RegionRef` (dropped after this) keeps attached; it is freed exactly once,
         // here. Every CPU mapping of it is gone: user mappings and dma-bufs hold the memory's
@@ -519,7 +521,6 @@ impl Drop for Alloc {
                 self.size,
             )
         };
-        self.region.unlist(self.dma_addr);
     }
 }
 
@@ -527,4 +528,28 @@ impl Drop for Alloc {
 pub(crate) fn caller_has_rawio() -> bool {
     // SAFETY: `capable()` only reads the current task's credentials.
     unsafe { bindings::capable(bindings::CAP_SYS_RAWIO as c_int) }
+}
+
+/// Who is calling, for the record of who allocated memory: the calling process's id (in the
+/// initial pid namespace, as debugfs readers see it) and command name, on device `dev`.
+pub(crate) fn caller(dev: u32) -> crate::held::Who {
+    let task = kernel::current!();
+    let mut comm = [0u8; 16];
+    let raw = task.as_ptr();
+    for (i, b) in comm.iter_mut().enumerate().take(15) {
+        // SAFETY: `raw` is the current task, alive while it runs this; `comm` is a 16-byte array
+        // inside it. Another thread of the process may rename it meanwhile (`prctl`), so the
+        // bytes are read one by one with volatile loads: a torn name at worst, as `ps` may see.
+        let c = unsafe { core::ptr::read_volatile(&raw const (*raw).comm[i]) };
+        if c == 0 {
+            break;
+        }
+        // CAST: `c_char` to a byte.
+        *b = c as u8;
+    }
+    crate::held::Who {
+        pid: task.tgid_nr_ns(None),
+        comm,
+        dev,
+    }
 }

@@ -32,7 +32,9 @@ use crate::{
     },
     validate::{
         self,
-        AllocFlags, //
+        AllocFlags,
+        MapKind,
+        Mode, //
     },
     vma,
 };
@@ -65,9 +67,17 @@ use kernel::{
     }, //
 };
 
-/// A live handle: its buffer and, once exported, its dma-bufs, one per exported range (every
-/// export of the handle and range gives a descriptor of that one dma-buf, as importers rely on
-/// buffer identity).
+/// The most parts (distinct ranges) of one handle exported at once that something still holds;
+/// another is `EMFILE`.
+// CAST: A small constant of the ABI.
+const MAX_PARTS: usize = uapi::CMABUF_EXPORT_MAX_PARTS as usize;
+
+/// A live handle: its buffer and, once exported, its dma-bufs, one per exported range that
+/// something still holds (every export of the handle and range gives a descriptor of that one
+/// dma-buf while one exists, as importers rely on buffer identity). A dma-buf that only the handle
+/// holds any more (every descriptor closed, no mapping, no importer) is let go at the next
+/// EXPORT, so a loop of EXPORT and close of ever new ranges keeps nothing: at most
+/// [`MAX_PARTS`] dma-bufs per handle, each also held by something of the caller's.
 struct Handle {
     /// The buffer.
     buffer: Arc<Buffer>,
@@ -256,15 +266,29 @@ impl CmabufFile {
     /// A new buffer of `len` bytes as `flags` say for `handle` (0: none), and how long its
     /// memory took to allocate, in µs. Not yet counted as handed out ([`Shared::hand_out`]).
     fn new_buffer(&self, len: usize, flags: AllocFlags, handle: u32) -> Result<(Arc<Buffer>, u64)> {
+        // Page-backed mappings only where the kernel's cached view of the memory is what the
+        // owner and the devices see (see `Alloc::map_pages`): cached buffers, or any mode on a
+        // DMA-coherent device.
+        if flags.map == MapKind::Pages && flags.mode != Mode::Cached && !self.shared.coherent() {
+            return Err(validate::eopnotsupp());
+        }
         // CAST: `len` came from a `u64`.
         let len64 = len as u64;
-        let limit = device::bound(self.shared.limits().bytes_per_file);
-        let file_charge = Ledger::charge(&self.ledger, len64, limit)
-            .inspect_err(|_| self.shared.count_limit_failure())?;
+        let limits = self.shared.limits();
+        // The file's buffers while their memory is taken, whatever holds them: handles, dma-heap
+        // buffers, freed handles still mapped or exported, held memory.
+        let file_charge = Ledger::charge(
+            &self.ledger,
+            len64,
+            device::bound(limits.bytes_per_file),
+            limits.buffers_per_file,
+        )
+        .inspect_err(|_| self.shared.count_limit_failure())?;
         let charge = self.shared.charge(len64)?;
         let (mem, us) = self.shared.allocate(len, flags.mode)?;
         // From here on, a failure gives everything back by dropping the memory and the charges.
-        let buffer = Buffer::new(mem, [charge, file_charge], flags, handle)?;
+        let who = dmamem::caller(self.shared.index());
+        let buffer = Buffer::new(mem, [charge, file_charge], who, flags, handle)?;
         Ok((buffer, us))
     }
 
@@ -299,14 +323,34 @@ impl CmabufFile {
         uapi::only_inputs(&e, inputs)?;
         let (fd, accmode) = Self::reserve_fd(e.flags, file)?;
         user.check_writable()?;
+        let mut stale = KVec::new();
         let dmabuf = {
             let mut state = self.state.lock();
             let handle = state.handles.get_mut(&e.handle).ok_or(ENOENT)?;
             let (offset, len) =
                 validate::export_range(e.offset, e.length, handle.buffer.size(), PAGE_SIZE)?;
             let list = &mut handle.dmabufs;
+            // Let go of the dma-bufs nothing else holds (dropped below, outside the lock).
+            let mut k = 0;
+            while k < list.len() {
+                let c = &list[k];
+                // The one of the range asked for is kept for reuse unless its access mode is not
+                // the one asked for (then a new one takes its place).
+                let reusable =
+                    c.dmabuf.range() == (offset, len) && c.dmabuf.access_mode() == accmode;
+                if c.pending == 0 && !reusable && c.dmabuf.only_ref() {
+                    stale.reserve(1, GFP_KERNEL)?;
+                    if let Ok(c) = list.remove(k) {
+                        // Room was reserved above: cannot fail.
+                        let _ = stale.push(c, GFP_NOWAIT);
+                    }
+                } else {
+                    k += 1;
+                }
+            }
             let i = match list.iter().position(|c| c.dmabuf.range() == (offset, len)) {
                 Some(i) => i,
+                None if list.len() >= MAX_PARTS => return Err(EMFILE),
                 None => {
                     // Room first: `push()` would drop what it cannot store.
                     list.reserve(1, GFP_KERNEL)?;
@@ -486,6 +530,8 @@ impl CmabufFile {
         st.live_dmabufs = s.live_dmabufs;
         st.pool_bytes = s.pool_bytes;
         st.pool_free_bytes = s.pool_free_bytes;
+        st.held_buffers = s.held_buffers;
+        st.held_bytes = s.held_bytes;
         user.write(&st)?;
         Ok(0)
     }
@@ -516,7 +562,10 @@ impl CmabufFile {
         };
         user.check_writable()?;
         let limits = self.shared.limits();
-        let (base, out_flags) = self.reported_addr(self.shared.region_base());
+        let (base, mut out_flags) = self.reported_addr(self.shared.region_base());
+        if self.shared.coherent() {
+            out_flags |= uapi::CMABUF_OUT_DMA_COHERENT;
+        }
         let (dev_buffers, dev_bytes) = self.shared.usage();
         let (file_buffers, file_bytes) = {
             let state = self.state.lock();

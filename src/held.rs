@@ -9,13 +9,25 @@
 //! pages back to CMA then would let the region hand them to someone else
 //! while the I/O still reads or writes them (in 7.2, `cma_release()` warns
 //! about such pages and frees them anyway). So memory whose pages are still
-//! held waits here, off every list userspace can reach, and a delayed work
-//! item frees it once they are let go, checking again at growing intervals
-//! (10 ms doubling to 1 s).
+//! held waits here, off every list userspace can reach, with every charge
+//! its allocation took (the memory's owner keeps them: `mem.rs`), and a
+//! delayed work item frees it once they are let go.
+//!
+//! The work stays bounded however many allocations wait and however often
+//! new ones come: each waiting allocation has its own schedule (checked 10 ms
+//! after it came, then at doubling intervals up to 1 s), a pass checks only
+//! the allocations whose time has come or comes within a quarter of their
+//! interval (so that allocations that wait long fall into step and share
+//! passes), and a check of an allocation starts at the page found held the
+//! time before (a pipe typically holds one page for long), so a still-held
+//! allocation costs one page look-up per check. With `n` allocations waiting
+//! for long, that is about one pass and `n` look-ups a second; the passes'
+//! cost is counted (debugfs `held_work_us`).
 //!
 //! Each waiting allocation holds a module reference, so the module cannot be
-//! unloaded while memory waits; the work item is cancelled (and a running one
-//! waited for) in module exit, after the last allocation went.
+//! unloaded while memory waits; debugfs names who allocated each one. The
+//! work item is cancelled (and a running one waited for) in module exit,
+//! after the last allocation went.
 
 use kernel::{
     bindings, impl_has_delayed_work, new_delayed_work, new_mutex,
@@ -24,7 +36,12 @@ use kernel::{
         Arc,
         Mutex, //
     },
-    time::msecs_to_jiffies,
+    time::{
+        msecs_to_jiffies,
+        Delta,
+        Instant,
+        Monotonic, //
+    },
     workqueue::{
         DelayedWork,
         Queue,
@@ -32,28 +49,65 @@ use kernel::{
     },
 };
 
+/// Who allocated a piece of memory, for debugfs: the allocating process and the device.
+#[derive(Clone, Copy)]
+pub(crate) struct Who {
+    /// Thread group (process) id of the allocator.
+    pub(crate) pid: i32,
+    /// Its command name (`comm`), NUL-padded.
+    pub(crate) comm: [u8; 16],
+    /// The `N` of the `/dev/cmabufN` it was allocated on.
+    pub(crate) dev: u32,
+}
+
 /// Something whose memory may still be held by others; dropping it frees the memory.
 pub(crate) trait Held: Send {
-    /// Whether anyone besides its owner still holds the memory.
-    fn busy(&self) -> bool;
+    /// Whether anyone besides its owner still holds the memory. `hint` is where to start
+    /// looking (a page index, 0 at first); set to where a holder was found.
+    fn busy(&self, hint: &mut usize) -> bool;
 
     /// Its size in bytes, for the statistics.
     fn bytes(&self) -> usize;
+
+    /// Who allocated it.
+    fn who(&self) -> Who;
 }
 
-/// First delay before checking again, in ms.
-const FIRST_DELAY_MS: u32 = 10;
-/// Longest delay between checks, in ms.
-const MAX_DELAY_MS: u32 = 1000;
+/// First delay before checking an allocation again, in ms.
+const FIRST_DELAY_MS: i64 = 10;
+/// Longest delay between checks of an allocation, in ms.
+const MAX_DELAY_MS: i64 = 1000;
+
+/// One waiting allocation and its schedule.
+struct Waiter {
+    /// The memory.
+    item: KBox<dyn Held>,
+    /// When it started waiting.
+    since: Instant<Monotonic>,
+    /// When it is checked next.
+    next: Instant<Monotonic>,
+    /// Delay after the next check, in ms.
+    delay_ms: i64,
+    /// Where the last check found a page held.
+    hint: usize,
+}
 
 /// What the waiting list's lock protects.
 struct Waiting {
     /// Memory waiting for its pages to be let go.
-    items: KVec<KBox<dyn Held>>,
-    /// Delay before the next check.
-    delay_ms: u32,
+    items: KVec<Waiter>,
+    /// Allocations waiting or being freed.
+    buffers: u64,
+    /// Their bytes.
+    bytes: u64,
     /// Allocations that ever had to wait (for the statistics and tests).
     total: u64,
+    /// Passes of the work item.
+    passes: u64,
+    /// Checks of allocations, over all passes.
+    checks: u64,
+    /// Time spent in passes, in µs.
+    work_us: u64,
 }
 
 /// The waiting list and the work item that frees what is let go.
@@ -96,34 +150,97 @@ fn this_module() -> *mut bindings::module {
     &raw mut bindings::__this_module
 }
 
+/// Order of instants (the kernel crate does not order `Instant`s of every clock).
+trait After {
+    /// Whether `self` comes after `other`.
+    fn after(&self, other: Self) -> bool;
+}
+
+impl After for Instant<Monotonic> {
+    fn after(&self, other: Self) -> bool {
+        (*self - other).as_nanos() > 0
+    }
+}
+
+/// The earlier of `a` (if any) and `b`.
+fn earlier(a: Option<Instant<Monotonic>>, b: Instant<Monotonic>) -> Instant<Monotonic> {
+    match a {
+        Some(a) if b.after(a) => a,
+        _ => b,
+    }
+}
+
+/// `delta` in jiffies for the work queue, at least one.
+fn jiffies_of(delta: Delta) -> kernel::time::Jiffies {
+    // CAST: Clamped to the range of `u32` milliseconds.
+    msecs_to_jiffies(delta.as_millis().clamp(1, i64::from(u32::MAX)) as u32)
+}
+
 impl Reaper {
-    /// Frees what is no longer held; schedules another check if anything still waits.
+    /// Frees what is no longer held among the allocations whose check is due; schedules the next
+    /// pass for the earliest check still to come.
     fn reap(self: Arc<Self>) {
+        let start = Instant::<Monotonic>::now();
         let mut free = KVec::new();
-        let again = {
+        let next = {
             let mut w = self.waiting.lock();
+            let now = Instant::<Monotonic>::now();
+            let mut checks = 0;
             let mut i = 0;
+            let mut next: Option<Instant<Monotonic>> = None;
             while i < w.items.len() {
-                if w.items[i].busy() || free.reserve(1, GFP_KERNEL).is_err() {
+                let waiter = &mut w.items[i];
+                // Due now, or within a quarter of its interval: checked a little early, in step
+                // with the others.
+                let soon = now + Delta::from_millis(waiter.delay_ms / 4);
+                if waiter.next.after(soon) {
+                    next = Some(earlier(next, waiter.next));
                     i += 1;
                     continue;
                 }
-                // `i` is in bounds and room was reserved above: neither can fail.
-                if let Ok(item) = w.items.remove(i) {
-                    let _ = free.push(item, GFP_NOWAIT);
+                checks += 1;
+                if waiter.item.busy(&mut waiter.hint) || free.reserve(1, GFP_KERNEL).is_err() {
+                    waiter.next = now + Delta::from_millis(waiter.delay_ms);
+                    waiter.delay_ms = (waiter.delay_ms * 2).min(MAX_DELAY_MS);
+                    next = Some(earlier(next, waiter.next));
+                    i += 1;
+                    continue;
+                }
+                // `i` is in bounds and room was reserved above: neither can fail. (Still counted
+                // as held until freed below.)
+                if let Ok(waiter) = w.items.remove(i) {
+                    let _ = free.push(waiter.item, GFP_NOWAIT);
                 }
             }
-            w.delay_ms = (w.delay_ms * 2).min(MAX_DELAY_MS);
-            (!w.items.is_empty()).then_some(w.delay_ms)
+            w.passes += 1;
+            w.checks += checks;
+            next
         };
+        let mut freed = (0u64, 0u64);
         for item in free {
+            // CAST: A size in bytes fits in `u64`.
+            freed = (freed.0 + 1, freed.1 + item.bytes() as u64);
             drop(item);
-            // SAFETY: `hold()` took this reference for the item just freed.
-            unsafe { bindings::module_put(this_module()) };
         }
-        if let Some(ms) = again {
-            // Already queued (by `hold()`) is as good.
-            let _ = queue().enqueue_delayed(self, msecs_to_jiffies(ms));
+        {
+            let mut w = self.waiting.lock();
+            // Counted as held until given back, so that nobody who sees none held finds memory
+            // still on its way back.
+            w.buffers -= freed.0;
+            w.bytes -= freed.1;
+            // CAST: A pass takes far less than `u64::MAX` µs.
+            w.work_us += start.elapsed().as_micros_ceil().max(0) as u64;
+        }
+        if let Some(next) = next {
+            let delay = next - Instant::<Monotonic>::now();
+            // Already queued (by `hold()`) is as good: that pass reschedules.
+            let _ = queue().enqueue_delayed(self, jiffies_of(delay));
+        }
+        // Last: once the references go, the module may go (the work item is cancelled and
+        // waited for at exit, so returning from here is all that is left).
+        for _ in 0..freed.0 {
+            // SAFETY: `hold()` took one reference for each item freed above.
+            unsafe { bindings::module_put(this_module()) };
         }
     }
 }
@@ -141,6 +258,7 @@ pub(crate) fn hold(item: KBox<dyn Held>) {
     };
     // SAFETY: The caller holds the module (see above), so taking another reference is sound.
     unsafe { bindings::__module_get(this_module()) };
+    let now = Instant::<Monotonic>::now();
     {
         let mut w = reaper.waiting.lock();
         // `push()` drops what it cannot store: make room first.
@@ -150,23 +268,79 @@ pub(crate) fn hold(item: KBox<dyn Held>) {
             core::mem::forget(item);
             return;
         }
+        // CAST: A size in bytes fits in `u64`.
+        w.bytes += item.bytes() as u64;
+        w.buffers += 1;
         // Room was reserved above: cannot fail.
-        let _ = w.items.push(item, GFP_NOWAIT);
+        let _ = w.items.push(
+            Waiter {
+                item,
+                since: now,
+                next: now + Delta::from_millis(FIRST_DELAY_MS),
+                delay_ms: FIRST_DELAY_MS,
+                hint: 0,
+            },
+            GFP_NOWAIT,
+        );
         w.total += 1;
-        w.delay_ms = FIRST_DELAY_MS;
     }
-    let _ = queue().enqueue_delayed(reaper, msecs_to_jiffies(FIRST_DELAY_MS));
+    // A pass already queued (at most `MAX_DELAY_MS` away) checks this one too.
+    let _ = queue().enqueue_delayed(reaper, msecs_to_jiffies(FIRST_DELAY_MS as u32));
 }
 
-/// `(allocations waiting now, their bytes, allocations that ever waited)`.
-pub(crate) fn stats() -> (u64, u64, u64) {
+/// The module-wide figures of held memory (debugfs).
+pub(crate) struct Figures {
+    /// Allocations waiting now (or being freed).
+    pub(crate) buffers: u64,
+    /// Their bytes.
+    pub(crate) bytes: u64,
+    /// Allocations that ever waited.
+    pub(crate) total: u64,
+    /// Passes of the work item.
+    pub(crate) passes: u64,
+    /// Checks of allocations in them.
+    pub(crate) checks: u64,
+    /// Time the passes took, in µs.
+    pub(crate) work_us: u64,
+}
+
+/// The module-wide figures of held memory.
+pub(crate) fn stats() -> Figures {
     let Some(reaper) = REAPER.lock().clone() else {
-        return (0, 0, 0);
+        return Figures {
+            buffers: 0,
+            bytes: 0,
+            total: 0,
+            passes: 0,
+            checks: 0,
+            work_us: 0,
+        };
     };
     let w = reaper.waiting.lock();
-    let bytes = w.items.iter().map(|i| i.bytes() as u64).sum();
-    // CAST: A count of allocations fits in `u64`.
-    (w.items.len() as u64, bytes, w.total)
+    Figures {
+        buffers: w.buffers,
+        bytes: w.bytes,
+        total: w.total,
+        passes: w.passes,
+        checks: w.checks,
+        work_us: w.work_us,
+    }
+}
+
+/// Calls `f(who, bytes, ms held)` for each waiting allocation (under the list's lock: `f` must
+/// not sleep long).
+pub(crate) fn for_each(mut f: impl FnMut(&Who, usize, i64)) {
+    let Some(reaper) = REAPER.lock().clone() else {
+        return;
+    };
+    let w = reaper.waiting.lock();
+    for waiter in w.items.iter() {
+        f(
+            &waiter.item.who(),
+            waiter.item.bytes(),
+            waiter.since.elapsed().as_millis(),
+        );
+    }
 }
 
 /// Owner of the waiting list, from module init to module exit.
@@ -182,8 +356,12 @@ impl Owner {
                 work <- new_delayed_work!("cmabuf_held"),
                 waiting <- new_mutex!(Waiting {
                     items: KVec::new(),
-                    delay_ms: FIRST_DELAY_MS,
+                    buffers: 0,
+                    bytes: 0,
                     total: 0,
+                    passes: 0,
+                    checks: 0,
+                    work_us: 0,
                 }),
             }),
             GFP_KERNEL,

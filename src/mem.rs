@@ -8,7 +8,10 @@
 //! Dropping a [`DmaMem`] gives the memory back (frees the allocation, or the
 //! piece to its chunk), or, if a page-backed mapping let others take
 //! references to its pages that they still hold, hands it to [`held`] to be
-//! given back once they let go.
+//! given back once they let go. What the memory's owner keeps with it (its
+//! charges on the file's and the device's ledgers, who allocated it: a
+//! [`Keep`]) goes with the memory, not before: held memory still counts
+//! against every limit until its pages come back.
 
 use crate::{
     dmamem::Alloc,
@@ -41,7 +44,20 @@ use kernel::{
         PAGE_SIZE, //
     },
     prelude::*,
+    sync::Arc,
 };
+
+/// What a buffer keeps with its memory until the memory goes back to the region, whenever that
+/// is: its charges on the ledgers and who allocated it (`buffer.rs`). Dropped right after the
+/// memory went back.
+pub(crate) trait Keep: Send + Sync {
+    /// The memory went to [`held`] (`on`), or, having been held, went back to the region (not
+    /// `on`), with `bytes` bytes.
+    fn held(&self, bytes: usize, on: bool);
+
+    /// Who allocated the memory.
+    fn who(&self) -> held::Who;
+}
 
 /// What a buffer's memory is part of.
 enum Backing {
@@ -73,6 +89,21 @@ pub(crate) struct Mem {
     /// The memory's charge in the dmem cgroup controller; a field after `backing`, so given back
     /// after the memory went back.
     dmem: Option<crate::dmem::Charge>,
+    /// What the memory's owner keeps with it (a field after `backing`: dropped after the memory
+    /// went back).
+    kept: Option<Arc<dyn Keep>>,
+}
+
+/// Memory waiting in [`held`]: when the reaper drops it, the owner's [`Keep`] hears that it is
+/// no longer held, then the memory goes back, then the keep is dropped.
+struct Waiting(Mem);
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        if let Some(k) = &self.0.kept {
+            k.held(self.0.size, false);
+        }
+    }
 }
 
 /// A buffer's memory: a [`Mem`] that, when dropped, is given back at once unless others still
@@ -91,17 +122,22 @@ impl Drop for DmaMem {
     fn drop(&mut self) {
         // SAFETY: Taken once, here; `self.0` is not used again.
         let mem = unsafe { ManuallyDrop::take(&mut self.0) };
-        if mem.busy() {
-            match KBox::<Mem>::new_uninit(GFP_KERNEL) {
-                Ok(b) => {
-                    let b: KBox<Mem> = KBox::write(b, mem);
-                    held::hold(b)
+        if !mem.busy(&mut 0) {
+            // The memory goes back, then what its owner kept with it (field order).
+            return;
+        }
+        match KBox::<Waiting>::new_uninit(GFP_KERNEL) {
+            Ok(b) => {
+                if let Some(k) = &mem.kept {
+                    k.held(mem.size, true);
                 }
-                Err(_) => {
-                    // Never freed rather than freed while in use.
-                    pr_err!("cmabuf: out of memory; a buffer whose pages are held is leaked\n");
-                    core::mem::forget(mem);
-                }
+                let b: KBox<Waiting> = KBox::write(b, Waiting(mem));
+                held::hold(b)
+            }
+            Err(_) => {
+                // Never freed rather than freed while in use; its charges stay taken too.
+                pr_err!("cmabuf: out of memory; a buffer whose pages are held is leaked\n");
+                core::mem::forget(mem);
             }
         }
     }
@@ -131,7 +167,13 @@ impl DmaMem {
             size,
             exposed: AtomicPtr::new(core::ptr::null_mut()),
             dmem: None,
+            kept: None,
         }))
+    }
+
+    /// Lets the memory keep `kept` until it goes back to the region (also while held).
+    pub(crate) fn keep(&mut self, kept: Arc<dyn Keep>) {
+        self.0.kept = Some(kept);
     }
 
     /// Lets the memory hold its dmem cgroup charge until it goes back to the region.
@@ -150,11 +192,16 @@ impl Mem {
     }
 
     /// Whether others than the memory itself hold references to its pages (only possible after a
-    /// page-backed mapping).
-    fn busy(&self) -> bool {
+    /// page-backed mapping). The look starts at page `hint` of the memory, and `hint` is left at
+    /// the page found held.
+    fn busy(&self, hint: &mut usize) -> bool {
         NonNull::new(self.exposed.load(Ordering::Acquire)).is_some_and(|page0| {
-            self.alloc()
-                .pages_held(page0, self.offset >> PAGE_SHIFT, self.size >> PAGE_SHIFT)
+            self.alloc().pages_held(
+                page0,
+                self.offset >> PAGE_SHIFT,
+                self.size >> PAGE_SHIFT,
+                hint,
+            )
         })
     }
 
@@ -244,12 +291,23 @@ impl Mem {
     }
 }
 
-impl Held for Mem {
-    fn busy(&self) -> bool {
-        Mem::busy(self)
+impl Held for Waiting {
+    fn busy(&self, hint: &mut usize) -> bool {
+        self.0.busy(hint)
     }
 
     fn bytes(&self) -> usize {
-        self.size
+        self.0.size
+    }
+
+    fn who(&self) -> held::Who {
+        match &self.0.kept {
+            Some(k) => k.who(),
+            None => held::Who {
+                pid: 0,
+                comm: [0; 16],
+                dev: u32::MAX,
+            },
+        }
     }
 }

@@ -72,6 +72,7 @@ extern "C" {
         res: *mut bindings::resource,
     ) -> c_int;
     fn cma_get_name(cma: *const bindings::cma) -> *const c_char;
+    fn of_dma_is_coherent(np: *mut bindings::device_node) -> bool;
     #[cfg(CONFIG_OF_DYNAMIC)]
     fn of_node_put(np: *mut bindings::device_node);
 }
@@ -211,6 +212,9 @@ pub(crate) struct Region {
     dma_base: u64,
     /// Size in bytes.
     size: u64,
+    /// Whether the node's devices are DMA-coherent (`dma-coherent`, or the platform's default):
+    /// then every cache mode's memory is the kernel's cached memory.
+    coherent: bool,
     /// Live allocations, by DMA address.
     #[pin]
     used: Mutex<RBTree<u64, Used>>,
@@ -333,6 +337,10 @@ impl Region {
             return Ok(RegionRef(ManuallyDrop::new(borrowed.into())));
         }
 
+        // What `of_dma_configure_id()` gives the memory device below (`arch_setup_dma_ops()`).
+        // SAFETY: `np` is a valid node (above).
+        let coherent = unsafe { of_dma_is_coherent(np) };
+
         let mut res: bindings::resource = pin_init::zeroed();
         // SAFETY: `np` is a valid node (above) and `res` a valid, writable `struct resource`.
         let ret = unsafe { of_reserved_mem_region_to_resource(np, 0, &mut res) };
@@ -370,6 +378,7 @@ impl Region {
                 base,
                 dma_base,
                 size,
+                coherent,
                 used <- new_mutex!(RBTree::new()),
                 dmem,
             }),
@@ -404,6 +413,12 @@ impl Region {
     /// The region's size in bytes.
     pub(crate) fn size(&self) -> u64 {
         self.size
+    }
+
+    /// Whether the memory device is DMA-coherent: the kernel's cached view of the memory is the
+    /// devices' view, whatever the buffer's cache mode.
+    pub(crate) fn coherent(&self) -> bool {
+        self.coherent
     }
 
     /// Whether `[addr, addr + len)` lies in the region, as the device addresses it.

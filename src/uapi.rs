@@ -45,16 +45,43 @@ pub(crate) trait IoctlArg: FromBytes + AsBytes + Default {
     const SIZE_VER0: usize;
 }
 
-/// Implements [`IoctlArg`] for a generated structure after checking its layout.
+/// The size of the field that `field` projects to (only its type is used, nothing is called).
+const fn field_size<T, F>(_field: fn(&T) -> &F) -> usize {
+    size_of::<F>()
+}
+
+/// Whether `fields`, `(offset, size)` of every field in declaration order, tile a structure of
+/// `size` bytes: each starts where the one before ended, the first at 0, the last ends at `size`.
+/// Then the structure has no padding, and all its bytes belong to the fields listed.
+const fn tiles(fields: &[(usize, usize)], size: usize) -> bool {
+    let mut end = 0;
+    let mut i = 0;
+    while i < fields.len() {
+        if fields[i].0 != end {
+            return false;
+        }
+        end += fields[i].1;
+        i += 1;
+    }
+    end == size
+}
+
+/// Implements [`IoctlArg`] for a generated structure after checking its layout: its size, and
+/// that its fields (all of them, listed in order) leave no padding.
 macro_rules! ioctl_arg {
-    ($t:ty, $ver0:expr, $size:expr) => {
-        // The generated layout is the C layout: same size, and (all fields being `__u32`/`__u64`
-        // in pairs) no padding.
+    ($t:ty, $ver0:expr, $size:expr, [$($f:ident),+ $(,)?]) => {
+        // The generated layout is the C layout: same size.
         const _: () = assert!(size_of::<$t>() == $size);
         const _: () = assert!($ver0 as usize <= $size);
+        // No padding: the listed fields cover every byte, one after the other. (A field left out
+        // of the list, or listed twice, breaks the tiling too.)
+        const _: () = assert!(tiles(
+            &[$((core::mem::offset_of!($t, $f), field_size(|s: &$t| &s.$f))),+],
+            size_of::<$t>()
+        ));
 
-        // SAFETY: The structure consists of `__u32`/`__u64` fields only and has no padding
-        // (checked above), so every byte pattern is a valid value.
+        // SAFETY: The structure consists of `__u32`/`__u64` fields (and arrays of them) only, and
+        // has no padding (checked above), so every byte pattern is a valid value.
         unsafe impl FromBytes for $t {}
         // SAFETY: As above: no padding, so all bytes are initialised.
         unsafe impl AsBytes for $t {}
@@ -65,15 +92,104 @@ macro_rules! ioctl_arg {
     };
 }
 
-ioctl_arg!(cmabuf_alloc, CMABUF_ALLOC_SIZE_VER0, 56);
-ioctl_arg!(cmabuf_free, CMABUF_FREE_SIZE_VER0, 8);
-ioctl_arg!(cmabuf_info, CMABUF_INFO_SIZE_VER0, 40);
-ioctl_arg!(cmabuf_sync, CMABUF_SYNC_SIZE_VER0, 24);
-ioctl_arg!(cmabuf_dev_info, CMABUF_DEV_INFO_SIZE_VER0, 96);
-ioctl_arg!(cmabuf_stats, CMABUF_STATS_SIZE_VER0, 320);
-ioctl_arg!(cmabuf_export, CMABUF_EXPORT_SIZE_VER0, 32);
+ioctl_arg!(
+    cmabuf_alloc,
+    CMABUF_ALLOC_SIZE_VER0,
+    56,
+    [
+        size,
+        flags,
+        handle,
+        mmap_offset,
+        dma_addr,
+        alloc_size,
+        out_flags,
+        reserved,
+        fd_flags,
+        fd
+    ]
+);
+ioctl_arg!(cmabuf_free, CMABUF_FREE_SIZE_VER0, 8, [handle, reserved]);
+ioctl_arg!(
+    cmabuf_info,
+    CMABUF_INFO_SIZE_VER0,
+    40,
+    [
+        handle,
+        flags,
+        size,
+        mmap_offset,
+        dma_addr,
+        map_count,
+        out_flags
+    ]
+);
+ioctl_arg!(
+    cmabuf_sync,
+    CMABUF_SYNC_SIZE_VER0,
+    24,
+    [handle, flags, offset, length]
+);
+ioctl_arg!(
+    cmabuf_dev_info,
+    CMABUF_DEV_INFO_SIZE_VER0,
+    96,
+    [
+        region_name_ptr,
+        region_name_len,
+        index,
+        region_base,
+        region_size,
+        page_size,
+        out_flags,
+        max_buffers_per_file,
+        max_bytes_per_file,
+        max_bytes_per_device,
+        file_buffers,
+        file_bytes,
+        dev_buffers,
+        dev_bytes
+    ]
+);
+ioctl_arg!(
+    cmabuf_stats,
+    CMABUF_STATS_SIZE_VER0,
+    336,
+    [
+        allocs,
+        fail_nomem,
+        fail_busy,
+        fail_intr,
+        fail_limit,
+        fallbacks,
+        retries,
+        live_buffers,
+        live_bytes,
+        peak_bytes,
+        region_size,
+        largest_free,
+        latency_hist,
+        exports,
+        live_dmabufs,
+        pool_bytes,
+        pool_free_bytes,
+        held_buffers,
+        held_bytes
+    ]
+);
+ioctl_arg!(
+    cmabuf_export,
+    CMABUF_EXPORT_SIZE_VER0,
+    32,
+    [handle, flags, fd, reserved, offset, length]
+);
 // `struct dma_heap_allocation_data` of `<linux/dma-heap.h>` has no versions: one size.
-ioctl_arg!(dma_heap_allocation_data, 24, 24);
+ioctl_arg!(
+    dma_heap_allocation_data,
+    24,
+    24,
+    [len, fd, fd_flags, heap_flags]
+);
 
 /// `CMABUF_IOC_MAGIC` as the ioctl type.
 const MAGIC: u32 = CMABUF_IOC_MAGIC;

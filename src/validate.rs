@@ -30,6 +30,13 @@ pub(crate) fn edquot() -> Error {
     Error::from_errno(-(bindings::EDQUOT as c_int))
 }
 
+/// `EOPNOTSUPP`, which the kernel crate does not name: what this device cannot do, though others
+/// can (page-backed mappings of uncached buffers on a device that is not DMA-coherent).
+pub(crate) fn eopnotsupp() -> Error {
+    // CAST: errno values fit in `c_int`.
+    Error::from_errno(-(bindings::EOPNOTSUPP as c_int))
+}
+
 /// How a buffer is cached by the CPU.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Mode {

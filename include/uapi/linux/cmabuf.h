@@ -68,6 +68,13 @@
 /* Bits of the out_flags fields. */
 /** CMABUF_OUT_ADDR_WITHHELD - dma_addr (or region_base) is 0: not privileged. */
 #define CMABUF_OUT_ADDR_WITHHELD	0x1
+/**
+ * CMABUF_OUT_DMA_COHERENT - (CMABUF_IOCTL_DEV_INFO) the device is DMA-coherent
+ * (its node has dma-coherent): every cache mode is cached memory, and
+ * CMABUF_ALLOC_PAGE_MAP is allowed in every mode; without it only cached
+ * buffers can be page-backed (others: EOPNOTSUPP).
+ */
+#define CMABUF_OUT_DMA_COHERENT		0x2
 
 /**
  * struct cmabuf_alloc - allocate a buffer (CMABUF_IOCTL_ALLOC)
@@ -183,8 +190,11 @@ struct cmabuf_sync {
  * @region_size: out: region size in bytes
  * @page_size:	out: the page size allocations are rounded to
  * @out_flags:	out: CMABUF_OUT_* bits
- * @max_buffers_per_file: out: limit on live handles per file
- * @max_bytes_per_file: out: limit on bytes of live handles per file (0: none)
+ * @max_buffers_per_file: out: limit on the buffers of one open file: its live
+ *		handles, and the buffers it allocated whose memory is still taken
+ *		(DMA_HEAP_IOCTL_ALLOC buffers, freed handles still mapped or
+ *		exported, memory whose pages a pipe or direct I/O holds)
+ * @max_bytes_per_file: out: limit on the bytes of those buffers (0: none)
  * @max_bytes_per_device: out: limit on bytes allocated on this device (0: none)
  * @file_buffers: out: live handles of this file
  * @file_bytes:	out: bytes of live handles of this file
@@ -216,7 +226,9 @@ struct cmabuf_dev_info {
  * @flags:	in: flags of the new file descriptor: O_RDWR or O_RDONLY, and
  *		optionally O_CLOEXEC; other bits must be zero
  * @fd:		out: a new file descriptor of the dma-buf; every export of one
- *		handle and range gives a descriptor of the same dma-buf
+ *		handle and range gives a descriptor of the same dma-buf while
+ *		something (a descriptor, a mapping, an importer) still holds it;
+ *		once nothing does, the next export makes a new one
  * @reserved:	must be zero
  * (end of version 0, CMABUF_EXPORT_SIZE_VER0 bytes: the whole buffer)
  * @offset:	in: start of the part to export, in bytes; a multiple of the
@@ -235,6 +247,13 @@ struct cmabuf_export {
 	__u64 offset;
 	__u64 length;
 };
+/*
+ * The most parts (distinct offset and length) of one handle exported at once
+ * that something still holds (a descriptor, a mapping, an importer); EXPORT
+ * of another is EMFILE. A part nothing holds any more is let go at the next
+ * EXPORT of the handle.
+ */
+#define CMABUF_EXPORT_MAX_PARTS		256
 #define CMABUF_EXPORT_SIZE_VER0		16
 #define CMABUF_EXPORT_SIZE_VER1		32
 
@@ -272,6 +291,13 @@ struct cmabuf_export {
  *		carved from (pool_max_kib): buffers and free room together
  * @pool_free_bytes: of pool_bytes, the bytes no buffer holds (the region's
  *		pages in use by cmabuf's buffers are its used pages minus these)
+ * (end of version 2, CMABUF_STATS_SIZE_VER2 bytes)
+ * @held_buffers: buffers that went (freed, unmapped, closed) while others
+ *		still hold their pages (a pipe after vmsplice(), direct I/O): their
+ *		memory stays taken, and charged to the file, the device and the
+ *		dmem cgroup that allocated it, until the pages are let go; they
+ *		count in @live_buffers and @live_bytes meanwhile
+ * @held_bytes:	their bytes
  */
 struct cmabuf_stats {
 	__u64 allocs;
@@ -291,10 +317,13 @@ struct cmabuf_stats {
 	__u64 live_dmabufs;
 	__u64 pool_bytes;
 	__u64 pool_free_bytes;
+	__u64 held_buffers;
+	__u64 held_bytes;
 };
 #define CMABUF_STATS_SIZE_VER0		288
 #define CMABUF_STATS_SIZE_VER1		304
 #define CMABUF_STATS_SIZE_VER2		320
+#define CMABUF_STATS_SIZE_VER3		336
 
 #define CMABUF_IOC_NR_ALLOC		0x20
 #define CMABUF_IOC_NR_FREE		0x21

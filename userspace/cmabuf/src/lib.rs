@@ -131,7 +131,9 @@ pub struct DevInfo {
     pub region_size: u64,
     /// Page size allocations are rounded to.
     pub page_size: u32,
-    /// Limit on live handles per file.
+    /// Whether the device is DMA-coherent (page-backed mappings in every mode).
+    pub dma_coherent: bool,
+    /// Limit on buffers per file (handles, and buffers whose memory is still taken).
     pub max_buffers_per_file: u64,
     /// Limit on bytes per file.
     pub max_bytes_per_file: u64,
@@ -197,6 +199,11 @@ pub struct Stats {
     pub pool_bytes: u64,
     /// Of them, bytes holding no buffer.
     pub pool_free_bytes: u64,
+    /// Buffers gone while others (a pipe, direct I/O) still hold their pages: still taken and
+    /// charged, counted in `live_buffers`.
+    pub held_buffers: u64,
+    /// Their bytes, counted in `live_bytes`.
+    pub held_bytes: u64,
 }
 
 impl Stats {
@@ -293,6 +300,7 @@ impl Device {
             region_base: addr(d.out_flags, d.region_base),
             region_size: d.region_size,
             page_size: d.page_size,
+            dma_coherent: d.out_flags & sys::CMABUF_OUT_DMA_COHERENT != 0,
             max_buffers_per_file: d.max_buffers_per_file,
             max_bytes_per_file: d.max_bytes_per_file,
             max_bytes_per_device: d.max_bytes_per_device,
@@ -324,6 +332,8 @@ impl Device {
             latency_hist: s.latency_hist.to_vec(),
             pool_bytes: s.pool_bytes,
             pool_free_bytes: s.pool_free_bytes,
+            held_buffers: s.held_buffers,
+            held_bytes: s.held_bytes,
         })
     }
 

@@ -132,6 +132,7 @@ fn info(dev: &Device, json: bool) -> cmabuf::Result<bool> {
             .set("region_base", i.region_base)
             .set("region_size", i.region_size)
             .set("page_size", i.page_size)
+            .set("dma_coherent", i.dma_coherent)
             .set(
                 "limits",
                 Obj::new()
@@ -152,6 +153,14 @@ fn info(dev: &Device, json: bool) -> cmabuf::Result<bool> {
         println!("region base     {}", hex(i.region_base));
         println!("region size     {}", size::human(i.region_size));
         println!("page size       {}", i.page_size);
+        println!(
+            "dma-coherent    {}",
+            if i.dma_coherent {
+                "yes (page-backed mappings in every mode)"
+            } else {
+                "no (page-backed mappings of cached buffers only)"
+            }
+        );
         println!(
             "limits          {} buffers per file; bytes: {} per file, {} per device",
             i.max_buffers_per_file,
@@ -271,6 +280,12 @@ fn stats(dev: &Device, json: bool) -> cmabuf::Result<bool> {
                     .set("bytes", st.pool_bytes)
                     .set("free_bytes", st.pool_free_bytes),
             )
+            .set(
+                "held",
+                Obj::new()
+                    .set("buffers", st.held_buffers)
+                    .set("bytes", st.held_bytes),
+            )
             .set("latency_hist_log2_us", hist)
             .set("cma", counters)
             .set("pagetypeinfo", free.unwrap_or(Value::Null));
@@ -296,6 +311,11 @@ fn stats(dev: &Device, json: bool) -> cmabuf::Result<bool> {
         "small-buffer pool {} in chunks, {} of it free",
         size::human(st.pool_bytes),
         size::human(st.pool_free_bytes)
+    );
+    println!(
+        "held              {} buffers, {} (gone, pages still held by pipes or I/O)",
+        st.held_buffers,
+        size::human(st.held_bytes)
     );
     println!(
         "allocations       {} ok; failed: {} nomem, {} busy, {} intr, {} limit",

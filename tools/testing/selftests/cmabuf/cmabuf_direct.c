@@ -92,9 +92,29 @@ FIXTURE_VARIANT_ADD(dio, coherent) { .mode = CMABUF_MODE_COHERENT };
 FIXTURE_VARIANT_ADD(dio, writecombine) { .mode = CMABUF_MODE_WRITECOMBINE };
 FIXTURE_VARIANT_ADD(dio, cached) { .mode = CMABUF_MODE_CACHED };
 
+/* The node marked dma-coherent: $CMABUF_COHERENT_DEV, default /dev/cmabuf2 (the test overlay's). */
+static const char *coherent_dev_path(void)
+{
+	const char *p = getenv("CMABUF_COHERENT_DEV");
+
+	return p ? p : "/dev/cmabuf2";
+}
+
 FIXTURE_SETUP(dio)
 {
 	self->disk = -1;
+	/*
+	 * Page-backed mappings of coherent and write-combined buffers exist only
+	 * on a DMA-coherent device (elsewhere the kernel's cached linear map
+	 * would alias the owner's uncached view): those variants run there.
+	 */
+	if (variant->mode != CMABUF_MODE_CACHED) {
+		if (access(coherent_dev_path(), F_OK))
+			SKIP(return, "no dma-coherent node (%s): page-backed %s buffers need one",
+			     coherent_dev_path(), variant->mode == CMABUF_MODE_COHERENT ?
+			     "coherent" : "write-combined");
+		setenv("CMABUF_DEV", coherent_dev_path(), 1);
+	}
 	if (cmabuf_dev_open(&self->d) && errno == ENOENT)
 		SKIP(return, "%s missing: cmabuf not loaded or no node bound", dev_path());
 	ASSERT_LE(0, self->d.fd) TH_LOG("%s: %s", dev_path(), strerror(errno));
@@ -145,6 +165,82 @@ TEST_F(dio, flag_reported_and_checked)
 	/* The first bit past the valid ones (they are contiguous from bit 0). */
 	EXPECT_EQ(-EINVAL, alloc_buf(self->d.fd, PAGE, CMABUF_ALLOC_VALID_FLAGS + 1, &a));
 	EXPECT_EQ(-EINVAL, alloc_buf(self->d.fd, PAGE, CMABUF_ALLOC_PAGE_MAP | 3, &a));
+}
+
+/*
+ * Page-backed mappings only where the kernel's cached view and the owner's
+ * agree: on the board's ordinary node (not DMA-coherent, DEV_INFO says so)
+ * ALLOC of a coherent or write-combined buffer with CMABUF_ALLOC_PAGE_MAP is
+ * EOPNOTSUPP and changes nothing (statistics, region, the next handle); so
+ * is DMA_HEAP_IOCTL_ALLOC when heap_mode asks for one. Cached ones are
+ * allowed. On the node marked dma-coherent every mode is allowed.
+ */
+TEST(uncached_page_map_needs_coherent_device)
+{
+	static const __u32 uncached[] = { CMABUF_MODE_COHERENT, CMABUF_MODE_WRITECOMBINE };
+	struct cmabuf_stats s0, s1;
+	struct cmabuf_dev_info info;
+	struct cmabuf_alloc a, b;
+	struct cmabuf_dev d, c;
+	long used0;
+
+	if (cmabuf_dev_open(&d) && errno == ENOENT)
+		SKIP(return, "%s missing: cmabuf not loaded or no node bound", dev_path());
+	ASSERT_LE(0, d.fd);
+	ASSERT_EQ(0, dev_info(d.fd, &info, NULL, 0));
+	if (info.out_flags & CMABUF_OUT_DMA_COHERENT)
+		SKIP(return, "%s is DMA-coherent: nothing to refuse there", dev_path());
+	ASSERT_EQ(0, get_stats(d.fd, &s0));
+	used0 = cma_used(d.region);
+	for (size_t i = 0; i < 2; i++) {
+		EXPECT_EQ(-EOPNOTSUPP, alloc_buf(d.fd, PAGE, uncached[i] | CMABUF_ALLOC_PAGE_MAP, &a));
+		EXPECT_EQ(-EOPNOTSUPP, alloc_buf(d.fd, 4 * MIB, uncached[i] | CMABUF_ALLOC_PAGE_MAP, &a));
+		EXPECT_EQ(-EOPNOTSUPP, alloc_buf(d.fd, PAGE, uncached[i] | CMABUF_ALLOC_PAGE_MAP |
+						 CMABUF_ALLOC_EXPORT, &a));
+	}
+	ASSERT_EQ(0, get_stats(d.fd, &s1));
+	EXPECT_EQ(s0.allocs, s1.allocs);
+	EXPECT_EQ(s0.live_bytes, s1.live_bytes);
+	EXPECT_EQ(s0.fail_limit, s1.fail_limit);
+	EXPECT_EQ(used0, cma_used(d.region));
+	/* Cached page-backed buffers are fine; the refusals took no handle number. */
+	ASSERT_EQ(0, alloc_buf(d.fd, PAGE, CMABUF_MODE_CACHED | CMABUF_ALLOC_PAGE_MAP, &a));
+	ASSERT_EQ(0, alloc_buf(d.fd, PAGE, CMABUF_MODE_CACHED, &b));
+	EXPECT_EQ(a.handle + 1, b.handle);
+	EXPECT_EQ(0, free_buf(d.fd, a.handle));
+	EXPECT_EQ(0, free_buf(d.fd, b.handle));
+
+	EXPECT_TRUE(cmabuf_dev_close(&d));
+
+	/* The dma-heap path, the module reloaded with heap_mode = write-combined + page-backed. */
+	ASSERT_EQ(0, system("rmmod cmabuf")) TH_LOG("rmmod cmabuf (needs root, nothing open)");
+	ASSERT_EQ(0, load_module("heap_mode=5"));
+	d.fd = open(dev_path(), O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, d.fd);
+	EXPECT_EQ(-EOPNOTSUPP, heap_alloc(d.fd, PAGE, O_RDWR | O_CLOEXEC));
+	close(d.fd);
+	ASSERT_EQ(0, system("rmmod cmabuf"));
+	ASSERT_EQ(0, load_module(""));
+
+	setenv("CMABUF_DEV", coherent_dev_path(), 1);
+	if (cmabuf_dev_open(&c) && errno == ENOENT) {
+		TH_LOG("no dma-coherent node (%s): its side not tried", coherent_dev_path());
+		return;
+	}
+	ASSERT_LE(0, c.fd);
+	ASSERT_EQ(0, dev_info(c.fd, &info, NULL, 0));
+	EXPECT_TRUE(info.out_flags & CMABUF_OUT_DMA_COHERENT);
+	for (size_t i = 0; i < 2; i++) {
+		unsigned char *p;
+
+		ASSERT_EQ(0, alloc_buf(c.fd, MIB, uncached[i] | CMABUF_ALLOC_PAGE_MAP, &a));
+		p = mmap(NULL, MIB, PROT_READ | PROT_WRITE, MAP_SHARED, c.fd, a.mmap_offset);
+		ASSERT_NE(MAP_FAILED, p);
+		p[0] = 1;
+		EXPECT_EQ(0, munmap(p, MIB));
+		EXPECT_EQ(0, free_buf(c.fd, a.handle));
+	}
+	EXPECT_TRUE(cmabuf_dev_close(&c));
 }
 
 /*

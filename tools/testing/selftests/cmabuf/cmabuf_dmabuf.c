@@ -476,6 +476,48 @@ TEST_F(exp, dmabuf_pins_module)
 	ASSERT_EQ(0, load_module(""));
 }
 
+/*
+ * DMA_HEAP_IOCTL_ALLOC counts against max_buffers_per_file like ALLOC: a
+ * file's buffers are its handles and the buffers it allocated whose memory
+ * is still taken (here: dma-heap buffers, held only by their descriptors).
+ */
+TEST_F(exp, heap_alloc_counts_buffers)
+{
+	struct cmabuf_alloc a;
+	int fd, d[4];
+
+	if (geteuid() != 0)
+		SKIP(return, "rmmod needs root");
+	close(self->d.fd);
+	self->d.fd = -1;
+	ASSERT_EQ(0, system("rmmod cmabuf"));
+	ASSERT_EQ(0, load_module("max_buffers_per_file=4"));
+	fd = open(dev_path(), O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, fd);
+	for (int i = 0; i < 3; i++) {
+		d[i] = heap_alloc(fd, 64 * KiB, O_RDWR | O_CLOEXEC);
+		ASSERT_LE(0, d[i]) TH_LOG("dma-heap buffer %d", i);
+	}
+	ASSERT_EQ(0, alloc_buf(fd, 64 * KiB, 0, &a));
+	EXPECT_EQ(-EMFILE, heap_alloc(fd, 64 * KiB, O_RDWR | O_CLOEXEC));
+	EXPECT_EQ(-EMFILE, alloc_buf(fd, 64 * KiB, 0, &a));
+	/* Another open file has an allowance of its own (per-file limits are per open file). */
+	d[3] = open(dev_path(), O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, d[3]);
+	EXPECT_LE(0, heap_alloc(d[3], 64 * KiB, O_RDWR | O_CLOEXEC));
+	close(d[3]);
+	/* A dma-heap buffer whose descriptor closes is gone: room for one more. */
+	close(d[0]);
+	d[0] = heap_alloc(fd, 64 * KiB, O_RDWR | O_CLOEXEC);
+	EXPECT_LE(0, d[0]);
+	for (int i = 0; i < 3; i++)
+		if (d[i] >= 0)
+			close(d[i]);
+	close(fd);
+	ASSERT_EQ(0, system("rmmod cmabuf"));
+	ASSERT_EQ(0, load_module(""));
+}
+
 /* ---- vivid imports cmabuf buffers ---- */
 
 #define NBUF 4
@@ -1025,6 +1067,65 @@ TEST_F_TIMEOUT(exp, nv12m_planes_in_one_allocation, 120)
 		close(fds[i][1]);
 		EXPECT_EQ(0, free_buf(self->d.fd, a[i].handle));
 	}
+}
+
+/*
+ * An importer whose bus reaches only the first half of a buffer: dma-direct
+ * maps the first segments directly and bounces the rest through swiotlb
+ * (the board has a small one for unaligned kmalloc DMA). A bounce is copied
+ * through the kernel's cached linear map, which coherent and write-combined
+ * buffers' uncached mappings do not see: their mapping must be refused
+ * (EINVAL) even though the first segment is direct. Cached buffers bounce
+ * correctly and are mapped, and the bytes the "device" wrote into the
+ * bounced half reach the CPU after DMA_BUF_IOCTL_SYNC.
+ */
+TEST_F(exp, partly_bounced_mapping)
+{
+	static const struct { __u32 mode; const char *name; } modes[] = {
+		{ CMABUF_MODE_COHERENT, "coherent" },
+		{ CMABUF_MODE_WRITECOMBINE, "writecombine" },
+		{ CMABUF_MODE_CACHED, "cached" },
+	};
+	const size_t len = 256 * KiB;
+	int imp = open_importer();
+
+	if (imp < 0)
+		SKIP(return, "no cmabuf_test_importer.ko");
+	for (size_t m = 0; m < sizeof(modes) / sizeof(modes[0]); m++) {
+		struct cmabuf_test_import in = { .byte = 0x5a, .max_segment = 64 * KiB };
+		struct cmabuf_alloc a;
+		unsigned char *p;
+		int d, ret;
+
+		ASSERT_EQ(0, alloc_buf(self->d.fd, len, modes[m].mode, &a)) TH_LOG("%s", modes[m].name);
+		if (a.out_flags & CMABUF_OUT_ADDR_WITHHELD)
+			SKIP(return, "needs the buffer's DMA address (CAP_SYS_RAWIO)");
+		d = export_buf(self->d.fd, a.handle, O_RDWR | O_CLOEXEC);
+		ASSERT_LE(0, d);
+		in.fd = d;
+		in.dma_limit = a.dma_addr + len / 2 - 1;
+		ret = xioctl(imp, CMABUF_TEST_IMPORT, &in);
+		if (modes[m].mode != CMABUF_MODE_CACHED) {
+			EXPECT_EQ(-EINVAL, ret) TH_LOG("%s buffer mapped with half of it bounced",
+						       modes[m].name);
+		} else if (ret == -ENOMEM || ret == -EIO) {
+			TH_LOG("no room in swiotlb for the cached control (%s)", strerror(-ret));
+		} else {
+			EXPECT_EQ(0, ret) TH_LOG("cached buffer, partly bounced: %s", strerror(-ret));
+			p = mmap(NULL, len, PROT_READ, MAP_SHARED, d, 0);
+			ASSERT_NE(MAP_FAILED, p);
+			EXPECT_EQ(0, dmabuf_sync(d, DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ));
+			EXPECT_EQ(0x5a, p[0]);
+			EXPECT_EQ(0x5a, p[len - 1]) TH_LOG("the bounced half did not reach the CPU");
+			EXPECT_EQ(0, dmabuf_sync(d, DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ));
+			munmap(p, len);
+		}
+		in = (struct cmabuf_test_import){ .fd = -1 };
+		EXPECT_EQ(0, xioctl(imp, CMABUF_TEST_IMPORT, &in));
+		close(d);
+		EXPECT_EQ(0, free_buf(self->d.fd, a.handle));
+	}
+	close(imp);
 }
 
 TEST_HARNESS_MAIN

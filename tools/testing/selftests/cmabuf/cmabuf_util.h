@@ -197,7 +197,15 @@ static inline int load_module(const char *params)
 		snprintf(cmd, sizeof(cmd), "insmod %s %s", ko, params);
 	else
 		snprintf(cmd, sizeof(cmd), "modprobe cmabuf %s", params);
-	return system(cmd) ? -1 : 0;
+	if (system(cmd))
+		return -1;
+	/*
+	 * The new nodes get the board's device rules (root:video 0660), as at
+	 * boot (busybox mdev; udev applies them by itself).
+	 */
+	if (system("! command -v mdev >/dev/null || mdev -s"))
+		return -1;
+	return 0;
 }
 
 /* The device under test as a fixture holds it, and its region's use at the start. */

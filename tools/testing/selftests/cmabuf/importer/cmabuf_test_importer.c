@@ -8,7 +8,7 @@
  * byte, it attaches to the dma-buf, maps it DMA_FROM_DEVICE, and writes the
  * byte over every mapped segment *at its DMA address*, as a device would (so
  * into the swiotlb bounce buffer when the mapping bounces), with the longest
- * DMA segment the caller asks for. It keeps the
+ * DMA segment and bus limit the caller asks for. It keeps the
  * mapping, as a streaming device keeps its buffers queued, until the next
  * call or close; the data reaches the CPU only if the exporter syncs the
  * importer's mapping in DMA_BUF_IOCTL_SYNC(START).
@@ -57,6 +57,8 @@ static int importer_import(struct importer *im, struct cmabuf_test_import *arg)
 	if (arg->fd < 0)
 		return 0;
 	dma_set_max_seg_size(dev, arg->max_segment ? arg->max_segment : UINT_MAX);
+	/* What the bus reaches, as a platform's dma-ranges would limit it (0: no limit). */
+	dev->bus_dma_limit = arg->dma_limit;
 	im->dmabuf = dma_buf_get(arg->fd);
 	if (IS_ERR(im->dmabuf)) {
 		ret = PTR_ERR(im->dmabuf);
