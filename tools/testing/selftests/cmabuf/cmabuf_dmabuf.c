@@ -484,7 +484,7 @@ TEST_F(exp, dmabuf_pins_module)
 TEST_F(exp, heap_alloc_counts_buffers)
 {
 	struct cmabuf_alloc a;
-	int fd, d[4];
+	int fd, d[4], other;
 
 	if (geteuid() != 0)
 		SKIP(return, "rmmod needs root");
@@ -504,7 +504,9 @@ TEST_F(exp, heap_alloc_counts_buffers)
 	/* Another open file has an allowance of its own (per-file limits are per open file). */
 	d[3] = open(dev_path(), O_RDWR | O_CLOEXEC);
 	ASSERT_LE(0, d[3]);
-	EXPECT_LE(0, heap_alloc(d[3], 64 * KiB, O_RDWR | O_CLOEXEC));
+	other = heap_alloc(d[3], 64 * KiB, O_RDWR | O_CLOEXEC);
+	EXPECT_LE(0, other);
+	close(other);
 	close(d[3]);
 	/* A dma-heap buffer whose descriptor closes is gone: room for one more. */
 	close(d[0]);
