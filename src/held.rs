@@ -289,6 +289,7 @@ pub(crate) fn hold(item: KBox<dyn Held>) {
 }
 
 /// The module-wide figures of held memory (debugfs).
+#[derive(Default)]
 pub(crate) struct Figures {
     /// Allocations waiting now (or being freed).
     pub(crate) buffers: u64,
@@ -307,14 +308,7 @@ pub(crate) struct Figures {
 /// The module-wide figures of held memory.
 pub(crate) fn stats() -> Figures {
     let Some(reaper) = REAPER.lock().clone() else {
-        return Figures {
-            buffers: 0,
-            bytes: 0,
-            total: 0,
-            passes: 0,
-            checks: 0,
-            work_us: 0,
-        };
+        return Figures::default();
     };
     let w = reaper.waiting.lock();
     Figures {

@@ -44,60 +44,10 @@
 #define PAGE 4096ULL
 #define MIB (1024ULL * 1024)
 
-/* A number from the device's debugfs file, or -1. */
-static long debugfs_value(const char *key)
-{
-	char path[128], line[256];
-	size_t klen = strlen(key);
-	long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/sys/kernel/debug/cmabuf/%s", strrchr(dev_path(), '/') + 1);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, klen) && line[klen] == ' ') {
-			v = strtol(line + klen, NULL, 10);
-			break;
-		}
-	fclose(f);
-	return v;
-}
-
-/* Waits up to `secs` for held memory to be freed: whether none is left. */
-static int held_drained(double secs)
-{
-	double end = now_s() + secs;
-
-	while (debugfs_value("held_buffers") > 0 && now_s() < end)
-		usleep(10000);
-	return debugfs_value("held_buffers") == 0;
-}
-
 /* The first number of /proc/sys/fs/file-nr: files allocated system-wide. */
 static long files_allocated(void)
 {
 	return read_long("%s", "/proc/sys/fs/file-nr");
-}
-
-/* A /proc/meminfo figure in kB, or -1. */
-static long meminfo_kb(const char *key)
-{
-	char line[256];
-	size_t klen = strlen(key);
-	long v = -1;
-	FILE *f = fopen("/proc/meminfo", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, klen) && line[klen] == ':') {
-			v = strtol(line + klen + 1, NULL, 10);
-			break;
-		}
-	fclose(f);
-	return v;
 }
 
 /* No shared state: a fixture only for the harness's per-test timeouts. */
@@ -176,7 +126,7 @@ static void export_loop(struct loop_result *r, long n)
 	if (r->err)
 		return;
 	r->files0 = files_allocated();
-	r->slab0 = meminfo_kb("Slab");
+	r->slab0 = meminfo("Slab") / 1024;
 	t0 = now_s();
 	for (i = 0; i < n && now_s() - t0 < EXPORT_LOOP_SECS; i++) {
 		int d = export_part(fd, a.handle, (i % 512) * PAGE, (1 + i / 512) * PAGE);
@@ -195,7 +145,7 @@ static void export_loop(struct loop_result *r, long n)
 	if (i >= 0)
 		close(i);
 	r->files1 = files_allocated();
-	r->slab1 = meminfo_kb("Slab");
+	r->slab1 = meminfo("Slab") / 1024;
 
 	/* At most CMABUF_EXPORT_MAX_PARTS parts held at once; closing one makes room. */
 	r->cap_ok = 1;
@@ -247,7 +197,7 @@ TEST_F_TIMEOUT(attack, export_close_loop_keeps_nothing, 300)
 	 * KASAN's quarantine holds freed objects (and their slab pages) until it
 	 * reaches 1/32 of memory; without it, slab must stay within 8 MiB.
 	 */
-	slab_bound = kernel_has_kasan() ? meminfo_kb("MemTotal") / 32 + 8192 : 8192;
+	slab_bound = kernel_has_kasan() ? meminfo("MemTotal") / 1024 / 32 + 8192 : 8192;
 	TH_LOG("%ld exports of distinct parts, each closed at once, in %.1f s (%.0f/s) as user "
 	       "camera: file-nr %ld -> %ld (%+ld), slab %ld -> %ld kB (%+ld kB, bound %ld kB)",
 	       r->done, r->secs, r->done / r->secs, r->files0, r->files1, r->files1 - r->files0,
@@ -610,13 +560,24 @@ TEST_F_TIMEOUT(attack, readonly_longterm_pin_killable, 120)
 	EXPECT_TRUE(cmabuf_dev_close(&d));
 }
 
-#define RACE_ROUNDS 400
+#define RACE_ROUNDS 1000
 #define RACE_SIZE (2 * MIB)
 
 struct racer {
 	int fd, lost, rounds;
 	__u64 region_size;
 };
+
+static volatile int racing;
+
+/* Keeps a CPU busy, so that the racers are preempted at arbitrary points. */
+static void *spin(void *arg)
+{
+	(void)arg;
+	while (racing)
+		;
+	return NULL;
+}
 
 static void *race(void *arg)
 {
@@ -647,18 +608,24 @@ static void *race(void *arg)
 TEST_F_TIMEOUT(attack, racing_frees_keep_the_list, 180)
 {
 	struct racer r[2];
-	pthread_t t[2];
+	pthread_t t[2], hog[2];
 	struct cmabuf_dev d;
 
 	if (cmabuf_dev_open(&d) && errno == ENOENT)
 		SKIP(return, "%s missing", dev_path());
 	ASSERT_LE(0, d.fd);
+	racing = 1;
+	for (int i = 0; i < 2; i++)
+		ASSERT_EQ(0, pthread_create(&hog[i], NULL, spin, NULL));
 	for (int i = 0; i < 2; i++) {
 		r[i] = (struct racer){ .fd = d.fd, .region_size = d.region_size };
 		ASSERT_EQ(0, pthread_create(&t[i], NULL, race, &r[i]));
 	}
 	for (int i = 0; i < 2; i++)
 		pthread_join(t[i], NULL);
+	racing = 0;
+	for (int i = 0; i < 2; i++)
+		pthread_join(hog[i], NULL);
 	TH_LOG("%d + %d rounds; a held buffer missing from the region's list %d + %d times",
 	       r[0].rounds, r[1].rounds, r[0].lost, r[1].lost);
 	EXPECT_LT(RACE_ROUNDS, r[0].rounds + r[1].rounds);

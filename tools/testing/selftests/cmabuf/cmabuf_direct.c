@@ -40,37 +40,6 @@ static int open_disk(void)
 	return fd;
 }
 
-/* A number from the device's debugfs file (module-wide held_* figures), or -1. */
-static long debugfs_value(const char *key)
-{
-	char path[128], line[256];
-	size_t klen = strlen(key);
-	long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/sys/kernel/debug/cmabuf/%s", strrchr(dev_path(), '/') + 1);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, klen) && line[klen] == ' ') {
-			v = strtol(line + klen, NULL, 10);
-			break;
-		}
-	fclose(f);
-	return v;
-}
-
-/* Waits up to `secs` for held memory to be freed: whether none is left. */
-static int held_drained(double secs)
-{
-	double end = now_s() + secs;
-
-	while (debugfs_value("held_buffers") > 0 && now_s() < end)
-		usleep(10000);
-	return debugfs_value("held_buffers") <= 0;
-}
-
 static void fill(unsigned char *p, size_t len, unsigned int seed)
 {
 	size_t i;

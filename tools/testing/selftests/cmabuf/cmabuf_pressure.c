@@ -44,25 +44,6 @@
 #define MiB (1024UL * 1024)
 #define PAGE 4096UL
 
-/* A /proc/meminfo field in bytes, or -1. */
-static long long meminfo(const char *key)
-{
-	char line[256];
-	long long kb = -1;
-	size_t n = strlen(key);
-	FILE *f = fopen("/proc/meminfo", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, n) && line[n] == ':') {
-			kb = strtoll(line + n + 1, NULL, 10);
-			break;
-		}
-	fclose(f);
-	return kb < 0 ? -1 : kb * 1024;
-}
-
 /* Free blocks of order >= min_order in /proc/pagetypeinfo, CMA or not. */
 static long free_blocks(int min_order, int cma)
 {

@@ -69,6 +69,61 @@ static inline long read_long(const char *fmt, const char *arg)
 	return v;
 }
 
+/* A /proc/meminfo field in bytes, or -1. */
+static inline long long meminfo(const char *key)
+{
+	char line[256];
+	long long kb = -1;
+	size_t n = strlen(key);
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, n) && line[n] == ':') {
+			kb = strtoll(line + n + 1, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return kb < 0 ? -1 : kb * 1024;
+}
+
+/* A number from the device's debugfs file (e.g. the module-wide held_* figures), or -1. */
+static inline long debugfs_value(const char *key)
+{
+	char path[128], line[256];
+	size_t klen = strlen(key);
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/kernel/debug/cmabuf/%s", strrchr(dev_path(), '/') + 1);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, klen) && line[klen] == ' ') {
+			v = strtol(line + klen, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return v;
+}
+
+/* Waits up to `secs` for held memory (pages a pipe or direct I/O kept) to be freed: whether none is left. */
+static inline int held_drained(double secs)
+{
+	struct timespec t0, t;
+	double waited = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (debugfs_value("held_buffers") > 0 && waited < secs) {
+		usleep(10000);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		waited = (t.tv_sec - t0.tv_sec) + (t.tv_nsec - t0.tv_nsec) / 1e9;
+	}
+	return debugfs_value("held_buffers") <= 0;
+}
+
 /* CMABUF_IOCTL_DEV_INFO, the region's name into name[len] (none if name is NULL): 0 or -errno. */
 static inline int dev_info(int fd, struct cmabuf_dev_info *d, char *name, size_t len)
 {
