@@ -38,6 +38,9 @@
 //!      file is open.
 //!    - [`debugfs`]: `/sys/kernel/debug/cmabuf/cmabufN`, statistics as text.
 //!    - [`driver`]: the platform driver: probe, unbind, what a bound node owns.
+//!    - [`heap_name`]: the dma-heap name a node is published under
+//!      (`cmabuf,dma-heap-name`), claimed module-wide so that no two nodes
+//!      share one.
 //!
 //! Leaves, used by any layer: [`uapi`] (the ABI, generated from
 //! `include/uapi/linux/cmabuf.h`), [`validate`] (the rules for every value
@@ -56,6 +59,7 @@ mod dmem;
 mod driver;
 mod file;
 mod fops;
+mod heap_name;
 mod held;
 mod index;
 mod mem;
@@ -129,6 +133,8 @@ struct CmabufModule {
     /// Memory whose pages others still hold, freed when they let go; before the list of regions
     /// (that memory holds its region).
     _held: held::Owner,
+    /// The dma-heap names bound nodes claimed (every node gave its back when the driver went).
+    _heap_names: heap_name::Registry,
     /// The module's list of regions.
     _regions: Regions,
 }
@@ -156,6 +162,7 @@ impl kernel::InPlaceModule for CmabufModule {
         try_pin_init!(Self {
             // Before the driver: probes use both.
             _regions: Regions::init(),
+            _heap_names: heap_name::Registry::init(),
             _held: held::Owner::new()?,
             _debugfs: debugfs::Root::create()?,
             _driver <- Registration::new(c"cmabuf", module),

@@ -15,6 +15,7 @@
 use crate::{
     device::Shared,
     file::CmabufFile,
+    heap_name::HeapName,
     index::{
         Index,
         DEVICES, //
@@ -57,6 +58,8 @@ pub(crate) struct CmabufDriver {
     _debugfs: (Dir, CString),
     /// State shared with open files; holds the region.
     shared: Arc<Shared>,
+    /// The dma-heap name it is published under (given back after the misc device went).
+    heap_name: HeapName,
     /// `N`, given back last.
     index: Index<'static>,
 }
@@ -77,6 +80,7 @@ impl platform::Driver for CmabufDriver {
                 None => DEVICES.take_from(crate::region::first_unaliased_index())?,
             },
             shared: Shared::new(dev, index.get(), Region::attach(pdev)?)?,
+            heap_name: HeapName::choose(dev, index.get())?,
             _debugfs: (
                 crate::debugfs::root()?,
                 CString::try_from_fmt(fmt!("cmabuf{}", index.get()))?
@@ -88,6 +92,7 @@ impl platform::Driver for CmabufDriver {
             ),
             misc <- Registration::register::<CmabufFile>(
                 CString::try_from_fmt(fmt!("cmabuf{}", index.get()))?,
+                CString::try_from(heap_name.name())?,
                 shared.clone(),
                 crate::fops::fops()
             ),
@@ -95,11 +100,12 @@ impl platform::Driver for CmabufDriver {
         .pin_chain(move |this| {
             dev_info!(
                 dev,
-                "/dev/cmabuf{}: region {} base {:#x} size {} KiB\n",
+                "/dev/cmabuf{}: region {} base {:#x} size {} KiB, dma-heap name {}\n",
                 this.shared.index(),
                 this.shared.region_name(),
                 this.shared.region_base(),
-                this.shared.region_size() / 1024
+                this.shared.region_size() / 1024,
+                this.heap_name.name()
             );
             Ok(())
         })

@@ -11,8 +11,10 @@
 //! and drops it only after `release` has returned, and `rmmod` fails with
 //! `EBUSY`/`EAGAIN` while any file (or mapping, which holds its file) is
 //! open. It also carries a per-device name and the [`Shared`] state that
-//! `open` hands to the file. It does not know the file type (`file.rs` uses
-//! it), so it is generic over it.
+//! `open` hands to the file, and gives the device one sysfs attribute,
+//! `heap_name` (the dma-heap name the node is published under, which the udev
+//! and mdev rules link in `/dev/dma_heap/`). It does not know the file type
+//! (`file.rs` uses it), so it is generic over it.
 
 use crate::device::Shared;
 use kernel::{
@@ -43,6 +45,8 @@ pub(crate) struct Registration {
     inner: Opaque<bindings::miscdevice>,
     /// The node name, `cmabufN`.
     name: CString,
+    /// The dma-heap name (sysfs `heap_name`).
+    heap_name: CString,
     /// What open files share with the bound node.
     shared: Arc<Shared>,
 }
@@ -57,12 +61,14 @@ impl Registration {
     /// `fops` (the kernel crate's vtable for `T`, with `.owner` set: see `fops.rs`).
     pub(crate) fn register<T: MiscDevice>(
         name: CString,
+        heap_name: CString,
         shared: Arc<Shared>,
         fops: &'static bindings::file_operations,
     ) -> impl PinInit<Self, Error> {
         let parent = crate::region::raw_device(shared.dev());
         try_pin_init!(&this in Self {
             name,
+            heap_name,
             shared,
             inner <- Opaque::try_ffi_init(move |slot: *mut bindings::miscdevice| {
                 let mut misc = MiscDeviceOptions { name: c"cmabuf" }.into_raw::<T>();
@@ -70,6 +76,8 @@ impl Registration {
                 // `/sys/class/misc/cmabufN/device` leads to the platform device; the misc device
                 // is deregistered (unbind) before its parent goes.
                 misc.parent = parent;
+                // CAST: The core only reads the table (`const struct attribute_group **`).
+                misc.groups = GROUPS.0.as_ptr().cast_mut();
                 // SAFETY: `this` is being initialised and `name` was initialised above, before
                 // `inner`; it stays pinned at this address for as long as we are registered.
                 misc.name = unsafe { (*this.as_ptr()).name.as_char_ptr() };
@@ -109,6 +117,76 @@ impl Registration {
         this.shared.clone()
     }
 }
+
+/// `show` of the `heap_name` attribute of `/sys/class/misc/cmabufN`.
+///
+/// # Safety
+///
+/// Called by sysfs for a device made by `misc_register()` of a [`Registration`]'s `inner`, while
+/// the attribute exists: `misc_deregister()` removes it (waiting for running calls) before the
+/// registration is freed.
+unsafe extern "C" fn show_heap_name(
+    dev: *mut bindings::device,
+    _attr: *mut bindings::device_attribute,
+    buf: *mut c_char,
+) -> isize {
+    // SAFETY: `misc_register()` made `dev` with the misc device as its driver data; that misc
+    // device is the `inner` field of a live `Registration` (the function's safety section), and
+    // `Opaque<T>` has the address of its `T`.
+    let this = unsafe {
+        let misc = (*dev).driver_data.cast::<Opaque<bindings::miscdevice>>();
+        &*kernel::container_of!(misc, Registration, inner)
+    };
+    // SAFETY: `buf` is sysfs's page-sized buffer; the format takes one NUL-terminated string,
+    // which lives as long as the registration.
+    let n =
+        unsafe { bindings::sysfs_emit(buf, c"%s\n".as_char_ptr(), this.heap_name.as_char_ptr()) };
+    // CAST: `sysfs_emit()` returns at most a page's length.
+    n as isize
+}
+
+/// A sysfs table of pointers that may live in a `static`.
+#[repr(transparent)]
+struct Table<T, const N: usize>([T; N]);
+
+// SAFETY: Immutable; the pointers lead to other immutable statics.
+unsafe impl<T, const N: usize> Sync for Table<T, N> {}
+
+/// A `struct attribute` named `name` with permissions `mode` (the other fields, lockdep's, are
+/// zero, as for any static attribute).
+const fn attribute(name: &'static CStr, mode: u16) -> bindings::attribute {
+    let mut attr: bindings::attribute = pin_init::zeroed();
+    attr.name = name.to_bytes_with_nul().as_ptr().cast::<c_char>();
+    attr.mode = mode;
+    attr
+}
+
+/// The `heap_name` attribute (read-only for everyone, as the rules read it).
+static HEAP_NAME: Table<bindings::device_attribute, 1> = Table([bindings::device_attribute {
+    attr: attribute(c"heap_name", 0o444),
+    __bindgen_anon_1: bindings::device_attribute__bindgen_ty_1 {
+        show: Some(show_heap_name),
+    },
+    __bindgen_anon_2: bindings::device_attribute__bindgen_ty_2 { store: None },
+}]);
+
+/// The attributes of the group, ended by a null pointer.
+static ATTRS: Table<*mut bindings::attribute, 2> = Table([
+    (&raw const HEAP_NAME.0[0].attr).cast_mut(),
+    core::ptr::null_mut(),
+]);
+
+/// The misc device's one attribute group.
+static GROUP: Table<bindings::attribute_group, 1> = Table([bindings::attribute_group {
+    __bindgen_anon_2: bindings::attribute_group__bindgen_ty_2 {
+        attrs_const: ATTRS.0.as_ptr().cast(),
+    },
+    ..pin_init::zeroed()
+}]);
+
+/// The groups `misc_register()` creates with the device, ended by a null pointer.
+static GROUPS: Table<*const bindings::attribute_group, 2> =
+    Table([&raw const GROUP.0[0], core::ptr::null()]);
 
 #[pinned_drop]
 impl PinnedDrop for Registration {

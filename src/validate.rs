@@ -259,6 +259,34 @@ impl SyncRequest {
     }
 }
 
+/// The longest dma-heap name a node may ask for, in bytes.
+pub(crate) const HEAP_NAME_MAX: usize = 63;
+
+/// Whether `name` may name a dma-heap entry (`/dev/dma_heap/<name>`), as a node's
+/// `cmabuf,dma-heap-name` asks: 1 to [`HEAP_NAME_MAX`] bytes of letters, digits and `,._-@+`
+/// (the names camera stacks look for: `linux,cma`, `vidbuf_cached`, `reserved`), not `.` or `..`,
+/// and not another node's default name (`cmabuf` and digits only): that one is `own`'s alone.
+pub(crate) fn heap_name_ok(name: &[u8], own: u32) -> bool {
+    let allowed = |b: &u8| b.is_ascii_alphanumeric() || b",._-@+".contains(b);
+    if name.is_empty() || name.len() > HEAP_NAME_MAX || !name.iter().all(allowed) {
+        return false;
+    }
+    if name == b"." || name == b".." {
+        return false;
+    }
+    match name.strip_prefix(b"cmabuf") {
+        Some(n) if !n.is_empty() && n.iter().all(u8::is_ascii_digit) => {
+            // Another node's default name is that node's alone; its own is fine.
+            let canonical = n == b"0" || n[0] != b'0';
+            let value = core::str::from_utf8(n)
+                .ok()
+                .and_then(|d| d.parse::<u32>().ok());
+            canonical && value == Some(own)
+        }
+        _ => true,
+    }
+}
+
 #[kunit_tests(cmabuf_validate)]
 mod tests {
     use super::*;
@@ -286,6 +314,28 @@ mod tests {
         assert_eq!(parsed(8 | 6), Ok((6, true)));
         assert_eq!(parsed(2), Ok((2, false)));
         assert_eq!(parsed(16), Err(EINVAL));
+    }
+
+    #[test]
+    fn heap_names() {
+        assert!(heap_name_ok(b"linux,cma", 0));
+        assert!(heap_name_ok(b"vidbuf_cached", 3));
+        assert!(heap_name_ok(b"reserved", 0));
+        assert!(heap_name_ok(b"cmabuf-pool@70000000", 0));
+        assert!(heap_name_ok(b"cmabuf", 0));
+        assert!(heap_name_ok(b"cmabuf1", 1));
+        assert!(heap_name_ok(b"cmabuf0", 0));
+        assert!(!heap_name_ok(b"cmabuf1", 0));
+        assert!(!heap_name_ok(b"cmabuf01", 1));
+        assert!(!heap_name_ok(b"cmabuf00", 0));
+        assert!(!heap_name_ok(b"", 0));
+        assert!(!heap_name_ok(b".", 0));
+        assert!(!heap_name_ok(b"..", 0));
+        assert!(!heap_name_ok(b"a/b", 0));
+        assert!(!heap_name_ok(b"sp ace", 0));
+        assert!(!heap_name_ok(b"new\nline", 0));
+        assert!(heap_name_ok(&[b'a'; HEAP_NAME_MAX], 0));
+        assert!(!heap_name_ok(&[b'a'; HEAP_NAME_MAX + 1], 0));
     }
 
     #[test]

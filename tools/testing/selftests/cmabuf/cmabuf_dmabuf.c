@@ -26,6 +26,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/klog.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -519,6 +521,111 @@ TEST_F(exp, heap_alloc_counts_buffers)
 	close(fd);
 	ASSERT_EQ(0, system("rmmod cmabuf"));
 	ASSERT_EQ(0, load_module(""));
+}
+
+/* Sends `fd` over the Unix socket `sock` (SCM_RIGHTS): 0 or -errno. */
+static int send_fd(int sock, int fd)
+{
+	char byte = 'f', ctl[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = ctl, .msg_controllen = sizeof(ctl) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	return sendmsg(sock, &m, 0) == 1 ? 0 : -errno;
+}
+
+/* A descriptor received over `sock` (SCM_RIGHTS), or -errno. */
+static int recv_fd(int sock)
+{
+	char byte, ctl[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = ctl, .msg_controllen = sizeof(ctl) };
+	struct cmsghdr *c;
+	int fd;
+
+	if (recvmsg(sock, &m, MSG_CMSG_CLOEXEC) != 1)
+		return -errno;
+	c = CMSG_FIRSTHDR(&m);
+	if (!c || c->cmsg_type != SCM_RIGHTS)
+		return -EPROTO;
+	memcpy(&fd, CMSG_DATA(c), sizeof(int));
+	return fd;
+}
+
+/*
+ * A dma-buf passed to another process over a Unix socket (SCM_RIGHTS), the
+ * way camera pipelines pass buffers (GStreamer, PipeWire, libcamera's IPA
+ * proxies): the other process maps it, reads what the exporter wrote, writes
+ * back; each side syncs around its access. The buffer lives on with only the
+ * receiver's descriptor after the sender freed and closed everything.
+ */
+TEST_F(exp, dmabuf_over_unix_socket)
+{
+	const size_t len = 256 * KiB;
+	struct cmabuf_alloc a;
+	unsigned char *p;
+	int sv[2], d, status;
+	pid_t pid;
+	char ack;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+		SKIP(return, "no Unix sockets (%s): CONFIG_UNIX is off", strerror(errno));
+	ASSERT_EQ(0, alloc_buf(self->d.fd, len, CMABUF_MODE_CACHED, &a));
+	d = export_buf(self->d.fd, a.handle, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, d);
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, d, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	EXPECT_EQ(0, dmabuf_sync(d, DMA_BUF_SYNC_START | DMA_BUF_SYNC_WRITE));
+	for (size_t i = 0; i < len; i++)
+		p[i] = (unsigned char)(i * 13 + 7);
+	EXPECT_EQ(0, dmabuf_sync(d, DMA_BUF_SYNC_END | DMA_BUF_SYNC_WRITE));
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		int r = recv_fd(sv[1]), bad = 0;
+		unsigned char *q;
+
+		close(self->d.fd);
+		if (r < 0)
+			_exit(10);
+		q = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, r, 0);
+		if (q == MAP_FAILED)
+			_exit(11);
+		dmabuf_sync(r, DMA_BUF_SYNC_START | DMA_BUF_SYNC_RW);
+		for (size_t i = 0; i < len; i++)
+			bad |= q[i] != (unsigned char)(i * 13 + 7);
+		memset(q, 0x3c, len);
+		dmabuf_sync(r, DMA_BUF_SYNC_END | DMA_BUF_SYNC_RW);
+		/* The sender lets go of everything; this descriptor and mapping keep the buffer. */
+		if (write(sv[1], bad ? "b" : "k", 1) != 1 || read(sv[1], &ack, 1) != 1)
+			_exit(12);
+		dmabuf_sync(r, DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ);
+		bad |= q[0] != 0x3c || q[len - 1] != 0x3c;
+		_exit(bad ? 13 : 0);
+	}
+	ASSERT_EQ(0, send_fd(sv[0], d));
+	ASSERT_EQ(1, read(sv[0], &ack, 1));
+	EXPECT_EQ('k', ack) TH_LOG("the receiver saw other bytes than the sender wrote");
+	EXPECT_EQ(0, dmabuf_sync(d, DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ));
+	EXPECT_EQ(0x3c, p[0]);
+	EXPECT_EQ(0x3c, p[len - 1]);
+	EXPECT_EQ(0, dmabuf_sync(d, DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ));
+	munmap(p, len);
+	close(d);
+	EXPECT_EQ(0, free_buf(self->d.fd, a.handle));
+	ASSERT_EQ(1, write(sv[0], "g", 1));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		TH_LOG("receiver: exit %d", WEXITSTATUS(status));
+	close(sv[0]);
+	close(sv[1]);
 }
 
 /* ---- vivid imports cmabuf buffers ---- */
