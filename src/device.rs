@@ -16,14 +16,17 @@
 //!
 //! # Lock order
 //!
-//! The module's locks, outermost first: `CmabufFile::state` (the first
-//! EXPORT of a handle makes its dma-buf under it) → a small-buffer pool's
+//! The module's locks, outermost first: a handle's `Exports` list (an
+//! EXPORT that finds no dma-buf of the part makes one under it; nothing else
+//! is taken under `CmabufFile::state`) → a small-buffer pool's
 //! chunks (`pool.rs`: chunks are freed, and statistics read the region, under
 //! it; its shrinker only tries it) → `Region::used` → `REGIONS` (the module's
 //! list of regions; a freed chunk drops its region reference); and
 //! `Region::used` → a dma-buf's `name_lock` (debugfs reads names).
-//! `Shared::state`, a `Ledger`'s figures and an exporter's list of mapped
-//! tables are each taken with no other lock of ours held.
+//! `Shared::state`, a `Ledger`'s figures, an exporter's list of mapped
+//! tables, the held-memory list and the claimed dma-heap names are each taken
+//! with no other lock of ours held (a dma-buf's `release` takes its handle's
+//! `Exports` list alone).
 //!
 //! Held by others when ours are taken: a process's mmap lock (mmap looks a
 //! handle up; a VMA that closes may drop a buffer's last reference, which

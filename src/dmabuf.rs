@@ -8,7 +8,10 @@
 //!
 //! Lifetime: a dma-buf's `priv` owns an [`Exporter`], which holds the
 //! [`Buffer`] (`Arc`) until the dma-buf's last file reference goes and the
-//! core calls `release`. `exp_info.owner` pins the module for as long as any
+//! core calls `release`. A handle finds the dma-bufs of its parts that exist
+//! through its [`Exports`], which holds no reference to them: each dma-buf
+//! unlists itself in `release`, so a handle keeps nothing that nothing else
+//! holds, and an `EXPORT` and `close()` loop leaves nothing behind. `exp_info.owner` pins the module for as long as any
 //! dma-buf exists, so `rmmod` is refused meanwhile. Importers hold the
 //! dma-buf while they map it (`map_dma_buf`) or use its kernel address
 //! (`vmap`), so the memory stays valid for them whatever happens to the
@@ -75,6 +78,96 @@ struct Exporter {
     /// The tables importers have mapped (`map_dma_buf` not yet undone).
     #[pin]
     mapped: Mutex<KVec<Mapped>>,
+    /// The handle's list of dma-bufs it is in (none for a dma-heap buffer), left in `release`.
+    exports: Option<Arc<Exports>>,
+}
+
+/// One dma-buf in an [`Exports`] list.
+struct Export {
+    /// The dma-buf; alive while listed (its `release` unlists it, under the list's lock, before
+    /// the core frees it).
+    ptr: NonNull<bindings::dma_buf>,
+    /// The exported part, `(offset, length)`.
+    range: (usize, usize),
+    /// Its file's access mode.
+    access_mode: u32,
+}
+
+// SAFETY: The pointer is only dereferenced under the list's lock, from any thread.
+unsafe impl Send for Export {}
+
+/// The dma-bufs of one handle's parts that exist now, one per part (every export of a part gives
+/// a descriptor of that one dma-buf while anything holds it, as importers rely on buffer
+/// identity). Holds no reference: a dma-buf that nothing holds any more goes, and unlists
+/// itself; the next export of its part makes a new one.
+#[pin_data]
+pub(crate) struct Exports {
+    /// The dma-bufs.
+    #[pin]
+    list: Mutex<KVec<Export>>,
+}
+
+impl Exports {
+    /// An empty list.
+    pub(crate) fn new() -> Result<Arc<Self>> {
+        Arc::pin_init(
+            pin_init!(Self {
+                list <- new_mutex!(KVec::new()),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// A reference to the dma-buf of `buffer`'s part `(offset, len)` with `access_mode`: the one
+    /// that exists, or a new one. `EINVAL` if the existing one has another access mode (all
+    /// descriptors of a dma-buf share its file), `EMFILE` if
+    /// [`crate::uapi::CMABUF_EXPORT_MAX_PARTS`] parts exist already.
+    pub(crate) fn get(
+        this: &Arc<Self>,
+        buffer: &Arc<Buffer>,
+        access_mode: u32,
+        offset: usize,
+        len: usize,
+    ) -> Result<DmaBuf> {
+        let mut list = this.list.lock();
+        for e in list.iter().filter(|e| e.range == (offset, len)) {
+            // SAFETY: A listed dma-buf is alive (its `release` unlists it under this lock first),
+            // and so is the memory of its file, which the core releases only after `release`
+            // (`__fput()` puts the dentry, whose release calls ours, before freeing the file); a
+            // file whose last reference went is not revived: `get_file_active()` returns null.
+            let file = unsafe { bindings::get_file_active(&raw mut (*e.ptr.as_ptr()).file) };
+            if file.is_null() {
+                // Going: its `release` will unlist it.
+                continue;
+            }
+            // INVARIANT: `get_file_active()` took a reference to the dma-buf's file.
+            let dmabuf = DmaBuf { ptr: e.ptr };
+            if e.access_mode != access_mode {
+                // Dropped after the lock: possibly the last reference (then `release` locks it).
+                drop(list);
+                drop(dmabuf);
+                return Err(EINVAL);
+            }
+            return Ok(dmabuf);
+        }
+        // CAST: A small constant of the ABI.
+        if list.len() >= crate::uapi::CMABUF_EXPORT_MAX_PARTS as usize {
+            return Err(EMFILE);
+        }
+        // Room first: `push()` would drop what it cannot store.
+        list.reserve(1, GFP_KERNEL)?;
+        let dmabuf = DmaBuf::export(buffer.clone(), access_mode, offset, len, Some(this.clone()))?;
+        // Room was reserved above: cannot fail.
+        list.push(
+            Export {
+                ptr: dmabuf.ptr,
+                range: (offset, len),
+                access_mode,
+            },
+            GFP_NOWAIT,
+        )?;
+        Ok(dmabuf)
+    }
 }
 
 /// One reference to a cmabuf dma-buf.
@@ -86,8 +179,6 @@ struct Exporter {
 pub(crate) struct DmaBuf {
     /// The dma-buf.
     ptr: NonNull<bindings::dma_buf>,
-    /// Its file's access mode, `O_RDWR` or `O_RDONLY`.
-    access_mode: u32,
 }
 
 // SAFETY: A dma-buf reference may be used and given back from any thread.
@@ -98,12 +189,14 @@ unsafe impl Sync for DmaBuf {}
 impl DmaBuf {
     /// Exports the `len` bytes at `offset` of `buffer` (a range [`crate::validate::export_range`]
     /// accepted) as a new dma-buf whose file has `access_mode` (`O_RDWR` or `O_RDONLY`), holding
-    /// the buffer until the dma-buf goes.
+    /// the buffer until the dma-buf goes; it leaves `exports` (its handle's list, which the caller
+    /// puts it in) when it goes.
     pub(crate) fn export(
         buffer: Arc<Buffer>,
         access_mode: u32,
         offset: usize,
         len: usize,
+        exports: Option<Arc<Exports>>,
     ) -> Result<Self> {
         if offset % PAGE_SIZE != 0
             || len % PAGE_SIZE != 0
@@ -123,6 +216,7 @@ impl DmaBuf {
                 len,
                 counted: AtomicBool::new(false),
                 mapped <- new_mutex!(KVec::new()),
+                exports,
             }),
             GFP_KERNEL,
         )?;
@@ -150,7 +244,6 @@ impl DmaBuf {
         let this = Self {
             // PANIC: `from_err_ptr` passed a valid, hence non-null, pointer.
             ptr: NonNull::new(ptr).ok_or(EINVAL)?,
-            access_mode,
         };
         // debugfs names one dma-buf per buffer: the whole buffer's.
         if whole {
@@ -159,12 +252,6 @@ impl DmaBuf {
                 .set_dmabuf(core::ptr::null_mut(), ptr.cast());
         }
         Ok(this)
-    }
-
-    /// The exported part of the buffer, `(offset, length)` in bytes.
-    pub(crate) fn range(&self) -> (usize, usize) {
-        let e = self.exporter();
-        (e.offset, e.len)
     }
 
     /// The dma-buf reached userspace (its descriptor was installed): count it, once. A dma-buf
@@ -179,45 +266,11 @@ impl DmaBuf {
         }
     }
 
-    /// The access mode of the dma-buf's file.
-    pub(crate) fn access_mode(&self) -> u32 {
-        self.access_mode
-    }
-
     /// The exporter behind the dma-buf.
     fn exporter(&self) -> &Exporter {
         // SAFETY: By the type invariant `priv_` is an `Exporter`, alive while the dma-buf is,
         // which our reference guarantees.
         unsafe { &*(*self.ptr.as_ptr()).priv_.cast::<Exporter>() }
-    }
-
-    /// Another reference to the same dma-buf.
-    pub(crate) fn new_ref(&self) -> Self {
-        // SAFETY: The dma-buf is live (type invariant), so is its file; `get_file()` takes a
-        // reference (what `get_dma_buf()` does), owned by the new `DmaBuf`.
-        unsafe { bindings::get_file((*self.ptr.as_ptr()).file) };
-        // INVARIANT: We took a reference above.
-        Self {
-            ptr: self.ptr,
-            access_mode: self.access_mode,
-        }
-    }
-
-    /// Whether this is the only reference to the dma-buf: no descriptor, mapping or importer
-    /// holds it any more. Only references already held can make another, so the answer stays
-    /// true for as long as the caller keeps this one to itself.
-    pub(crate) fn only_ref(&self) -> bool {
-        // SAFETY: The dma-buf is live (type invariant), so is its file. `file_ref_read()` is an
-        // inline over this counter: `FILE_REF_ONEREF` (0) is one reference, ours.
-        let count = unsafe {
-            core::ptr::read_volatile(&raw const (*(*self.ptr.as_ptr()).file).f_ref.refcnt.counter)
-        };
-        count == 0
-    }
-
-    /// Whether `self` and `other` are the same dma-buf.
-    pub(crate) fn same(&self, other: &Self) -> bool {
-        self.ptr == other.ptr
     }
 
     /// A new reference to the dma-buf's file, to install in a file descriptor.
@@ -509,6 +562,13 @@ unsafe extern "C" fn unmap_dma_buf(
 unsafe extern "C" fn release(dmabuf: *mut bindings::dma_buf) {
     // SAFETY: `priv_` is the `Exporter` that `DmaBuf::export` leaked into it; taken back once.
     let exporter = unsafe { KBox::from_raw((*dmabuf).priv_.cast::<Exporter>()) };
+    // Out of its handle's list before the core frees it.
+    if let Some(exports) = &exporter.exports {
+        exports
+            .list
+            .lock()
+            .retain(|e| !core::ptr::eq(e.ptr.as_ptr(), dmabuf));
+    }
     // A no-op unless it is the one recorded (the whole buffer's).
     exporter
         .buffer

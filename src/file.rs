@@ -15,7 +15,10 @@ use crate::{
         self,
         Shared, //
     },
-    dmabuf::DmaBuf,
+    dmabuf::{
+        DmaBuf,
+        Exports, //
+    },
     dmamem,
     miscdev::Registration,
     uapi::{
@@ -67,34 +70,13 @@ use kernel::{
     }, //
 };
 
-/// The most parts (distinct ranges) of one handle exported at once that something still holds;
-/// another is `EMFILE`.
-// CAST: A small constant of the ABI.
-const MAX_PARTS: usize = uapi::CMABUF_EXPORT_MAX_PARTS as usize;
-
-/// A live handle: its buffer and, once exported, its dma-bufs, one per exported range that
-/// something still holds (every export of the handle and range gives a descriptor of that one
-/// dma-buf while one exists, as importers rely on buffer identity). A dma-buf that only the handle
-/// holds any more (every descriptor closed, no mapping, no importer) is let go at the next
-/// EXPORT, so a loop of EXPORT and close of ever new ranges keeps nothing: at most
-/// [`MAX_PARTS`] dma-bufs per handle, each also held by something of the caller's.
+/// A live handle: its buffer and the dma-bufs of its parts that exist (which the handle does
+/// not hold: see [`Exports`]).
 struct Handle {
     /// The buffer.
     buffer: Arc<Buffer>,
-    /// The dma-bufs, each made by the first export of its range.
-    dmabufs: KVec<Cached>,
-}
-
-/// A handle's dma-buf. An EXPORT that fails after making it (its result could not be written)
-/// takes it out again unless another EXPORT of it succeeded or is under way, so a failed call
-/// leaves the handle as it was (free to be exported with another access mode).
-struct Cached {
-    /// The dma-buf.
-    dmabuf: DmaBuf,
-    /// Whether an EXPORT of it succeeded: then it stays.
-    confirmed: bool,
-    /// EXPORTs of it under way (between taking it and installing its descriptor).
-    pending: u32,
+    /// The dma-bufs of its parts.
+    exports: Arc<Exports>,
 }
 
 /// What the file's lock protects.
@@ -222,18 +204,12 @@ impl CmabufFile {
             .reserve()
             .inspect_err(|_| self.shared.count_limit_failure())?;
         let handle_node = RBTreeNodeReservation::new(GFP_KERNEL)?;
-        let mut dmabufs = KVec::new();
+        let exports = Exports::new()?;
         let (buffer, us) = self.new_buffer(len, flags, file_res.handle)?;
-        if let Some((_, accmode)) = &fd {
-            dmabufs.push(
-                Cached {
-                    dmabuf: DmaBuf::export(buffer.clone(), *accmode, 0, len)?,
-                    confirmed: true,
-                    pending: 0,
-                },
-                GFP_KERNEL,
-            )?;
-        }
+        let dmabuf = match &fd {
+            Some((_, accmode)) => Some(Exports::get(&exports, &buffer, *accmode, 0, len)?),
+            None => None,
+        };
 
         let (addr, out_flags) = self.reported_addr(buffer.dma_addr());
         a.handle = file_res.handle;
@@ -249,12 +225,12 @@ impl CmabufFile {
         user.write(&a)?;
 
         self.shared.ledger().hand_out(buffer.charge(), us);
-        if let (Some((fd, _)), Some(cached)) = (fd, dmabufs.first()) {
-            fd.fd_install(cached.dmabuf.file());
-            cached.dmabuf.count();
+        if let (Some((fd, _)), Some(dmabuf)) = (fd, &dmabuf) {
+            fd.fd_install(dmabuf.file());
+            dmabuf.count();
         }
         let mut state = self.state.lock();
-        let handle = Handle { buffer, dmabufs };
+        let handle = Handle { buffer, exports };
         state
             .handles
             .insert(handle_node.into_node(file_res.handle, handle));
@@ -323,91 +299,21 @@ impl CmabufFile {
         uapi::only_inputs(&e, inputs)?;
         let (fd, accmode) = Self::reserve_fd(e.flags, file)?;
         user.check_writable()?;
-        let mut stale = KVec::new();
-        let dmabuf = {
-            let mut state = self.state.lock();
-            let handle = state.handles.get_mut(&e.handle).ok_or(ENOENT)?;
-            let (offset, len) =
-                validate::export_range(e.offset, e.length, handle.buffer.size(), PAGE_SIZE)?;
-            let list = &mut handle.dmabufs;
-            // Let go of the dma-bufs nothing else holds (dropped below, outside the lock).
-            let mut k = 0;
-            while k < list.len() {
-                let c = &list[k];
-                // The one of the range asked for is kept for reuse unless its access mode is not
-                // the one asked for (then a new one takes its place).
-                let reusable =
-                    c.dmabuf.range() == (offset, len) && c.dmabuf.access_mode() == accmode;
-                if c.pending == 0 && !reusable && c.dmabuf.only_ref() {
-                    stale.reserve(1, GFP_KERNEL)?;
-                    if let Ok(c) = list.remove(k) {
-                        // Room was reserved above: cannot fail.
-                        let _ = stale.push(c, GFP_NOWAIT);
-                    }
-                } else {
-                    k += 1;
-                }
-            }
-            let i = match list.iter().position(|c| c.dmabuf.range() == (offset, len)) {
-                Some(i) => i,
-                None if list.len() >= MAX_PARTS => return Err(EMFILE),
-                None => {
-                    // Room first: `push()` would drop what it cannot store.
-                    list.reserve(1, GFP_KERNEL)?;
-                    let dmabuf = DmaBuf::export(handle.buffer.clone(), accmode, offset, len)?;
-                    list.push(
-                        Cached {
-                            dmabuf,
-                            confirmed: false,
-                            pending: 0,
-                        },
-                        GFP_NOWAIT,
-                    )?;
-                    list.len() - 1
-                }
-            };
-            let cached = &mut list[i];
-            // Every descriptor shares the dma-buf's one file, and with it its access mode.
-            if cached.dmabuf.access_mode() != accmode {
-                return Err(EINVAL);
-            }
-            cached.pending += 1;
-            cached.dmabuf.new_ref()
+        let (buffer, exports) = {
+            let state = self.state.lock();
+            let handle = state.handles.get(&e.handle).ok_or(ENOENT)?;
+            (handle.buffer.clone(), handle.exports.clone())
         };
-        let res = install(fd, dmabuf.file(), |fd| {
+        let (offset, len) = validate::export_range(e.offset, e.length, buffer.size(), PAGE_SIZE)?;
+        // The part's dma-buf, made if none exists; a call that fails below drops our reference,
+        // and with it a dma-buf nothing else took meanwhile.
+        let dmabuf = Exports::get(&exports, &buffer, accmode, offset, len)?;
+        install(fd, dmabuf.file(), |fd| {
             e.fd = fd;
             user.write(&e)
-        });
-        if res.is_ok() {
-            dmabuf.count();
-        }
-        let removed = {
-            let mut state = self.state.lock();
-            // The handle may have been freed meanwhile: then the dma-buf is only its holders'.
-            match state.handles.get_mut(&e.handle) {
-                Some(handle) => {
-                    let list = &mut handle.dmabufs;
-                    match list.iter().position(|c| c.dmabuf.same(&dmabuf)) {
-                        Some(i) => {
-                            let cached = &mut list[i];
-                            cached.pending -= 1;
-                            cached.confirmed |= res.is_ok();
-                            if cached.confirmed || cached.pending > 0 {
-                                None
-                            } else {
-                                list.remove(i).ok()
-                            }
-                        }
-                        None => None,
-                    }
-                }
-                None => None,
-            }
-        };
-        // Dropped outside the lock: possibly the dma-buf's last reference.
-        drop(removed);
-        drop(dmabuf);
-        res
+        })?;
+        dmabuf.count();
+        Ok(0)
     }
 
     /// `DMA_HEAP_IOCTL_ALLOC` (`command` is any `'H'` ioctl number 0): a buffer that only its
@@ -428,7 +334,7 @@ impl CmabufFile {
         let len = validate::round_size(h.len, PAGE_SIZE, self.shared.region_size())?;
         let fd = FileDescriptorReservation::get_unused_fd_flags(h.fd_flags & bindings::O_CLOEXEC)?;
         let (buffer, us) = self.new_buffer(len, flags, 0)?;
-        let dmabuf = DmaBuf::export(buffer.clone(), accmode, 0, len)?;
+        let dmabuf = DmaBuf::export(buffer.clone(), accmode, 0, len, None)?;
         install(fd, dmabuf.file(), |fd| {
             h.fd = fd;
             user.write(&h)

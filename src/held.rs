@@ -15,7 +15,8 @@
 //!
 //! The work stays bounded however many allocations wait and however often
 //! new ones come: each waiting allocation has its own schedule (checked 10 ms
-//! after it came, then at doubling intervals up to 1 s), a pass checks only
+//! after it came, or at the pass already queued if that comes later, at most
+//! a second away; then at doubling intervals up to 1 s), a pass checks only
 //! the allocations whose time has come or comes within a quarter of their
 //! interval (so that allocations that wait long fall into step and share
 //! passes), and a check of an allocation starts at the page found held the

@@ -228,7 +228,7 @@ struct cmabuf_dev_info {
  * @fd:		out: a new file descriptor of the dma-buf; every export of one
  *		handle and range gives a descriptor of the same dma-buf while
  *		something (a descriptor, a mapping, an importer) still holds it;
- *		once nothing does, the next export makes a new one
+ *		once nothing does, it goes, and the next export makes a new one
  * @reserved:	must be zero
  * (end of version 0, CMABUF_EXPORT_SIZE_VER0 bytes: the whole buffer)
  * @offset:	in: start of the part to export, in bytes; a multiple of the
@@ -248,10 +248,10 @@ struct cmabuf_export {
 	__u64 length;
 };
 /*
- * The most parts (distinct offset and length) of one handle exported at once
- * that something still holds (a descriptor, a mapping, an importer); EXPORT
- * of another is EMFILE. A part nothing holds any more is let go at the next
- * EXPORT of the handle.
+ * The most parts (distinct offset and length) of one handle whose dma-bufs
+ * exist at once, each held by a descriptor, a mapping or an importer (the
+ * handle holds none: a dma-buf nothing holds goes); EXPORT of another part
+ * is EMFILE.
  */
 #define CMABUF_EXPORT_MAX_PARTS		256
 #define CMABUF_EXPORT_SIZE_VER0		16
