@@ -272,7 +272,9 @@ fi
 # --- boot ------------------------------------------------------------------
 BOOT=("${QEMU[@]}" -kernel "$KDIR/arch/arm64/boot/Image" -dtb "$BUILD/board.dtb"
 	-initrd "$BUILD/initramfs.cpio")
-APPEND="console=ttyAMA0 panic=-1 oops=panic"
+# log_buf_len: the tests bind, unbind and reload the module hundreds of times; the first KUnit
+# report and the boot messages must still be in the log that comes back.
+APPEND="console=ttyAMA0 panic=-1 oops=panic log_buf_len=8M"
 CONSOLE=$BUILD/console.log
 # Debian's stock kernel with the same root file system, its own modules and DKMS's cmabuf.ko.
 STOCK_BOOT=("${QEMU[@]}" -kernel "$BUILD/stock/vmlinuz" -dtb "$BUILD/board.dtb"

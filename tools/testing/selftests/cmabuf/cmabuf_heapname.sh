@@ -7,10 +7,10 @@
 # Every bound device: its heap_name is its node's cmabuf,dma-heap-name or
 # cmabufN, and /dev/dma_heap/<heap_name> leads to it, unless the kernel's own
 # dma-heap framework has a heap of that name (then that device node stays).
-# With the test overlay (two nodes asking for "linux,cma", one for the name of
-# the kernel's heap of its own region): exactly one node publishes linux,cma,
-# the other keeps cmabufN and the log says why; the kernel's heap node is not
-# replaced; unbinding the holder and binding the other first moves the name.
+# With the test overlay (two nodes asking for the name the kernel's mainline
+# CMA heap gives one node's region): exactly one node publishes it, the other
+# keeps cmabufN and the log says why; binding the other first moves the name;
+# the kernel's heap node is not replaced. cmabuf0 is linux,cma (the board's).
 #
 # Needs root and a bound device; skips (exit 4) otherwise.
 
@@ -70,60 +70,61 @@ links_ok() {
 }
 ktap_test_result "/dev/dma_heap/<heap_name> leads to the device (a kernel heap of that name stays)" links_ok
 
-# The test overlay's nodes: cmabuf0 and cmabuf2 both ask for linux,cma.
-if [ "$(asked cmabuf0 2>/dev/null)" = "linux,cma" ] && [ "$(asked cmabuf2 2>/dev/null)" = "linux,cma" ]; then
+# The test overlay: cmabuf1 and cmabuf2 ask for one name, the kernel's heap of cmabuf1's region.
+N=$(asked cmabuf1 2>/dev/null)
+if [ -n "$N" ] && [ "$(asked cmabuf2 2>/dev/null)" = "$N" ]; then
+	p1=$(basename "$(readlink -f /sys/class/misc/cmabuf1/device)")
+	p2=$(basename "$(readlink -f /sys/class/misc/cmabuf2/device)")
 	# 3: one holds it, the other kept its default and the log says so.
 	one_holder() {
-		h0=$(heap_name cmabuf0); h2=$(heap_name cmabuf2)
-		{ [ "$h0" = "linux,cma" ] && [ "$h2" = cmabuf2 ]; } ||
-			{ [ "$h2" = "linux,cma" ] && [ "$h0" = cmabuf0 ]; } || return 1
-		dmesg | grep -q "dma-heap name linux,cma is already published by /dev/cmabuf"
+		h1=$(heap_name cmabuf1); h2=$(heap_name cmabuf2)
+		ktap_print_msg "both ask for $N: cmabuf1 '$h1', cmabuf2 '$h2'"
+		{ [ "$h1" = "$N" ] && [ "$h2" = cmabuf2 ]; } ||
+			{ [ "$h2" = "$N" ] && [ "$h1" = cmabuf1 ]; } || return 1
+		dmesg | grep -q "dma-heap name $N is already published by /dev/cmabuf"
 	}
-	ktap_test_result "two nodes asking for linux,cma: one publishes it, the other keeps cmabufN and says so" one_holder
+	ktap_test_result "two nodes asking for one name: one publishes it, the other keeps cmabufN and says so" one_holder
 
-	# 4: the name goes with its holder: unbind both, bind cmabuf2 first, then cmabuf0.
-	p0=$(basename "$(readlink -f /sys/class/misc/cmabuf0/device)")
-	p2=$(basename "$(readlink -f /sys/class/misc/cmabuf2/device)")
+	# 4: the name goes with its holder: unbind both, bind cmabuf2 first, then cmabuf1, and back.
 	moves() {
-		echo "$p0" > $DRV/unbind && echo "$p2" > $DRV/unbind || return 1
-		echo "$p2" > $DRV/bind && echo "$p0" > $DRV/bind || return 1
-		ktap_print_msg "bound cmabuf2 first: cmabuf2 '$(heap_name cmabuf2)', cmabuf0 '$(heap_name cmabuf0)'"
-		[ "$(heap_name cmabuf2)" = "linux,cma" ] && [ "$(heap_name cmabuf0)" = cmabuf0 ] || return 1
-		rules
-		[ "$(readlink -f "/dev/dma_heap/linux,cma")" = /dev/cmabuf2 ]
+		echo "$p1" > $DRV/unbind && echo "$p2" > $DRV/unbind || return 1
+		echo "$p2" > $DRV/bind && echo "$p1" > $DRV/bind || return 1
+		ktap_print_msg "cmabuf2 bound first: cmabuf2 '$(heap_name cmabuf2)', cmabuf1 '$(heap_name cmabuf1)'"
+		[ "$(heap_name cmabuf2)" = "$N" ] && [ "$(heap_name cmabuf1)" = cmabuf1 ] || return 1
+		echo "$p2" > $DRV/unbind && echo "$p1" > $DRV/unbind || return 1
+		echo "$p1" > $DRV/bind && echo "$p2" > $DRV/bind || return 1
+		ktap_print_msg "cmabuf1 bound first: cmabuf1 '$(heap_name cmabuf1)', cmabuf2 '$(heap_name cmabuf2)'"
+		[ "$(heap_name cmabuf1)" = "$N" ] && [ "$(heap_name cmabuf2)" = cmabuf2 ]
 	}
 	ktap_test_result "the first node bound holds the name; unbinding gives it back" moves
-	# Back as the board boots: cmabuf0 holds linux,cma.
-	echo "$p2" > $DRV/unbind; echo "$p0" > $DRV/unbind
-	echo "$p0" > $DRV/bind; echo "$p2" > $DRV/bind
 	rules
-	back() {
+
+	# 5: the name is the kernel's own heap's: its device node stays (the mdev rule says so).
+	if kernel_heap "$N"; then
+		kernel_kept() {
+			[ -c "/dev/dma_heap/$N" ] && [ ! -L "/dev/dma_heap/$N" ] || return 1
+			! command -v mdev >/dev/null ||
+				dmesg | grep -q "/dev/dma_heap/$N is the kernel's own dma-heap"
+		}
+		ktap_test_result "a name the kernel's dma-heap framework holds ($N): its node stays, and the log says so" kernel_kept
+	else
+		ktap_test_skip "no kernel dma-heap named $N here (CONFIG_DMABUF_HEAPS_CMA off): nothing to shadow"
+	fi
+else
+	ktap_test_skip "two nodes asking for one name: not in this device tree (the test overlay's)"
+	ktap_test_skip "the first node bound holds the name: not in this device tree"
+	ktap_test_skip "a name the kernel's dma-heap framework holds: not in this device tree"
+fi
+
+# 6: the board's camera name: cmabuf0 asks for linux,cma and is /dev/dma_heap/linux,cma.
+if [ "$(asked cmabuf0 2>/dev/null)" = "linux,cma" ]; then
+	board_name() {
 		[ "$(heap_name cmabuf0)" = "linux,cma" ] &&
 			[ "$(readlink -f "/dev/dma_heap/linux,cma")" = /dev/cmabuf0 ]
 	}
-	ktap_test_result "bound in boot order again: cmabuf0 is linux,cma" back
+	ktap_test_result "cmabuf0 is /dev/dma_heap/linux,cma, as its node asks" board_name
 else
-	ktap_test_skip "two nodes asking for linux,cma: not in this device tree (the test overlay's)"
-	ktap_test_skip "the first node bound holds the name: not in this device tree"
-	ktap_test_skip "bound in boot order again: not in this device tree"
-fi
-
-# 6: a node asking for the name of the kernel's own heap of its region (test overlay's cmabuf1).
-n1=$(asked cmabuf1 2>/dev/null)
-if [ -n "$n1" ] && kernel_heap "$n1"; then
-	kernel_kept() {
-		rules
-		[ "$(heap_name cmabuf1)" = "$n1" ] && [ -c "/dev/dma_heap/$n1" ] &&
-			[ ! -L "/dev/dma_heap/$n1" ] || return 1
-		# The mdev rule says so in the kernel log (udev logs conflicts in its own journal).
-		! command -v mdev >/dev/null ||
-			dmesg | grep -q "/dev/dma_heap/$n1 is the kernel's own dma-heap"
-	}
-	ktap_test_result "a node asking for the kernel heap's name $n1: the kernel's node stays, and the log says so" kernel_kept
-elif [ -n "$n1" ]; then
-	ktap_test_skip "no kernel dma-heap named $n1 here (CONFIG_DMABUF_HEAPS_CMA off): nothing to shadow"
-else
-	ktap_test_skip "no node asks for a kernel heap's name in this device tree"
+	ktap_test_skip "cmabuf0's node asks for no linux,cma here"
 fi
 
 ktap_finished
