@@ -133,6 +133,9 @@ pub struct DevInfo {
     pub page_size: u32,
     /// Whether the device is DMA-coherent (page-backed mappings in every mode).
     pub dma_coherent: bool,
+    /// The name it is published under in `/dev/dma_heap/` (sysfs `heap_name`; `None` if the
+    /// module is too old to say).
+    pub heap_name: Option<String>,
     /// Limit on buffers per file (handles, and buffers whose memory is still taken).
     pub max_buffers_per_file: u64,
     /// Limit on bytes per file.
@@ -301,6 +304,7 @@ impl Device {
             region_size: d.region_size,
             page_size: d.page_size,
             dma_coherent: d.out_flags & sys::CMABUF_OUT_DMA_COHERENT != 0,
+            heap_name: self.heap_name(),
             max_buffers_per_file: d.max_buffers_per_file,
             max_bytes_per_file: d.max_bytes_per_file,
             max_bytes_per_device: d.max_bytes_per_device,
@@ -309,6 +313,15 @@ impl Device {
             dev_buffers: d.dev_buffers,
             dev_bytes: d.dev_bytes,
         })
+    }
+
+    /// The device's dma-heap name, from `/sys/class/misc/<node>/heap_name` (the node found
+    /// through the path it was opened with, which may be a `/dev/dma_heap/` link).
+    fn heap_name(&self) -> Option<String> {
+        let node = std::fs::canonicalize(&self.path).ok()?;
+        let name = node.file_name()?.to_str()?;
+        let attr = std::fs::read_to_string(format!("/sys/class/misc/{name}/heap_name")).ok()?;
+        Some(attr.trim_end().to_string())
     }
 
     /// Allocation statistics of the device.

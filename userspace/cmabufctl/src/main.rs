@@ -133,6 +133,7 @@ fn info(dev: &Device, json: bool) -> cmabuf::Result<bool> {
             .set("region_size", i.region_size)
             .set("page_size", i.page_size)
             .set("dma_coherent", i.dma_coherent)
+            .set("heap_name", i.heap_name.as_deref())
             .set(
                 "limits",
                 Obj::new()
@@ -153,6 +154,9 @@ fn info(dev: &Device, json: bool) -> cmabuf::Result<bool> {
         println!("region base     {}", hex(i.region_base));
         println!("region size     {}", size::human(i.region_size));
         println!("page size       {}", i.page_size);
+        if let Some(n) = &i.heap_name {
+            println!("dma-heap        /dev/dma_heap/{n}");
+        }
         println!(
             "dma-coherent    {}",
             if i.dma_coherent {

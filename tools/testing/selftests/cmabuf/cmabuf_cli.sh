@@ -12,7 +12,7 @@ CTL=$(command -v cmabufctl || echo "$DIR/cmabufctl")
 ktap_print_header
 [ -x "$CTL" ] || { ktap_skip_all "cmabufctl not found"; exit "$KSFT_SKIP"; }
 [ -c "$DEV" ] || { ktap_skip_all "no $DEV"; exit "$KSFT_SKIP"; }
-ktap_set_plan 18
+ktap_set_plan 19
 
 # has STRING: whether $out contains STRING (ktap_test_result re-splits its
 # arguments, so the text travels in $out and the needle in $want).
@@ -29,6 +29,11 @@ ktap_test_result "info --json names the region" has
 out=$("$CTL" -d "$DEV" info)
 want="region size"
 ktap_test_result "info prints the region size" has
+
+# The dma-heap name the driver gives (sysfs), also when opened through its /dev/dma_heap link.
+out=$("$CTL" -d "/dev/dma_heap/$(cat /sys/class/misc/${DEV##*/}/heap_name 2>/dev/null)" info --json)
+want="\"heap_name\":\"$(cat /sys/class/misc/${DEV##*/}/heap_name 2>/dev/null)\""
+ktap_test_result "info --json gives the dma-heap name, through the dma-heap link too" has
 
 out=$("$CTL" -d "$DEV" info)
 want="per file, no limit per device"
