@@ -283,8 +283,8 @@ struct cmabuf_export {
  * @latency_hist: allocation latency (successful ones), log2 microsecond
  *		buckets, see CMABUF_STATS_HIST_BUCKETS
  * (end of version 0, CMABUF_STATS_SIZE_VER0 bytes)
- * @exports:	dma-bufs created (CMABUF_IOCTL_EXPORT of a handle not exported
- *		before, and DMA_HEAP_IOCTL_ALLOC)
+ * @exports:	dma-bufs created (CMABUF_IOCTL_EXPORT or CMABUF_ALLOC_EXPORT of a
+ *		part that had no dma-buf then, and DMA_HEAP_IOCTL_ALLOC)
  * @live_dmabufs: dma-bufs that exist now
  * (end of version 1, CMABUF_STATS_SIZE_VER1 bytes)
  * @pool_bytes:	bytes of the region held in chunks that small buffers are
