@@ -10,7 +10,8 @@
 #   board/board.sh bench   benchmarks against the mainline CMA heap (ratios);
 #                          BENCH_JSON, BENCH_PNG name the outputs
 #
-# Environment: MEM (default 1G), SMP (2), TIMEOUT (seconds), CMABUF_CACHE,
+# Environment: MEM (default 1G), SMP (2), TIMEOUT (seconds), CMABUF_CACHE, CAMERA=1 (make run:
+# attach Debian's camera stacks, see below),
 # KERNEL_FLAVOR (debug or perf; by default debug for run/check, perf for bench),
 # KERNEL=debian-X.Y (make run: boot Debian's stock kernel of that series instead, with
 # Debian's modules and cmabuf built by DKMS from the cmabuf-dkms package; board/stock.sh).
@@ -151,6 +152,15 @@ for line in sys.stdin:
             and m.get("executable"):
         print(m["executable"])')
 [ -x "$CTL" ] && [ -x "$RUST_TESTS" ] || die "userspace build failed"
+# cmabuf-tools' cmabufctl, linked against glibc as Debian links programs (the stock-kernel board
+# runs it, with Debian's libc6), and its manual pages, generated on this machine from the command
+# line's definition (clap_mangen).
+if [ "$mode" = check ] || [ -n "$stock_series" ]; then
+	(cd "$USERSPACE_DIR" && cargo build -q --release --locked --target "$GNU_TARGET" -p cmabufctl &&
+		rm -rf "$BUILD/man" && cargo run -q --locked -p cmabufctl --features mangen \
+		--bin cmabufctl-mangen -- "$BUILD/man") >&2 || die "cmabufctl (glibc) or its manual pages did not build"
+	DEB_CTL=$CARGO_TARGET_DIR/$GNU_TARGET/release/cmabufctl
+fi
 
 # Debian's stock kernel (board/stock.sh), in the background while the rest is built and the debug
 # board runs: the Debian packages (make deb), DKMS builds cmabuf.ko from cmabuf-dkms in a chroot
@@ -165,7 +175,8 @@ if [ "$mode" = check ] || [ -n "$stock_series" ]; then
 	# exits 3). STOCK_SUITE=<suite> tries that one only.
 	stock_prepare() {
 		local rc suite
-		CMABUFCTL=$CTL "$ROOT/board/deb.sh" "$BUILD/deb" > /dev/null || return 1
+		CMABUFCTL=$DEB_CTL CMABUF_MAN=$BUILD/man "$ROOT/board/deb.sh" "$BUILD/deb" > /dev/null ||
+			return 1
 		for suite in ${STOCK_SUITE:-trixie sid}; do
 			rc=0
 			STOCK_SERIES=$stock_series STOCK_SUITE=$suite "$ROOT/board/stock.sh" \
@@ -177,8 +188,23 @@ if [ "$mode" = check ] || [ -n "$stock_series" ]; then
 			"on a stock kernel now (see above)"
 		return 3
 	}
-	stock_prepare > "$BUILD/stock/prepare.log" 2>&1 &
+	# Its status goes to a file: the stock board's boot waits for it in a shell of its own.
+	{ rc=0; stock_prepare || rc=$?; echo $rc > "$BUILD/stock/prepare.rc"; } \
+		> "$BUILD/stock/prepare.log" 2>&1 &
 	stock_pid=$!
+fi
+
+# Debian's camera stacks (libcamera's cam, GStreamer's libcamerasrc), trixie's and sid's arm64
+# packages cut down to what they load (board/camera.sh), as a tar on a read-only disk of the board
+# (serial cmabuf-camera; cmabuf_camera.sh unpacks it for its run): in the background. make check
+# always; make run with CAMERA=1 (the disk to explore: cmabuf_camera.sh shows how it is used).
+camera_pid=
+if [ "$mode" = check ] || [ -n "${CAMERA:-}" ]; then
+	rm -rf "$BUILD/camera" "$BUILD/camera.tar"
+	{ "$ROOT/board/camera.sh" "$BUILD/camera/camera" &&
+		tar -C "$BUILD/camera" --owner=0 --group=0 -cf "$BUILD/camera.tar" camera; } \
+		> "$BUILD/camera.log" 2>&1 &
+	camera_pid=$!
 fi
 
 # --- busybox ---------------------------------------------------------------
@@ -196,11 +222,14 @@ MACHINE=(-cpu cortex-a72 -smp "$SMP" -m "$MEM" -nic none -nographic)
 qemu-system-aarch64 -machine virt,dumpdtb="$BUILD/virt.dtb" "${MACHINE[@]}" >/dev/null
 # A blank scratch disk on one of the virtio-mmio transports QEMU's tree always lists
 # (/dev/vda): direct I/O and io_uring tests write to it.
-SCRATCH=$BUILD/scratch.img
-rm -f "$SCRATCH"
-truncate -s 256M "$SCRATCH"
-QEMU=(qemu-system-aarch64 -machine virt "${MACHINE[@]}" -no-reboot
-	-drive "file=$SCRATCH,if=none,format=raw,id=scratch" -device virtio-blk-device,drive=scratch)
+# scratch_disk IMAGE: the QEMU options of a fresh one (each board that runs at the same time as
+# another has its own).
+scratch_disk() {
+	rm -f "$1"
+	truncate -s 256M "$1"
+	echo "-drive file=$1,if=none,format=raw,id=scratch -device virtio-blk-device,drive=scratch"
+}
+QEMU=(qemu-system-aarch64 -machine virt "${MACHINE[@]}" -no-reboot)
 dtc -q -@ -I dts -O dtb -o "$BUILD/qemu-virt.dtbo" "$ROOT/dts/qemu-virt.dtso"
 OVERLAYS=("$BUILD/qemu-virt.dtbo")
 # The tests also need nodes that must fail to bind; the board a user explores does not.
@@ -270,18 +299,36 @@ if [ -n "$series_pid" ]; then
 fi
 
 # --- boot ------------------------------------------------------------------
-BOOT=("${QEMU[@]}" -kernel "$KDIR/arch/arm64/boot/Image" -dtb "$BUILD/board.dtb"
-	-initrd "$BUILD/initramfs.cpio")
+# The disks: the camera disk's -device before the scratch disk's, so that the scratch disk is
+# still /dev/vda (QEMU fills virtio-mmio transports from the top; Linux numbers from the bottom).
+if [ -n "$camera_pid" ]; then
+	if wait "$camera_pid"; then
+		QEMU+=(-drive "file=$BUILD/camera.tar,if=none,format=raw,readonly=on,id=camera"
+			-device virtio-blk-device,drive=camera,serial=cmabuf-camera)
+		grep '^\[cmabuf\]' "$BUILD/camera.log" >&2 || true
+	else
+		cat "$BUILD/camera.log" >&2
+		log "Debian's camera packages could not be prepared: cmabuf_camera.sh will skip"
+	fi
+fi
+# shellcheck disable=SC2207
+BOOT=("${QEMU[@]}" $(scratch_disk "$BUILD/scratch.img") -kernel "$KDIR/arch/arm64/boot/Image"
+	-dtb "$BUILD/board.dtb" -initrd "$BUILD/initramfs.cpio")
 # log_buf_len: the tests bind, unbind and reload the module hundreds of times; the first KUnit
 # report and the boot messages must still be in the log that comes back.
 APPEND="console=ttyAMA0 panic=-1 oops=panic log_buf_len=8M"
 CONSOLE=$BUILD/console.log
 # Debian's stock kernel with the same root file system, its own modules and DKMS's cmabuf.ko.
-STOCK_BOOT=("${QEMU[@]}" -kernel "$BUILD/stock/vmlinuz" -dtb "$BUILD/board.dtb"
-	-initrd "$BUILD/stock/initramfs.cpio")
+# shellcheck disable=SC2207
+STOCK_BOOT=("${QEMU[@]}" $(scratch_disk "$BUILD/scratch-stock.img") -kernel "$BUILD/stock/vmlinuz"
+	-dtb "$BUILD/board.dtb" -initrd "$BUILD/stock/initramfs.cpio")
 stock_ready() {
-	local rc=0
-	wait "$stock_pid" || rc=$?
+	local rc
+	while [ ! -s "$BUILD/stock/prepare.rc" ]; do
+		kill -0 "$stock_pid" 2>/dev/null || break
+		sleep 1
+	done
+	rc=$(cat "$BUILD/stock/prepare.rc" 2>/dev/null || echo 1)
 	cat "$BUILD/stock/prepare.log" >&2
 	[ $rc = 0 ] || log "the stock-kernel board could not be prepared: see above"
 	return $rc
@@ -310,36 +357,53 @@ run)
 	exit "$rc"
 	;;
 check)
-	log "booting the board for the tests (console log: $CONSOLE)"
-	rc=0
-	# The fragmentation story's 1000 cycles of 8 MiB are make bench's figure; the tests run 200
-	# of them, which cover the same path (the kernel hands CMABUF_FRAG_CYCLES to init).
-	timeout "${TIMEOUT:-2400}" "${BOOT[@]}" -serial stdio -monitor none \
-		-append "$APPEND loglevel=4 CMABUF_FRAG_CYCLES=${CMABUF_FRAG_CYCLES:-200}" < /dev/null \
-		> "$CONSOLE" 2>&1 || rc=$?
-	[ $rc = 124 ] && log "the board timed out"
-	# Importers whose mappings bounce: the same board, every streaming mapping through swiotlb
-	# (init passes cmabuf_tests= from the command line on to run-tests.sh).
-	log "booting it again with swiotlb=force (console log: $BUILD/console-swiotlb.log)"
-	rc=0
-	timeout "${TIMEOUT:-600}" "${BOOT[@]}" -serial stdio -monitor none \
-		-append "$APPEND loglevel=4 swiotlb=force cmabuf_tests=cmabuf/cmabuf_bounce" \
-		< /dev/null > "$BUILD/console-swiotlb.log" 2>&1 || rc=$?
-	[ $rc = 124 ] && log "the swiotlb board timed out"
-	# The whole suite again on Debian's stock arm64 kernel, cmabuf from its DKMS package.
-	rm -f "$BUILD/console-stock.log"
-	if stock_ready; then
+	# Debian's stock kernel, then the swiotlb boot, run at the same time as the debug kernel
+	# (the debug board keeps one of the two cores busy most of the time: its tests are mostly
+	# single-threaded, and KASAN slows them most).
+	rm -f "$BUILD/console-stock.log" "$BUILD/console-swiotlb.log"
+	stock_boot() {
+		stock_ready || return 0
 		log "booting Debian's $(cat "$BUILD/stock/abi") for the tests (console log:" \
 			"$BUILD/console-stock.log)"
-		rc=0
 		# The time-boxed loops (leak growth, concurrent workers) look for leaks and races:
-		# their full 15 s run under kmemleak, KASAN and lockdep above; 5 s each here.
-		loops="CMABUF_GROWTH_SECONDS=5 CMABUF_PRESSURE_SECONDS=5"
+		# their full 15 s run under kmemleak, KASAN and lockdep below; 5 s each here.
+		local loops="CMABUF_GROWTH_SECONDS=5 CMABUF_PRESSURE_SECONDS=5" rc=0
 		timeout "${TIMEOUT:-1200}" "${STOCK_BOOT[@]}" -serial stdio -monitor none \
 			-append "$APPEND loglevel=4 CMABUF_FRAG_CYCLES=${CMABUF_FRAG_CYCLES:-200} $loops" \
 			< /dev/null > "$BUILD/console-stock.log" 2>&1 || rc=$?
 		[ $rc = 124 ] && log "the stock-kernel board timed out"
-	fi
+		log "Debian's kernel finished its tests"
+	}
+	# Importers whose mappings bounce: the debug kernel again, every streaming mapping through
+	# swiotlb (init passes cmabuf_tests= from the command line on to run-tests.sh), after the
+	# stock kernel, beside the debug board (a scratch disk of its own).
+	swiotlb_boot() {
+		log "booting the debug kernel with swiotlb=force (console log:" \
+			"$BUILD/console-swiotlb.log)"
+		local rc=0
+		# shellcheck disable=SC2046
+		timeout "${TIMEOUT:-600}" "${QEMU[@]}" $(scratch_disk "$BUILD/scratch-swiotlb.img") \
+			-kernel "$KDIR/arch/arm64/boot/Image" -dtb "$BUILD/board.dtb" \
+			-initrd "$BUILD/initramfs.cpio" -serial stdio -monitor none \
+			-append "$APPEND loglevel=4 swiotlb=force cmabuf_tests=cmabuf/cmabuf_bounce" \
+			< /dev/null > "$BUILD/console-swiotlb.log" 2>&1 || rc=$?
+		[ $rc = 124 ] && log "the swiotlb board timed out"
+		return 0
+	}
+	{ stock_boot; swiotlb_boot; } &
+	stock_boot_pid=$!
+	log "booting the board for the tests (console log: $CONSOLE)"
+	rc=0
+	# Debian's camera stacks: trixie's on both kernels, sid's on the stock kernel only (each
+	# client run costs seconds under KASAN).
+	camera=CMABUF_CAMERA_SUITES=trixie
+	# The fragmentation story's 1000 cycles of 8 MiB are make bench's figure; the tests run 200
+	# of them, which cover the same path (the kernel hands CMABUF_FRAG_CYCLES to init).
+	timeout "${TIMEOUT:-2400}" "${BOOT[@]}" -serial stdio -monitor none \
+		-append "$APPEND loglevel=4 CMABUF_FRAG_CYCLES=${CMABUF_FRAG_CYCLES:-200} $camera" < /dev/null \
+		> "$CONSOLE" 2>&1 || rc=$?
+	[ $rc = 124 ] && log "the board timed out"
+	wait "$stock_boot_pid"
 	exec python3 "$ROOT/board/report.py" --kdir "$KDIR" "$CONSOLE" "$BUILD/console-swiotlb.log" \
 		"$BUILD/console-stock.log"
 	;;

@@ -16,6 +16,9 @@ BINDGEN_VERSION=0.72.1
 SUPPORTED_SERIES="7.2 7.3"
 KERNEL_SERIES=${KERNEL_SERIES:-7.2}
 MUSL_TARGET=aarch64-unknown-linux-musl
+# cmabuf-tools' cmabufctl: linked against Debian's glibc, cross-linked with the host's gcc.
+GNU_TARGET=aarch64-unknown-linux-gnu
+export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
 
 log() { printf '[cmabuf] %s\n' "$*" >&2; }
 die() { printf '[cmabuf] error: %s\n' "$*" >&2; exit 1; }

@@ -7,13 +7,15 @@
 #
 #   board/deb.sh [OUTDIR]     (default build/deb); prints the two paths
 #
-# cmabufctl is built with the host's cargo for the musl target, against the board kernel's
-# uapi headers (as make install does); CMABUFCTL=<path> packages one already built instead.
+# cmabufctl is built with the host's cargo for aarch64-unknown-linux-gnu (linked against glibc, as
+# Debian links programs), against the board kernel's uapi headers, and its manual pages are
+# generated from its command line's definition by a program built for this machine;
+# CMABUFCTL=<path> and CMABUF_MAN=<dir> package ones made before instead.
 . "$(dirname "$0")/common.sh"
 
 out=${1:-${O_BOARD:-$CMABUF_ROOT/build}/deb}
 "$CMABUF_ROOT/board/setup.sh"
-if [ -z "${CMABUFCTL:-}" ]; then
+if [ -z "${CMABUFCTL:-}" ] || [ -z "${CMABUF_MAN:-}" ]; then
 	KDIR=$("$CMABUF_ROOT/board/kernel.sh")
 	userspace_env "$KDIR"
 fi
@@ -27,6 +29,6 @@ mkdir -p "$stage"
 	rsync -a --exclude /build --exclude .git --exclude /userspace/target --exclude '*.o' \
 		--exclude '*.ko' --exclude '.*.cmd' "$CMABUF_ROOT/" "$stage/"
 log "building the Debian packages (dpkg-buildpackage -aarm64) in $stage"
-(cd "$stage" && DEB_BUILD_OPTIONS=nocheck CMABUFCTL=${CMABUFCTL:-} dpkg-buildpackage -aarm64 -b -us -uc -d) \
+(cd "$stage" && DEB_BUILD_OPTIONS=nocheck CMABUFCTL=${CMABUFCTL:-} CMABUF_MAN=${CMABUF_MAN:-} dpkg-buildpackage -aarm64 -b -us -uc -d) \
 	> "$out/build.log" 2>&1 || { tail -n 40 "$out/build.log" >&2; die "dpkg-buildpackage failed (log: $out/build.log)"; }
 ls "$out"/cmabuf-dkms_*_all.deb "$out"/cmabuf-tools_*_arm64.deb || die "no packages in $out"

@@ -26,8 +26,10 @@ fi
 command -v rustup >/dev/null || die "rustup not found: install rustup (https://rustup.rs) first"
 rustup component list --installed 2>/dev/null | grep -q '^rust-src' || {
 	log "adding rust-src"; rustup component add rust-src >&2; }
-rustup target list --installed 2>/dev/null | grep -qx "$MUSL_TARGET" || {
-	log "adding target $MUSL_TARGET"; rustup target add "$MUSL_TARGET" >&2; }
+for t in "$MUSL_TARGET" "$GNU_TARGET"; do
+	rustup target list --installed 2>/dev/null | grep -qx "$t" || {
+		log "adding target $t"; rustup target add "$t" >&2; }
+done
 if ! bindgen --version 2>/dev/null | grep -q "bindgen $BINDGEN_VERSION"; then
 	log "installing bindgen-cli $BINDGEN_VERSION"
 	cargo install --locked --quiet bindgen-cli --version "$BINDGEN_VERSION" >&2

@@ -16,7 +16,7 @@
 #    rust-src, rust-clippy, bindgen, the cross gcc. Its rustc must be the kernel's
 #    (CONFIG_RUSTC_VERSION_TEXT): checked first; a kernel fetched before with a matching
 #    rustc is the fallback.
-# 2. `apt install ./cmabuf-dkms_*.deb` there: DKMS builds cmabuf.ko for Debian's kernel
+# 2. lintian (the suite's) on both packages: an error fails. `apt install ./cmabuf-dkms_*.deb` there: DKMS builds cmabuf.ko for Debian's kernel
 #    (the package's PRE_BUILD checks the rustc by the crate hash of `kernel` in
 #    Module.symvers and, once per kernel ABI, makes the Rust metadata the headers package lacks
 #    from linux-source-X.Y). That module, and no other, goes into the board; every undefined
@@ -27,6 +27,7 @@
 #    waited for until IR_BASE.done exists)
 #    gets Debian's own modules the tests load (vivid, vgem and what they depend on, from
 #    linux-modules-<abi>), the DKMS-built cmabuf.ko (modprobe cmabuf), cmabuf-tools' cmabufctl
+#    (linked against Debian's glibc: the suite's libc6 and libgcc-s1 come with it)
 #    and the test importer module built for this kernel.
 . "$(dirname "$0")/common.sh"
 
@@ -158,6 +159,23 @@ log "Debian's $abi, built with $rustc_v (this chroot's rustc)"
 # --- cmabuf-dkms, installed as a Debian user installs it: DKMS builds the module ---------
 dkms_deb=$(ls "$DEBDIR"/cmabuf-dkms_*_all.deb) || die "no cmabuf-dkms package in $DEBDIR"
 tools_deb=$(ls "$DEBDIR"/cmabuf-tools_*_arm64.deb) || die "no cmabuf-tools package in $DEBDIR"
+# The packages pass the suite's lintian without an error (warnings are logged). (Installed apart
+# from the toolchain: a new package there would remake the chroot and its kernels' metadata.)
+in_root "dpkg-query -W -f='\${Status}' lintian 2>/dev/null | grep -q 'ok installed' ||
+	DEBIAN_FRONTEND=noninteractive apt-get -y -qq install --no-install-recommends lintian" \
+	> /dev/null || die "installing lintian into the $SUITE chroot failed"
+$SUDO rm -rf "$ROOT/tmp/lintian"
+$SUDO mkdir -p "$ROOT/tmp/lintian"
+$SUDO cp "$dkms_deb" "$tools_deb" "$ROOT/tmp/lintian/"
+if in_root "cd /tmp/lintian && lintian --fail-on error --no-tag-display-limit *.deb" \
+	> "$OUTDIR/lintian.log" 2>&1; then
+	log "lintian $(in_root "lintian --print-version"): no error in $(basename "$dkms_deb")," \
+		"$(basename "$tools_deb") ($(grep -c '^W: ' "$OUTDIR/lintian.log") warnings:" \
+		"$(grep -o '^W: [^ ]* [^ ]*' "$OUTDIR/lintian.log" | cut -d' ' -f3 | sort -u | tr '\n' ' '))"
+else
+	cat "$OUTDIR/lintian.log" >&2
+	die "lintian reports errors in cmabuf's packages"
+fi
 $SUDO cp "$dkms_deb" "$ROOT/tmp/"
 $SUDO rm -f "$ROOT"/lib/modules/"$abi"/updates/dkms/cmabuf.ko*
 # A run that failed in the package's postinst leaves it half-configured, which apt will not
@@ -222,8 +240,18 @@ done
 cp "$OUTDIR/cmabuf.ko" "$mods/updates/dkms/cmabuf.ko"
 cp "$KD"/modules/usr/lib/modules/"$abi"/modules.{builtin,builtin.modinfo,order} "$mods/"
 depmod -b "$IR" "$abi" || die "depmod for the stock board failed"
-# cmabuf-tools as the package installs it (cmabufctl, the udev rule; the board runs mdev).
+# cmabuf-tools as the package installs it (cmabufctl, the udev rule; the board runs mdev), with
+# what apt installs for it: its cmabufctl is linked against Debian's glibc (the board's other
+# programs are busybox and static tests), so the suite's libc6 and libgcc-s1 come too, and the
+# ELF interpreter where merged /usr puts it (/lib is a directory of the board's own).
 dpkg-deb -x "$tools_deb" "$IR"
+in_root "cd /root && rm -f libc6_*.deb libgcc-s1_*.deb &&
+	apt-get -qq download libc6:arm64 libgcc-s1:arm64" > "$OUTDIR/libc.log" 2>&1 ||
+	{ cat "$OUTDIR/libc.log" >&2; die "fetching $SUITE's libc6 and libgcc-s1 for arm64 failed"; }
+for d in "$ROOT"/root/libc6_*_arm64.deb "$ROOT"/root/libgcc-s1_*_arm64.deb; do
+	dpkg-deb -x "$d" "$IR"
+done
+ln -sfn ../usr/lib/aarch64-linux-gnu/ld-linux-aarch64.so.1 "$IR/lib/ld-linux-aarch64.so.1"
 cp "$ROOT/tmp/importer/cmabuf_test_importer.ko" "$IR/kselftest/cmabuf/"
 make_cpio "$IR" "$OUTDIR/initramfs.cpio"
 echo "$abi" > "$OUTDIR/abi"

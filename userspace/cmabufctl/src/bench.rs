@@ -409,7 +409,11 @@ fn direct_io(
             dev.path().display()
         );
     }
-    let modes: &[Mode] = if coherent { &[Mode::Cached, Mode::Coherent] } else { &[Mode::Cached] };
+    let modes: &[Mode] = if coherent {
+        &[Mode::Cached, Mode::Coherent]
+    } else {
+        &[Mode::Cached]
+    };
     for &mode in modes {
         let mut b = dev
             .alloc(DIO_CHUNK)

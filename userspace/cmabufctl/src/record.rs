@@ -25,14 +25,7 @@ use v4l2r::{ioctl, Format};
 /// `O_DIRECT` alignment of each frame's place in the output.
 const ALIGN: u64 = 4096;
 
-/// How frames are written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Io {
-    /// io_uring `IORING_OP_WRITE` on the `O_DIRECT` file.
-    Uring,
-    /// `pwrite()` on the `O_DIRECT` file.
-    Pwrite,
-}
+pub use crate::cli::Io;
 
 /// What to record and where to.
 pub struct Record<'a> {
