@@ -159,6 +159,12 @@ log "Debian's $abi, built with $rustc_v (this chroot's rustc)"
 # --- cmabuf-dkms, installed as a Debian user installs it: DKMS builds the module ---------
 dkms_deb=$(ls "$DEBDIR"/cmabuf-dkms_*_all.deb) || die "no cmabuf-dkms package in $DEBDIR"
 tools_deb=$(ls "$DEBDIR"/cmabuf-tools_*_arm64.deb) || die "no cmabuf-tools package in $DEBDIR"
+# cmabuf-tools as Debian ships programs: cmabufctl linked dynamically against libc6 (dh_shlibdeps
+# made the dependency), with its manual page.
+dpkg-deb -c "$tools_deb" | grep -q ' ./usr/share/man/man1/cmabufctl\.1\.gz$' ||
+	die "$(basename "$tools_deb") has no manual page cmabufctl(1)"
+dpkg-deb -f "$tools_deb" Depends | grep -q 'libc6 (>= ' ||
+	die "$(basename "$tools_deb") does not depend on libc6: cmabufctl is not linked against it"
 # The packages pass the suite's lintian without an error (warnings are logged). (Installed apart
 # from the toolchain: a new package there would remake the chroot and its kernels' metadata.)
 in_root "dpkg-query -W -f='\${Status}' lintian 2>/dev/null | grep -q 'ok installed' ||

@@ -19,6 +19,14 @@
 //!      mapping, sync, freeing.
 //!    - [`held`]: memory whose pages others (direct I/O, pipes) still hold
 //!      when its buffer goes, freed when they let go.
+//!    - [`pool`]: small buffers carved from pooled chunks of the region,
+//!      given back when idle and under memory pressure.
+//!    - [`shrinker`]: FFI edge: a shrinker for anything memory pressure may
+//!      shrink (the pool).
+//!    - [`work`]: FFI edge: the workqueue cmabuf's work items run on, and
+//!      waiting for them (flush, cancel).
+//!    - [`module_ref`]: FFI edge: references to the module itself, which
+//!      held memory keeps while it waits.
 //!    - [`dmem`]: FFI edge: the dmem cgroup controller: the region's entry
 //!      in it, and the charge each allocation holds for its allocator's
 //!      cgroup until the memory goes.
@@ -29,7 +37,9 @@
 //! 4. The bound node: [`device`]: what a node shares with its files:
 //!    region, ledger, limits, allocation with retries, unbind.
 //! 5. The edges to userspace and other drivers:
-//!    - [`file`]: one open file of `/dev/cmabufN`: handles, ioctls, mmap.
+//!    - [`file`]: one open file of `/dev/cmabufN`: handles, ioctl dispatch,
+//!      mmap; its ioctls by concern in `file_alloc.rs`, `file_export.rs`
+//!      (with the dma-heap path) and `file_query.rs`, child modules of it.
 //!    - [`dmabuf`]: FFI edge: buffers exported as dma-bufs for V4L2, DRM and
 //!      other importers.
 //!    - [`vma`]: FFI edge: userspace mappings and their lifetime.
@@ -64,12 +74,15 @@ mod held;
 mod index;
 mod mem;
 mod miscdev;
+mod module_ref;
 mod policy;
 mod pool;
 mod region;
+mod shrinker;
 mod uapi;
 mod validate;
 mod vma;
+mod work;
 
 use kernel::{
     driver::Registration,

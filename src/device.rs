@@ -47,10 +47,10 @@ use crate::{
     },
     pool::{
         Pool,
-        Shrinker,
         Usage, //
     },
     region::RegionRef,
+    shrinker::Shrinker,
     validate::Mode,
 };
 use kernel::{
@@ -97,7 +97,7 @@ pub(crate) struct Shared {
     unbinding: CondVar,
     /// The pool's shrinker, until unbind (dropped before the pool: it queues the pool's work).
     #[pin]
-    shrinker: Mutex<Option<Shrinker>>,
+    shrinker: Mutex<Option<Shrinker<Pool>>>,
     /// Small buffers' chunks (shut down at unbind, or when the state goes).
     pool: PoolOwner,
 }
@@ -135,7 +135,7 @@ impl Shared {
     /// State for a freshly bound node.
     pub(crate) fn new(dev: &device::Device, index: u32, region: RegionRef) -> Result<Arc<Self>> {
         let pool = Pool::new(&region)?;
-        let shrinker = Shrinker::register(&pool)?;
+        let shrinker = Shrinker::register(c"cmabuf-pool", &pool)?;
         Arc::pin_init(
             try_pin_init!(Self {
                 dev: dev.into(),

@@ -30,8 +30,15 @@
 //! work item is cancelled (and a running one waited for) in module exit,
 //! after the last allocation went.
 
+use crate::{
+    module_ref::{
+        ModuleRef,
+        ModuleRefs, //
+    },
+    work, //
+};
 use kernel::{
-    bindings, impl_has_delayed_work, new_delayed_work, new_mutex,
+    impl_has_delayed_work, new_delayed_work, new_mutex,
     prelude::*,
     sync::{
         Arc,
@@ -45,7 +52,6 @@ use kernel::{
     },
     workqueue::{
         DelayedWork,
-        Queue,
         WorkItem, //
     },
 };
@@ -91,6 +97,8 @@ struct Waiter {
     delay_ms: i64,
     /// Where the last check found a page held.
     hint: usize,
+    /// Keeps the module loaded while the memory waits.
+    module: ModuleRef,
 }
 
 /// What the waiting list's lock protects.
@@ -139,18 +147,6 @@ kernel::sync::global_lock! {
     unsafe(uninit) static REAPER: Mutex<Option<Arc<Reaper>>> = None;
 }
 
-/// The workqueue checks run on: `system_dfl_wq`, the unbound one (the kernel crate's `system()`
-/// and `system_unbound()` name the deprecated `system_wq` and `system_unbound_wq`).
-pub(crate) fn queue() -> &'static Queue {
-    // SAFETY: `system_dfl_wq` is a C global, set up before modules load and never freed.
-    unsafe { Queue::from_raw(bindings::system_dfl_wq) }
-}
-
-/// The module's own reference count.
-fn this_module() -> *mut bindings::module {
-    &raw mut bindings::__this_module
-}
-
 /// Order of instants (the kernel crate does not order `Instant`s of every clock).
 trait After {
     /// Whether `self` comes after `other`.
@@ -181,6 +177,10 @@ impl Reaper {
     /// Frees what is no longer held among the allocations whose check is due; schedules the next
     /// pass for the earliest check still to come.
     fn reap(self: Arc<Self>) {
+        // Dropped last: once the references of the items freed below go, the module may go (the
+        // work item is cancelled and waited for at exit, so returning from here is all that is
+        // left).
+        let mut modules = ModuleRefs::new();
         let start = Instant::<Monotonic>::now();
         let mut free = KVec::new();
         let next = {
@@ -210,6 +210,7 @@ impl Reaper {
                 // `i` is in bounds and room was reserved above: neither can fail. (Still counted
                 // as held until freed below.)
                 if let Ok(waiter) = w.items.remove(i) {
+                    modules.add(waiter.module);
                     let _ = free.push(waiter.item, GFP_NOWAIT);
                 }
             }
@@ -235,13 +236,7 @@ impl Reaper {
         if let Some(next) = next {
             let delay = next - Instant::<Monotonic>::now();
             // Already queued (by `hold()`) is as good: that pass reschedules.
-            let _ = queue().enqueue_delayed(self, jiffies_of(delay));
-        }
-        // Last: once the references go, the module may go (the work item is cancelled and
-        // waited for at exit, so returning from here is all that is left).
-        for _ in 0..freed.0 {
-            // SAFETY: `hold()` took one reference for each item freed above.
-            unsafe { bindings::module_put(this_module()) };
+            let _ = work::queue().enqueue_delayed(self, jiffies_of(delay));
         }
     }
 }
@@ -257,8 +252,11 @@ pub(crate) fn hold(item: KBox<dyn Held>) {
         core::mem::forget(item);
         return;
     };
-    // SAFETY: The caller holds the module (see above), so taking another reference is sound.
-    unsafe { bindings::__module_get(this_module()) };
+    // The caller holds the module (see above): it is not being unloaded.
+    let Some(module) = ModuleRef::try_get() else {
+        core::mem::forget(item);
+        return;
+    };
     let now = Instant::<Monotonic>::now();
     {
         let mut w = reaper.waiting.lock();
@@ -267,6 +265,7 @@ pub(crate) fn hold(item: KBox<dyn Held>) {
             // Never freed rather than freed while in use (the module stays pinned too).
             pr_err!("cmabuf: out of memory; a buffer whose pages are still held is leaked\n");
             core::mem::forget(item);
+            core::mem::forget(module);
             return;
         }
         // CAST: A size in bytes fits in `u64`.
@@ -280,13 +279,14 @@ pub(crate) fn hold(item: KBox<dyn Held>) {
                 next: now + Delta::from_millis(FIRST_DELAY_MS),
                 delay_ms: FIRST_DELAY_MS,
                 hint: 0,
+                module,
             },
             GFP_NOWAIT,
         );
         w.total += 1;
     }
     // A pass already queued (at most `MAX_DELAY_MS` away) checks this one too.
-    let _ = queue().enqueue_delayed(reaper, msecs_to_jiffies(FIRST_DELAY_MS as u32));
+    let _ = work::queue().enqueue_delayed(reaper, msecs_to_jiffies(FIRST_DELAY_MS as u32));
 }
 
 /// The module-wide figures of held memory (debugfs).
@@ -373,12 +373,7 @@ impl Drop for Owner {
         };
         // Nothing waits (each waiting allocation holds the module), so the work is not queued;
         // it may still be running after freeing the last one: wait for it to return.
-        // CAST: `DelayedWork` is a transparent wrapper of `struct delayed_work`.
-        let dwork = core::ptr::from_ref(&reaper.work)
-            .cast::<bindings::delayed_work>()
-            .cast_mut();
-        // SAFETY: `dwork` was initialised by `new_delayed_work!` and lives as long as `reaper`.
-        if unsafe { bindings::cancel_delayed_work_sync(dwork) } {
+        if work::cancel_delayed_sync(&reaper.work) {
             pr_warn!("cmabuf: a pending check of held memory was cancelled at exit\n");
         }
     }

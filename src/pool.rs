@@ -46,17 +46,20 @@
 //! the module's last user.
 //!
 //! [`Shared`]: crate::device::Shared
+//! [`Shrinker`]: crate::shrinker::Shrinker
 
 use crate::{
     dmamem::Alloc,
     policy,
-    region::RegionRef,
-    validate::Mode, //
+    region::{
+        self,
+        RegionRef, //
+    },
+    shrinker::Shrink,
+    validate::Mode,
+    work, //
 };
-use core::{
-    mem::ManuallyDrop,
-    ptr::NonNull, //
-};
+use core::mem::ManuallyDrop;
 use kernel::{
     bindings, impl_has_delayed_work, impl_has_work, new_delayed_work, new_mutex, new_work,
     page::{
@@ -122,18 +125,6 @@ fn find(map: &[u64; WORDS], n: usize, align: usize) -> Option<usize> {
         }
     }
     None
-}
-
-/// Free pages in the CMA areas (`global_zone_page_state(NR_FREE_CMA_PAGES)`).
-fn free_cma_pages() -> usize {
-    // CAST: The item index is a small constant.
-    let item = bindings::zone_stat_item_NR_FREE_CMA_PAGES as usize;
-    // SAFETY: `vm_zone_stat` is the kernel's array of global zone counters, which lives forever
-    // and has an entry for every `zone_stat_item`; reading one is `atomic_long_read()`, a
-    // relaxed load.
-    let n = unsafe { core::ptr::read_volatile(&raw const bindings::vm_zone_stat[item].counter) };
-    // Per-CPU drift can make the global counter briefly negative: none then.
-    usize::try_from(n).unwrap_or(0)
 }
 
 /// Free CMA pages below which no new chunk is taken: a chunk then likely means migrating a whole
@@ -359,7 +350,7 @@ impl Pool {
                 // Not under the pool's lock: taking a chunk may migrate pages for long, and
                 // pieces going back (from VMA closes under mmap locks, too) need the lock.
                 // CAST: The chunk size fits in `u64`.
-                if free_cma_pages() < MIN_FREE_CMA_PAGES
+                if region::free_cma_pages() < MIN_FREE_CMA_PAGES
                     || !this.region.has_room(CHUNK_SIZE as u64)?
                 {
                     return Ok(None);
@@ -439,7 +430,7 @@ impl Pool {
             } else {
                 // Queued under the lock, so never after `shutdown()` set `shut`. Already queued
                 // is as good: the work looks again when this chunk will have idled.
-                let _ = crate::held::queue()
+                let _ = work::queue()
                     .enqueue_delayed::<Arc<Pool>, 0>(this.clone(), msecs_to_jiffies(IDLE_MS));
                 None
             }
@@ -478,7 +469,7 @@ impl Pool {
                         if let (Some(ms), false) = (wait, s.shut) {
                             // CAST: `0 ..= IDLE_MS`, which fits in `u32`.
                             let left = (i64::from(IDLE_MS) - ms).clamp(1, IDLE_MS.into()) as u32;
-                            let _ = crate::held::queue().enqueue_delayed::<Arc<Pool>, 0>(
+                            let _ = work::queue().enqueue_delayed::<Arc<Pool>, 0>(
                                 self.clone(),
                                 msecs_to_jiffies(left),
                             );
@@ -540,126 +531,31 @@ impl Pool {
         this.slots.lock().shut = true;
         // Work queued before `shut` was set runs now (and drops its reference to the pool);
         // none is queued after.
-        // CAST: `DelayedWork` and `Work` are transparent wrappers of the C structures.
-        let idle = core::ptr::from_ref(&this.idle)
-            .cast::<bindings::delayed_work>()
-            .cast_mut();
-        let now = core::ptr::from_ref(&this.now)
-            .cast::<bindings::work_struct>()
-            .cast_mut();
-        // SAFETY: Both were initialised by `new_delayed_work!`/`new_work!` and live as long as
-        // the pool, which `this` holds.
-        unsafe {
-            bindings::flush_delayed_work(idle);
-            bindings::flush_work(now);
-        }
+        work::flush_delayed(&this.idle);
+        work::flush(&this.now);
         Self::release_empty(this);
     }
 }
 
-/// The pool's shrinker: while registered, memory pressure has the pool's empty chunks given back.
-///
-/// # Invariants
-///
-/// `raw` is a registered shrinker from `shrinker_alloc()` whose `private_data` is
-/// `Arc::as_ptr(&pool)`; freed in [`Drop`], before `pool` (which so outlives every callback).
-pub(crate) struct Shrinker {
-    /// The shrinker.
-    raw: NonNull<bindings::shrinker>,
-    /// The pool its callbacks reach, held until the shrinker is freed.
-    _pool: Arc<Pool>,
-}
+/// Memory pressure has every empty chunk given back, from a work item (freeing takes locks whose
+/// holders may be allocating, i.e. in reclaim, right now); objects are pages.
+impl Shrink for Pool {
+    fn count(this: ArcBorrow<'_, Self>) -> usize {
+        this.empty_pages()
+    }
 
-// SAFETY: The shrinker is only freed, from any thread; the pool is `Send + Sync`.
-unsafe impl Send for Shrinker {}
-// SAFETY: `&self` gives nothing access to the shrinker.
-unsafe impl Sync for Shrinker {}
-
-impl Shrinker {
-    /// Registers a shrinker for `pool`.
-    pub(crate) fn register(pool: &Arc<Pool>) -> Result<Self> {
-        // SAFETY: A plain string without conversions as the format.
-        let raw = unsafe { bindings::shrinker_alloc(0, c"cmabuf-pool".as_char_ptr()) };
-        let raw = NonNull::new(raw).ok_or(ENOMEM)?;
-        // SAFETY: `raw` is a fresh, unregistered shrinker: ours to fill in. The callbacks reach
-        // the pool through `private_data` while registered, which the `Arc` kept in `Self` keeps
-        // alive until `Drop` freed the shrinker.
-        unsafe {
-            (*raw.as_ptr()).count_objects = Some(shrink_count);
-            (*raw.as_ptr()).scan_objects = Some(shrink_scan);
-            (*raw.as_ptr()).seeks = bindings::DEFAULT_SEEKS as c_int;
-            (*raw.as_ptr()).private_data = Arc::as_ptr(pool).cast_mut().cast();
-            bindings::shrinker_register(raw.as_ptr());
+    fn scan(this: ArcBorrow<'_, Self>) -> Option<usize> {
+        // Not waiting for the lock: its holder may be allocating.
+        let slots = this.slots.try_lock()?;
+        let pages = slots.empty_pages();
+        if pages == 0 || slots.shut {
+            return None;
         }
-        // INVARIANT: Registered, with the pool as private data.
-        Ok(Self {
-            raw,
-            _pool: pool.clone(),
-        })
+        // Queued under the lock, so never after `shutdown()` set `shut`. If already queued, the
+        // clone is dropped here; the registration holds the pool still.
+        let _ = work::queue().enqueue::<Arc<Pool>, 1>(this.into());
+        Some(pages)
     }
-}
-
-impl Drop for Shrinker {
-    fn drop(&mut self) {
-        // SAFETY: Registered (type invariant); `shrinker_free()` waits for running callbacks
-        // before it returns, after which none runs; `self._pool` is dropped after this.
-        unsafe { bindings::shrinker_free(self.raw.as_ptr()) };
-    }
-}
-
-/// The pool a shrinker callback serves.
-///
-/// # Safety
-///
-/// `s` is a [`Shrinker`]'s shrinker, in one of its callbacks.
-unsafe fn pool_of<'a>(s: *mut bindings::shrinker) -> ArcBorrow<'a, Pool> {
-    // SAFETY: `private_data` is `Arc::as_ptr()` of the pool the registration holds, which lives
-    // until after `shrinker_free()`, which waits for this callback (`Shrinker`'s invariant).
-    unsafe { ArcBorrow::from_raw((*s).private_data.cast::<Pool>()) }
-}
-
-/// `count_objects`: pages in empty chunks.
-///
-/// # Safety
-///
-/// Called by the shrinker core, for a [`Shrinker`]'s shrinker.
-unsafe extern "C" fn shrink_count(
-    s: *mut bindings::shrinker,
-    _sc: *mut bindings::shrink_control,
-) -> c_ulong {
-    // SAFETY: Called by the shrinker core for our shrinker.
-    let pool = unsafe { pool_of(s) };
-    // CAST: A page count fits in `c_ulong`.
-    pool.empty_pages() as c_ulong
-}
-
-/// `scan_objects`: has every empty chunk given back, from a work item (freeing takes locks whose
-/// holders may be allocating, i.e. in reclaim, right now).
-///
-/// # Safety
-///
-/// Called by the shrinker core, for a [`Shrinker`]'s shrinker.
-unsafe extern "C" fn shrink_scan(
-    s: *mut bindings::shrinker,
-    _sc: *mut bindings::shrink_control,
-) -> c_ulong {
-    // SAFETY: Called by the shrinker core for our shrinker.
-    let pool = unsafe { pool_of(s) };
-    // Not waiting for the lock: its holder may be allocating.
-    let Some(slots) = pool.slots.try_lock() else {
-        // CAST: `SHRINK_STOP` is `~0UL`.
-        return bindings::SHRINK_STOP as c_ulong;
-    };
-    let pages = slots.empty_pages();
-    if pages == 0 || slots.shut {
-        // CAST: As above.
-        return bindings::SHRINK_STOP as c_ulong;
-    }
-    // Queued under the lock, so never after `shutdown()` set `shut`. If already queued, the
-    // clone is dropped here; the registration holds the pool still.
-    let _ = crate::held::queue().enqueue::<Arc<Pool>, 1>(pool.into());
-    // CAST: A page count fits in `c_ulong`.
-    pages as c_ulong
 }
 
 #[kunit_tests(cmabuf_pool)]

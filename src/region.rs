@@ -612,3 +612,15 @@ impl MemDevice {
         Ok((mem, dma_base))
     }
 }
+
+/// Free pages in the CMA areas (`global_zone_page_state(NR_FREE_CMA_PAGES)`).
+pub(crate) fn free_cma_pages() -> usize {
+    // CAST: The item index is a small constant.
+    let item = bindings::zone_stat_item_NR_FREE_CMA_PAGES as usize;
+    // SAFETY: `vm_zone_stat` is the kernel's array of global zone counters, which lives forever
+    // and has an entry for every `zone_stat_item`; reading one is `atomic_long_read()`, a
+    // relaxed load.
+    let n = unsafe { core::ptr::read_volatile(&raw const bindings::vm_zone_stat[item].counter) };
+    // Per-CPU drift can make the global counter briefly negative: none then.
+    usize::try_from(n).unwrap_or(0)
+}
