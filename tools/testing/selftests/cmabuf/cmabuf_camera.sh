@@ -218,6 +218,13 @@ in_root() {
 		GST_REGISTRY=/tmp/gst-registry.bin chroot "$r" "$@"
 }
 
+# watchdog PID: kills PID if it still runs in 120 s (a client that hangs fails its test, with
+# exit status 137, instead of stalling the suite); $dog is the watchdog, for the caller to kill.
+watchdog() {
+	( sleep 120; kill -KILL "$1" 2>/dev/null ) &
+	dog=$!
+}
+
 # cam_run SUITE OUT: cam captures FRAMES frames into OUT (the first through a FIFO, so that
 # it waits, streaming, until read). Sets $pid, then $rc; the record in $WORK/log.
 cam_run() {
@@ -228,11 +235,13 @@ cam_run() {
 	in_root "$1" cam -c $CAMERA -C$FRAMES -s width=$W,height=$H,pixelformat=NV12 \
 		-F/tmp/cam/frame-#.bin > $WORK/log 2>&1 &
 	pid=$!
+	watchdog $pid
 	while_streaming $pid
 	cat "$r/tmp/cam/frame-cam0-stream0-000000.bin" > "$out" &
 	reader=$!
 	wait $pid
 	rc=$?
+	kill $dog 2>/dev/null
 	# A cam that never wrote a frame left the reader waiting for a writer.
 	kill $reader 2>/dev/null
 	wait $reader 2>/dev/null
@@ -250,6 +259,7 @@ gst_run() {
 		! video/x-raw,format=NV12,width=$W,height=$H ! identity eos-after=$((GST_FRAMES + 1)) \
 		! fdsink fd=1 > $WORK/gst.fifo 2> $WORK/log &
 	pid=$!
+	watchdog $pid
 	# Open the reading end (the writer's open waits for it), read nothing until sampled.
 	exec 3< $WORK/gst.fifo
 	while_streaming $pid
@@ -257,6 +267,7 @@ gst_run() {
 	exec 3<&-
 	wait $pid
 	rc=$?
+	kill $dog 2>/dev/null
 	sed 's/^/# gst-launch-1.0: /' $WORK/log | tail -n 20
 }
 
