@@ -311,9 +311,10 @@ if [ -n "$camera_pid" ]; then
 		log "Debian's camera packages could not be prepared: cmabuf_camera.sh will skip"
 	fi
 fi
+# The board's own kernel and root file system (the debug boot, the swiotlb boot, make run).
+OURS=(-kernel "$KDIR/arch/arm64/boot/Image" -dtb "$BUILD/board.dtb" -initrd "$BUILD/initramfs.cpio")
 # shellcheck disable=SC2207
-BOOT=("${QEMU[@]}" $(scratch_disk "$BUILD/scratch.img") -kernel "$KDIR/arch/arm64/boot/Image"
-	-dtb "$BUILD/board.dtb" -initrd "$BUILD/initramfs.cpio")
+BOOT=("${QEMU[@]}" $(scratch_disk "$BUILD/scratch.img") "${OURS[@]}")
 # log_buf_len: the tests bind, unbind and reload the module hundreds of times; the first KUnit
 # report and the boot messages must still be in the log that comes back.
 APPEND="console=ttyAMA0 panic=-1 oops=panic log_buf_len=8M"
@@ -383,8 +384,7 @@ check)
 		local rc=0
 		# shellcheck disable=SC2046
 		timeout "${TIMEOUT:-600}" "${QEMU[@]}" $(scratch_disk "$BUILD/scratch-swiotlb.img") \
-			-kernel "$KDIR/arch/arm64/boot/Image" -dtb "$BUILD/board.dtb" \
-			-initrd "$BUILD/initramfs.cpio" -serial stdio -monitor none \
+			"${OURS[@]}" -serial stdio -monitor none \
 			-append "$APPEND loglevel=4 swiotlb=force cmabuf_tests=cmabuf/cmabuf_bounce" \
 			< /dev/null > "$BUILD/console-swiotlb.log" 2>&1 || rc=$?
 		[ $rc = 124 ] && log "the swiotlb board timed out"

@@ -43,26 +43,14 @@ for suite in $SUITES; do
 	sid) dists="sid" target=() ;;
 	*) die "camera.sh: unknown suite $suite (trixie or sid)" ;;
 	esac
+	# Its own private apt configuration: arm64 only, nothing installed, no recommends.
 	A=$CACHE/apt-camera-$suite
-	mkdir -p "$A/state/lists/partial" "$A/cache/archives/partial" "$A/debs"
+	# shellcheck disable=SC2086
+	apt_setup "$A" $dists
 	: > "$A/status"
-	for d in $dists; do
-		echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $d main"
-	done > "$A/sources.list"
-	opts=(-o "Dir::Etc::SourceList=$A/sources.list" -o Dir::Etc::SourceParts=/dev/null
-		-o Dir::Etc::Preferences=/dev/null -o Dir::Etc::PreferencesParts=/dev/null
-		-o "Dir::State=$A/state" -o "Dir::State::status=$A/status" -o "Dir::Cache=$A/cache"
-		-o APT::Architecture=arm64 -o APT::Architectures::=arm64
-		-o APT::Sandbox::User=root -o Debug::NoLocking=1 -o Acquire::Languages=none
-		-o APT::Install-Recommends=false)
-	# Package lists: refreshed at most once a day.
-	if [ -z "$(find "$A/state/updated" -mmin -1440 2>/dev/null)" ]; then
-		if apt-get "${opts[@]}" -qq update >&2; then
-			touch "$A/state/updated"
-		else
-			log "camera: apt-get update for $suite failed: using the lists it has"
-		fi
-	fi
+	# shellcheck disable=SC2207
+	opts=($(apt_opts "$A" arm64) -o "Dir::State::status=$A/status" -o APT::Install-Recommends=false)
+	apt_refresh "$A" "${opts[@]}" || log "camera: apt-get update for $suite failed: using the lists it has"
 	# The closure, as "name version" lines.
 	if ! apt-get "${opts[@]}" -s "${target[@]}" install $PKGS 2>"$A/resolve.err" |
 		awk '/^Inst / {gsub(/[()]/, "", $3); print $2, $3}' | sort > "$A/closure"; then

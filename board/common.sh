@@ -23,33 +23,52 @@ export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
 log() { printf '[cmabuf] %s\n' "$*" >&2; }
 die() { printf '[cmabuf] error: %s\n' "$*" >&2; exit 1; }
 
-# Private apt: its own sources list, state and cache, so that fetching
-# packages from newer suites never touches the system's apt configuration.
-PAPT_DIR=$CACHE/apt
-papt_opts() {
-	echo "-o Dir::Etc::SourceList=$PAPT_DIR/sources.list" \
+# Private apt configurations: their own sources list, state and cache under a directory of the
+# cache, so that fetching packages from other suites never touches the system's apt configuration.
+# apt_opts DIR NATIVE [ARCH...]: the options of the one under DIR, for architecture NATIVE and
+# the ARCHs (word-split them: apt-get $(apt_opts ...)).
+apt_opts() {
+	local dir=$1 native=$2 a
+	shift 2
+	echo "-o Dir::Etc::SourceList=$dir/sources.list" \
 	     "-o Dir::Etc::SourceParts=/dev/null" \
 	     "-o Dir::Etc::Preferences=/dev/null" \
 	     "-o Dir::Etc::PreferencesParts=/dev/null" \
-	     "-o Dir::State=$PAPT_DIR/state" \
-	     "-o Dir::Cache=$PAPT_DIR/cache" \
-	     "-o APT::Architecture=amd64" \
-	     "-o APT::Architectures::=amd64 -o APT::Architectures::=arm64" \
-	     "-o APT::Sandbox::User=root -o Debug::NoLocking=1" \
+	     "-o Dir::State=$dir/state" \
+	     "-o Dir::Cache=$dir/cache" \
+	     "-o APT::Architecture=$native"
+	for a in "$native" "$@"; do
+		echo "-o APT::Architectures::=$a"
+	done
+	echo "-o APT::Sandbox::User=root -o Debug::NoLocking=1" \
 	     "-o Acquire::Languages=none"
 }
+# apt_setup DIR DIST...: the one under DIR, with the main component of Debian's DISTs.
+apt_setup() {
+	local dir=$1 d
+	shift
+	mkdir -p "$dir/state/lists/partial" "$dir/cache/archives/partial" "$dir/debs"
+	for d in "$@"; do
+		echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $d main"
+	done > "$dir/sources.list"
+}
+# apt_refresh DIR OPTION...: `apt-get update` with those options at most once a day; status 1
+# (the lists it has stay) when it fails.
+apt_refresh() {
+	local dir=$1
+	shift
+	[ -z "$(find "$dir/state/updated" -mmin -1440 2>/dev/null)" ] || return 0
+	apt-get "$@" -qq update >&2 && touch "$dir/state/updated"
+}
+# The board's own (sid, trixie-backports; amd64 and arm64): papt_*.
+PAPT_DIR=$CACHE/apt
+papt_opts() {
+	apt_opts "$PAPT_DIR" amd64 arm64
+}
 papt_update() {
-	mkdir -p "$PAPT_DIR/state/lists/partial" "$PAPT_DIR/cache/archives/partial" "$PAPT_DIR/debs"
-	cat > "$PAPT_DIR/sources.list" <<EOS
-deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian sid main
-deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie-backports main
-EOS
-	# Refresh at most once a day.
-	local stamp=$PAPT_DIR/state/updated
-	if [ -z "$(find "$stamp" -mmin -1440 2>/dev/null)" ]; then
-		# shellcheck disable=SC2046
-		apt-get $(papt_opts) -qq update >&2 && touch "$stamp"
-	fi
+	apt_setup "$PAPT_DIR" sid trixie-backports
+	# shellcheck disable=SC2046
+	apt_refresh "$PAPT_DIR" $(papt_opts) || true
 }
 # papt_try PKG[:ARCH] -> prints path of the downloaded .deb (newest candidate), or fails
 # (status 1, nothing printed) when it is neither offered nor fetched before

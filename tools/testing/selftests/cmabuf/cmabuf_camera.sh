@@ -103,15 +103,15 @@ stats_of() {
 		printf '%s ' "$(echo "$j" | sed -n "s/.*\"$k\":\([0-9]*\).*/\1/p")"
 	done
 }
-# What must be back after each run: STATS' live buffers and bytes, held buffers, live dma-bufs,
-# the region's free pages; once the small-buffer pool gave its emptied chunks back (a second).
+# What must be back after each run: STATS' live buffers and bytes, the region's free pages, held
+# buffers, live dma-bufs; once the small-buffer pool gave its emptied chunks back (a second).
 snapshot() {
 	t=0
 	while [ "$(dbg pool_bytes)" != 0 ] && [ $t -lt 50 ]; do
 		sleep 0.1
 		t=$((t + 1))
 	done
-	echo "$(stats_of live_buffers live_bytes)$(dbg held_buffers) $(dbg live_dmabufs) $(stats_of available_pages)"
+	echo "$(stats_of live_buffers live_bytes available_pages)$(dbg held_buffers) $(dbg live_dmabufs)"
 }
 
 # The eight bars' Y, U, V as libyuv's ARGBToNV12 computes them (BT.601, limited range).
@@ -285,7 +285,7 @@ cmabuf_used() {
 	[ "$rc" = 0 ] || { echo "# $1: exit status $rc"; return 1; }
 	check_frames $WORK/frames "$2" || return 1
 	after=$(snapshot)
-	echo "# $1: before (live_buffers live_bytes held_buffers live_dmabufs region_free_pages) $before, after $after"
+	echo "# $1: before (live_buffers live_bytes region_free_pages held_buffers live_dmabufs) $before, after $after"
 	[ "$after" = "$before" ]
 }
 
