@@ -291,12 +291,15 @@ if [ -n "$stock_pid" ]; then
 	touch "$BUILD/stock-base.done"
 fi
 
-if [ -n "$series_pid" ]; then
-	rc=0
+# The other series' build (make check): it goes on beside the debug boot, the critical path, and
+# is waited for before the report.
+series_done() {
+	[ -n "$series_pid" ] || return 0
+	local rc=0
 	wait "$series_pid" || rc=$?
 	cat "$BUILD/series.log" >&2
 	[ $rc = 0 ] || die "the module against the other supported series: see above"
-fi
+}
 
 # --- boot ------------------------------------------------------------------
 # The disks: the camera disk's -device before the scratch disk's, so that the scratch disk is
@@ -405,6 +408,7 @@ check)
 		> "$CONSOLE" 2>&1 || rc=$?
 	[ $rc = 124 ] && log "the board timed out"
 	wait "$stock_boot_pid"
+	series_done
 	exec python3 "$ROOT/board/report.py" --kdir "$KDIR" "$CONSOLE" "$BUILD/console-swiotlb.log" \
 		"$BUILD/console-stock.log"
 	;;
