@@ -88,7 +88,7 @@ fi
 
 # --- the module ------------------------------------------------------------
 log "building cmabuf.ko (with clippy; warnings fail the build)"
-touch "$ROOT/src/cmabuf.rs"
+touch "$ROOT/src/cmabuf_main.rs"
 make -s -C "$KDIR" ARCH=arm64 LLVM=$LLVM_SUFFIX M="$ROOT" CLIPPY=1 modules > "$BUILD/module-build.log" 2>&1 ||
 	{ cat "$BUILD/module-build.log" >&2; die "module build failed"; }
 if grep -q 'warning:' "$BUILD/module-build.log"; then

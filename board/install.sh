@@ -42,7 +42,7 @@ install)
 	[ -d "$root" ] || die "$root is not a directory"
 	ko=$CMABUF_ROOT/src/cmabuf.ko
 	# Build the module unless it is built for this kernel from the current sources.
-	if [ ! -f "$ko" ] || [ -n "$(find "$CMABUF_ROOT/src" -name '*.rs' -newer "$ko")" ] ||
+	if [ ! -f "$ko" ] || [ -n "$(find "$CMABUF_ROOT/src" \( -name '*.rs' -o -name '*.c' -o -name Kbuild \) -newer "$ko")" ] ||
 		! modinfo -F vermagic "$ko" | grep -q "^$release "; then
 		make -s -C "$KDIR" "${KBUILD[@]}" M="$CMABUF_ROOT" modules >&2 ||
 			die "module build failed"

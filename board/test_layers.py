@@ -4,7 +4,7 @@
 
 Every `crate::<module>` a file names (in `use crate::{...}` trees and in paths)
 is an edge from that file to the module; the graph must have no cycle. The
-crate root (cmabuf.rs, the table of contents) and the generated uapi file
+crate root (cmabuf_main.rs, the table of contents) and the generated uapi file
 are left out.
 """
 import glob
@@ -18,7 +18,7 @@ SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")
 
 def modules(src=SRC):
     return {os.path.basename(p)[:-3] for p in glob.glob(os.path.join(src, "*.rs"))} - {
-        "cmabuf", "uapi_generated"}
+        "cmabuf_main", "uapi_generated"}
 
 
 def imports(text, known):

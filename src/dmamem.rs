@@ -3,12 +3,31 @@
 //! FFI edge: DMA memory of one buffer, from the DMA API of the region's
 //! memory device.
 //!
-//! Coherent and write-combined buffers come from `dma_alloc_attrs()`, cached
-//! (non-coherent) ones from `dma_alloc_pages()`; with the region's CMA area
-//! assigned to the memory device, both are served from the region. Both zero
-//! the memory. Mapping to userspace goes through `dma_mmap_attrs()` /
-//! `dma_mmap_pages()`, which are `remap_pfn_range()` with the page
-//! protection that fits the mode.
+//! Every buffer comes from `dma_alloc_pages()`: with the region's CMA area
+//! assigned to the memory device, served from the region, zeroed through the
+//! cached linear map. Cached (non-coherent) buffers are mapped cached, to
+//! users with `dma_mmap_pages()`.
+//!
+//! Coherent and write-combined buffers are the same memory, cleaned from the
+//! cache once at allocation (`dma_sync_single_for_device(DMA_BIDIRECTIONAL)`:
+//! what `dma_alloc_attrs()` does with `arch_dma_prep_coherent()` before it
+//! maps the pages uncached), then mapped to users and, on the first kernel
+//! use (`dma_buf_vmap()`: vivid, vkms), to the kernel with the page
+//! protection `dma_alloc_attrs()` / `dma_mmap_attrs()` would have used
+//! (`dma_prot.c`, C: the protections are arch macros). `dma_alloc_attrs()`
+//! builds that kernel mapping for every buffer and zeroes through it; most
+//! buffers never need it. After the clean, no dirty line of the linear
+//! alias is left to be written back over what the device or an uncached
+//! mapping writes; clean lines the CPU may fetch into the linear alias later
+//! (speculation) are never read: nothing reads these buffers through the
+//! linear map (page-backed mappings of them are refused on non-coherent
+//! devices, see [`Alloc::map_pages`]), and `dma_alloc_attrs()` memory has the
+//! same alias. So the DMA API's coherent contract holds unchanged.
+//!
+//! Where that cannot hold (a device behind an IOMMU or DMA ops, a
+//! confidential guest whose DMA memory must be shared with the host:
+//! `cmabuf_dma_lazy()`), coherent buffers come from `dma_alloc_attrs()` and
+//! go to users through `dma_mmap_attrs()`, as before.
 //!
 //! The kernel crate's `dma::Coherent` needs a `Device<Bound>` at allocation,
 //! which an ioctl does not have, and offers neither the non-coherent
@@ -56,8 +75,39 @@ use kernel::{
 enum Cookie {
     /// `dma_alloc_attrs()`: the kernel virtual address, and the attributes used.
     Attrs(NonNull<c_void>, c_ulong),
-    /// `dma_alloc_pages()`: the first page.
+    /// `dma_alloc_pages()`, cached: the first page.
     Pages(NonNull<bindings::page>),
+    /// `dma_alloc_pages()`, cleaned, for memory coherent (or write-combined: `attrs`) by page
+    /// protection: the first page, and the kernel mapping once built (null until then).
+    Lazy {
+        page: NonNull<bindings::page>,
+        attrs: c_ulong,
+        vaddr: AtomicPtr<c_void>,
+    },
+}
+
+// The C part of the module (`dma_prot.c`), linked into the same `.ko`. `#[allow]`, not
+// `#[expect]`: whether these structures hold a zero-sized (FFI-unsafe) member depends on the kernel
+// config (`sched_statistics` is empty without schedstats). Only pointers cross here.
+#[allow(improper_ctypes)]
+extern "C" {
+    fn cmabuf_dma_lazy(dev: *mut bindings::device) -> bool;
+    fn cmabuf_dma_coherent(dev: *mut bindings::device) -> bool;
+    fn cmabuf_dma_vmap(
+        dev: *mut bindings::device,
+        page: *mut bindings::page,
+        size: usize,
+        attrs: c_ulong,
+    ) -> *mut c_void;
+    fn cmabuf_dma_vunmap(vaddr: *mut c_void);
+    fn cmabuf_dma_mmap(
+        dev: *mut bindings::device,
+        vma: *mut bindings::vm_area_struct,
+        page: *mut bindings::page,
+        size: usize,
+        first: c_ulong,
+        attrs: c_ulong,
+    ) -> c_int;
 }
 
 /// A zeroed, physically contiguous DMA allocation from a region, freed when dropped.
@@ -67,7 +117,8 @@ enum Cookie {
 /// `cookie`, `dma_addr` and `size` are what a successful `dma_alloc_attrs()` (with the attributes
 /// in the cookie) or `dma_alloc_pages()` (`DMA_BIDIRECTIONAL`) on `region`'s memory device
 /// returned, not yet freed, and lie in the region; the region lists the allocation under
-/// `dma_addr`. The [`RegionRef`] keeps the region attached to that device until [`Drop`] has
+/// `dma_addr`. A [`Cookie::Lazy`]'s memory was cleaned from the CPU caches after it was
+/// zeroed, and its `vaddr`, if not null, is a live `cmabuf_dma_vmap()` of the whole allocation. The [`RegionRef`] keeps the region attached to that device until [`Drop`] has
 /// freed the memory.
 pub(crate) struct Alloc {
     /// The region, attached to the device the memory was allocated on.
@@ -97,29 +148,63 @@ fn dma_dir(dir: Direction) -> bindings::dma_data_direction {
     }
 }
 
-/// Frees what the DMA API handed out for `size` bytes at `dma_addr` on `dev`.
+/// Frees what the DMA API handed out for `size` bytes at `dma_addr` on `dev`, after taking down
+/// a lazily built kernel mapping of it.
 ///
 /// # Safety
 ///
 /// `cookie`, `dma_addr` and `size` are a live allocation on `dev`, freed exactly once, here, with
-/// no CPU mapping of it left.
+/// no CPU mapping of it left but the cookie's own.
 unsafe fn free_raw(dev: *mut bindings::device, cookie: &Cookie, dma_addr: u64, size: usize) {
-    match *cookie {
-        // SAFETY: See the function's safety section.
-        Cookie::Attrs(cpu, attrs) => unsafe {
-            bindings::dma_free_attrs(dev, size, cpu.as_ptr(), dma_addr, attrs)
-        },
-        // SAFETY: As above, for `dma_alloc_pages()`.
-        Cookie::Pages(page) => unsafe {
-            bindings::dma_free_pages(
-                dev,
-                size,
-                page.as_ptr(),
-                dma_addr,
-                crate::compat::dma_dir::BIDIRECTIONAL,
-            )
-        },
+    let page = match cookie {
+        Cookie::Attrs(cpu, attrs) => {
+            // SAFETY: See the function's safety section.
+            return unsafe { bindings::dma_free_attrs(dev, size, cpu.as_ptr(), dma_addr, *attrs) };
+        }
+        Cookie::Pages(page) => page,
+        Cookie::Lazy { page, vaddr, .. } => {
+            let vaddr = vaddr.load(Ordering::Acquire);
+            if !vaddr.is_null() {
+                // SAFETY: A mapping from `cmabuf_dma_vmap()` (type invariant), taken down once,
+                // here, before its pages go; its users are gone (see the function's safety
+                // section: `dma_buf_vmap()` users hold the dma-buf, and so the memory).
+                unsafe { cmabuf_dma_vunmap(vaddr) };
+            }
+            page
+        }
+    };
+    // SAFETY: See the function's safety section: a `dma_alloc_pages()` allocation.
+    unsafe {
+        bindings::dma_free_pages(
+            dev,
+            size,
+            page.as_ptr(),
+            dma_addr,
+            crate::compat::dma_dir::BIDIRECTIONAL,
+        )
     }
+}
+
+/// `dma_alloc_pages()` of `size` bytes on `dev`, `DMA_BIDIRECTIONAL`: the first page, and the DMA
+/// address in `dma_addr`.
+fn alloc_pages(
+    dev: *mut bindings::device,
+    size: usize,
+    dma_addr: &mut bindings::dma_addr_t,
+) -> Result<NonNull<bindings::page>> {
+    let gfp = bindings::GFP_KERNEL | bindings::__GFP_NOWARN;
+    // SAFETY: `dev` is a memory device the caller keeps alive with the region assigned (a
+    // `RegionRef`); `dma_addr` is writable.
+    let page = unsafe {
+        bindings::dma_alloc_pages(
+            dev,
+            size,
+            dma_addr,
+            crate::compat::dma_dir::BIDIRECTIONAL,
+            gfp,
+        )
+    };
+    NonNull::new(page).ok_or(ENOMEM)
 }
 
 impl Alloc {
@@ -135,35 +220,30 @@ impl Alloc {
         chunk: bool,
     ) -> Result<Option<Self>> {
         let raw = raw_device(region.device());
-        let gfp = bindings::GFP_KERNEL | bindings::__GFP_NOWARN;
         let mut dma_addr: bindings::dma_addr_t = 0;
         let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
+        let attrs: c_ulong = if mode == Mode::WriteCombine {
+            // CAST: A small flag constant.
+            bindings::DMA_ATTR_WRITE_COMBINE as c_ulong
+        } else {
+            0
+        };
         let cookie = match mode {
-            Mode::Coherent | Mode::WriteCombine => {
-                let attrs: c_ulong = if mode == Mode::WriteCombine {
-                    // CAST: A small flag constant.
-                    bindings::DMA_ATTR_WRITE_COMBINE as c_ulong
-                } else {
-                    0
-                };
+            Mode::Cached => Cookie::Pages(alloc_pages(raw, size, &mut dma_addr)?),
+            // SAFETY: `cmabuf_dma_lazy()` only reads the device, which the `RegionRef` keeps
+            // alive.
+            _ if unsafe { cmabuf_dma_lazy(raw) } => Cookie::Lazy {
+                page: alloc_pages(raw, size, &mut dma_addr)?,
+                attrs,
+                vaddr: AtomicPtr::new(core::ptr::null_mut()),
+            },
+            _ => {
+                let gfp = bindings::GFP_KERNEL | bindings::__GFP_NOWARN;
                 // SAFETY: `raw` is the region's memory device, which the `RegionRef` keeps alive
                 // with the region assigned; `dma_addr` is writable.
                 let cpu =
                     unsafe { bindings::dma_alloc_attrs(raw, size, &mut dma_addr, gfp, attrs) };
                 Cookie::Attrs(NonNull::new(cpu).ok_or(ENOMEM)?, attrs)
-            }
-            Mode::Cached => {
-                // SAFETY: As above.
-                let page = unsafe {
-                    bindings::dma_alloc_pages(
-                        raw,
-                        size,
-                        &mut dma_addr,
-                        crate::compat::dma_dir::BIDIRECTIONAL,
-                        gfp,
-                    )
-                };
-                Cookie::Pages(NonNull::new(page).ok_or(ENOMEM)?)
             }
         };
         // CAST: `size` fits in `u64`.
@@ -172,6 +252,21 @@ impl Alloc {
             // SAFETY: Just allocated on `raw`, never mapped; freed once.
             unsafe { free_raw(raw, &cookie, dma_addr, size) };
             return Ok(None);
+        }
+        if let Cookie::Lazy { .. } = cookie {
+            // The zeros went through the cached linear map: clean them out to memory, as
+            // `dma_alloc_attrs()` does before it maps pages uncached. `DMA_BIDIRECTIONAL`: on
+            // every architecture a clean (riscv's `DMA_FROM_DEVICE` would only invalidate and
+            // drop the zeros). A no-op on a DMA-coherent device.
+            // SAFETY: The whole of a live `dma_alloc_pages()` allocation of `raw`.
+            unsafe {
+                bindings::__dma_sync_single_for_device(
+                    raw,
+                    dma_addr,
+                    size,
+                    crate::compat::dma_dir::BIDIRECTIONAL,
+                )
+            };
         }
         region.list(node, dma_addr, size, chunk);
         // INVARIANT: A successful allocation of `size` bytes in the region, listed under
@@ -195,7 +290,7 @@ impl Alloc {
     /// The allocation's first page.
     fn first_page(&self) -> Result<NonNull<bindings::page>> {
         let (cpu, attrs) = match self.cookie {
-            Cookie::Pages(page) => return Ok(page),
+            Cookie::Pages(page) | Cookie::Lazy { page, .. } => return Ok(page),
             Cookie::Attrs(cpu, attrs) => (cpu, attrs),
         };
         // The CPU address may be a remapping (non-coherent devices), so ask the DMA API, which
@@ -234,27 +329,75 @@ impl Alloc {
         }
     }
 
-    /// A kernel address of the whole allocation, valid until it is freed.
+    /// A kernel address of the whole allocation, of the mode's memory type, valid until it is
+    /// freed. Builds the kernel mapping of coherent and write-combined memory on first use (may
+    /// sleep; `ENOMEM` if it cannot).
     pub(crate) fn kernel_addr(&self) -> Result<*mut c_void> {
-        match self.cookie {
-            Cookie::Attrs(cpu, _) => Ok(cpu.as_ptr()),
+        let (page, attrs, vaddr) = match &self.cookie {
+            Cookie::Attrs(cpu, _) => return Ok(cpu.as_ptr()),
             // Without highmem every page is in the linear map, and `kmap_local_page()` is
             // `page_address()`: an address that stays valid, not a local mapping.
-            Cookie::Pages(page) => self.linear_addr(page),
+            Cookie::Pages(page) => return self.linear_addr(*page),
+            Cookie::Lazy { page, attrs, vaddr } => (page, attrs, vaddr),
+        };
+        let built = vaddr.load(Ordering::Acquire);
+        if !built.is_null() {
+            return Ok(built);
+        }
+        let raw = raw_device(self.region.device());
+        // SAFETY: `page` and `size` are the whole of a live lowmem allocation of `raw` (type
+        // invariant; `dma_alloc_pages()` gives no highmem), which the `RegionRef` keeps alive.
+        let new = unsafe { cmabuf_dma_vmap(raw, page.as_ptr(), self.size, *attrs) };
+        if new.is_null() {
+            return Err(ENOMEM);
+        }
+        // Two first users at once: one mapping stays, the other is taken down.
+        match vaddr.compare_exchange(
+            core::ptr::null_mut(),
+            new,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => Ok(new),
+            Err(winner) => {
+                // SAFETY: Built above and never handed out.
+                unsafe { cmabuf_dma_vunmap(new) };
+                Ok(winner)
+            }
         }
     }
 
-    /// Zeroes `len` bytes at `offset` (inside the allocation, checked by the caller) through the
-    /// kernel mapping of the mode (the linear map for cached memory, the uncached or
-    /// write-combined one otherwise), as the DMA API zeroes a fresh allocation.
+    /// Zeroes `len` bytes at `offset` (inside the allocation, checked by the caller) as the
+    /// allocation was zeroed: through the kernel mapping of the mode for memory from
+    /// `dma_alloc_attrs()` (the uncached or write-combined one), through the linear map otherwise,
+    /// and for coherent and write-combined memory, cleaned from the caches after (see the file's
+    /// comment).
     pub(crate) fn zero(&self, offset: usize, len: usize) -> Result {
         if offset.checked_add(len).is_none_or(|end| end > self.size) {
             return Err(EINVAL);
         }
-        let base = self.kernel_addr()?.cast::<u8>();
+        let base = match &self.cookie {
+            Cookie::Attrs(cpu, _) => cpu.as_ptr(),
+            Cookie::Pages(page) | Cookie::Lazy { page, .. } => self.linear_addr(*page)?,
+        }
+        .cast::<u8>();
         // SAFETY: `[offset, offset + len)` lies inside the live allocation (checked above), which
         // `base` maps in full; the caller owns those bytes (pages nobody else was handed).
         unsafe { core::ptr::write_bytes(base.add(offset), 0, len) };
+        if let Cookie::Lazy { .. } = self.cookie {
+            // CAST: The offset fits in `u64`.
+            let addr = self.dma_addr + offset as u64;
+            // SAFETY: A range inside (checked above) a live `dma_alloc_pages()` allocation of the
+            // device (type invariant).
+            unsafe {
+                bindings::__dma_sync_single_for_device(
+                    raw_device(self.region.device()),
+                    addr,
+                    len,
+                    crate::compat::dma_dir::BIDIRECTIONAL,
+                )
+            };
+        }
         Ok(())
     }
 
@@ -324,6 +467,18 @@ impl Alloc {
             Cookie::Pages(page) => unsafe {
                 bindings::dma_mmap_pages(raw_dev, raw_vma, self.size, page.as_ptr())
             },
+            // SAFETY: As above; `cmabuf_dma_mmap()` takes the offset itself.
+            Cookie::Lazy { page, attrs, .. } => unsafe {
+                cmabuf_dma_mmap(
+                    raw_dev,
+                    raw_vma,
+                    page.as_ptr(),
+                    self.size,
+                    // CAST: `usize` to `c_ulong`, the same width.
+                    first as c_ulong,
+                    attrs,
+                )
+            },
         };
         // SAFETY: As above.
         unsafe { (*raw_vma).vm_pgoff = pgoff };
@@ -359,10 +514,14 @@ impl Alloc {
             return Err(ENXIO);
         }
         let page0 = self.first_page()?;
-        if let Cookie::Attrs(cpu, _) = self.cookie {
-            if cpu.as_ptr() != self.linear_addr(page0)? {
-                return Err(EINVAL);
-            }
+        let linear = match self.cookie {
+            Cookie::Pages(_) => true,
+            Cookie::Attrs(cpu, _) => cpu.as_ptr() == self.linear_addr(page0)?,
+            // SAFETY: Only reads the device, which the `RegionRef` keeps alive.
+            Cookie::Lazy { .. } => unsafe { cmabuf_dma_coherent(raw_device(self.region.device())) },
+        };
+        if !linear {
+            return Err(EINVAL);
         }
         let mixed = vma.set_mixedmap();
         let mut pages = KVVec::with_capacity(n, GFP_KERNEL)?;

@@ -754,6 +754,68 @@ TEST_F_TIMEOUT(cap, capture_into_exported_buffers, 120)
 	}
 }
 
+/*
+ * Coherent and write-combined buffers get their kernel mapping (an uncached or
+ * write-combined vmap, "dma-coherent" in /proc/vmallocinfo) at the first
+ * dma_buf_vmap(), not at allocation: none appears at ALLOC; vivid builds one per
+ * buffer when it first writes a frame (vb2_plane_vaddr); streaming again into
+ * the same buffers (vmapped, unmapped, vmapped again) reuses them; the memory's
+ * release takes them down. On a DMA-coherent device the kernel's linear map is
+ * the coherent mapping and no vmap is made. Frames are checked in the users'
+ * mappings, of the mode's memory type. 2 MiB buffers: above the pool's sizes.
+ */
+TEST_F_TIMEOUT(cap, kernel_mapping_at_first_vmap, 120)
+{
+	static const struct {
+		__u32 mode;
+		const char *name;
+	} modes[] = {
+		{ CMABUF_MODE_COHERENT, "coherent" },
+		{ CMABUF_MODE_WRITECOMBINE, "write-combined" },
+	};
+	__u32 size = self->fmt.fmt.pix.sizeimage, len = 2 << 20;
+	struct cmabuf_dev_info di;
+	struct cmabuf_alloc a[NBUF];
+	unsigned char *views[NBUF];
+	int bufs[NBUF], i, m, coherent, base, ours, per;
+
+	if (vmalloc_count("") <= 0)
+		SKIP(return, "/proc/vmallocinfo unreadable: %s", strerror(errno));
+	ASSERT_EQ(0, dev_info(self->d.fd, &di, NULL, 0));
+	coherent = !!(di.out_flags & CMABUF_OUT_DMA_COHERENT);
+	per = coherent ? 0 : 1;
+	for (m = 0; m < 2; m++) {
+		base = vmalloc_count("dma-coherent");
+		ours = vmalloc_count("cmabuf_dma_vmap");
+		for (i = 0; i < NBUF; i++) {
+			ASSERT_EQ(0, alloc_buf(self->d.fd, len, modes[m].mode, &a[i]));
+			bufs[i] = export_buf(self->d.fd, a[i].handle, O_RDWR | O_CLOEXEC);
+			ASSERT_LE(0, bufs[i]);
+			views[i] = mmap(NULL, len, PROT_READ, MAP_SHARED, self->d.fd,
+					a[i].mmap_offset);
+			ASSERT_NE(MAP_FAILED, views[i]);
+		}
+		EXPECT_EQ(base, vmalloc_count("dma-coherent"))
+			TH_LOG("%s: ALLOC built kernel mappings", modes[m].name);
+		capture_and_check(_metadata, self->vid, bufs, views, len, size, "100% Red", 6, 0);
+		EXPECT_EQ(ours + per * NBUF, vmalloc_count("cmabuf_dma_vmap"))
+			TH_LOG("%s: one kernel mapping per buffer vivid wrote", modes[m].name);
+		capture_and_check(_metadata, self->vid, bufs, views, len, size, "100% Blue", 4, 1);
+		EXPECT_EQ(ours + per * NBUF, vmalloc_count("cmabuf_dma_vmap"))
+			TH_LOG("%s: streaming again made new mappings", modes[m].name);
+		for (i = 0; i < NBUF; i++) {
+			munmap(views[i], len);
+			close(bufs[i]);
+			EXPECT_EQ(0, free_buf(self->d.fd, a[i].handle));
+		}
+		EXPECT_EQ(ours, vmalloc_count("cmabuf_dma_vmap"))
+			TH_LOG("%s: kernel mappings left after the memory went", modes[m].name);
+		EXPECT_EQ(base, vmalloc_count("dma-coherent"));
+		TH_LOG("%s: %d kernel mappings, built at the first vmap, gone with the memory",
+		       modes[m].name, per * NBUF);
+	}
+}
+
 /* The same through DMA_HEAP_IOCTL_ALLOC, the way dma-heap users (libcamera) allocate. */
 TEST_F_TIMEOUT(cap, capture_into_heap_buffers, 120)
 {

@@ -455,20 +455,46 @@ struct frames {
 	size_t cam_len, out_len;
 };
 
+/* Through DMA_HEAP_IOCTL_ALLOC, the node's heap mode. */
+#define HEAP_MODE -1
+
+/* A dma-buf of `len` bytes: from the dma-heap path, or ALLOC (and EXPORT) in `mode`; -1 on error. */
+static int frame_alloc(int fd, __u64 len, int mode)
+{
+	struct cmabuf_alloc a;
+	int ret;
+
+	if (mode == HEAP_MODE)
+		return heap_alloc(fd, len, O_RDWR | O_CLOEXEC);
+	memset(&a, 0, sizeof(a));
+	a.size = len;
+	a.flags = mode | CMABUF_ALLOC_EXPORT;
+	a.fd_flags = O_RDWR | O_CLOEXEC;
+	if (xioctl(fd, CMABUF_IOCTL_ALLOC, &a))
+		return -1;
+	/* The dma-buf holds the memory; the handle is not needed. */
+	ret = free_buf(fd, a.handle);
+	if (ret) {
+		close(a.fd);
+		return -1;
+	}
+	return a.fd;
+}
+
 static void frames_setup(struct __test_metadata *_metadata, struct cmabuf_dev *d, struct kms *k,
-			 struct frames *f)
+			 struct frames *f, int mode)
 {
 	int i;
 
 	f->cam_len = (W * H * 3 / 2 + 4095) & ~4095UL;
 	f->out_len = W * H * 4;
 	for (i = 0; i < NBUF; i++) {
-		f->cam[i] = heap_alloc(d->fd, f->cam_len, O_RDWR | O_CLOEXEC);
+		f->cam[i] = frame_alloc(d->fd, f->cam_len, mode);
 		ASSERT_LE(0, f->cam[i]);
 		ASSERT_EQ(0, add_fb(k->fd, f->cam[i], DRM_FORMAT_NV12, &f->cam_fb[i],
 				    &f->cam_gem[i]));
 	}
-	f->out = heap_alloc(d->fd, f->out_len, O_RDWR | O_CLOEXEC);
+	f->out = frame_alloc(d->fd, f->out_len, mode);
 	ASSERT_LE(0, f->out);
 	ASSERT_EQ(0, add_fb(k->fd, f->out, DRM_FORMAT_XRGB8888, &f->out_fb, &f->out_gem));
 	f->out_px = mmap(NULL, f->out_len, PROT_READ, MAP_SHARED, f->out, 0);
@@ -483,7 +509,8 @@ static void frames_release(struct kms *k, struct frames *f)
 	for (i = 0; i < NBUF; i++) {
 		ioctl(k->fd, DRM_IOCTL_MODE_RMFB, &f->cam_fb[i]);
 		gem_close(k->fd, f->cam_gem[i]);
-		close(f->cam[i]);
+		if (f->cam[i] >= 0)
+			close(f->cam[i]);
 	}
 	ioctl(k->fd, DRM_IOCTL_MODE_RMFB, &f->out_fb);
 	gem_close(k->fd, f->out_gem);
@@ -531,11 +558,82 @@ TEST_F_TIMEOUT(pipe, vivid_to_vkms_to_writeback, 120)
 	struct frames f;
 	int i;
 
-	frames_setup(_metadata, &self->d, &self->k, &f);
+	frames_setup(_metadata, &self->d, &self->k, &f, HEAP_MODE);
 	i = capture(_metadata, self->vid, &f);
 	show_and_check(_metadata, &self->k, &f, i, "camera frame on screen");
 	EXPECT_EQ(0, commit(&self->k, 0, 0));
 	frames_release(&self->k, &f);
+}
+
+/*
+ * The pipeline on coherent and write-combined buffers, whose kernel mappings
+ * are built at the first vmap (vkms reads the camera frame and writes the
+ * output through them), and whose memory vkms keeps while it scans out: with
+ * every descriptor and mapping of ours gone, the frame stays on screen
+ * (another commit shows it again), the memory and its kernel mappings stay
+ * until vkms lets go, then all of it goes.
+ */
+TEST_F_TIMEOUT(pipe, coherent_frames_outlive_their_descriptors, 120)
+{
+	static const struct {
+		int mode;
+		const char *name;
+	} modes[] = {
+		{ CMABUF_MODE_COHERENT, "coherent" },
+		{ CMABUF_MODE_WRITECOMBINE, "write-combined" },
+	};
+	struct cmabuf_stats st;
+	struct cmabuf_dev_info di;
+	int m, i, j, ours, per, held, live0, tries;
+
+	if (vmalloc_count("") <= 0)
+		SKIP(return, "/proc/vmallocinfo unreadable: %s", strerror(errno));
+	ASSERT_EQ(0, dev_info(self->d.fd, &di, NULL, 0));
+	/* On a DMA-coherent device the linear map is the coherent mapping: no vmap. */
+	per = di.out_flags & CMABUF_OUT_DMA_COHERENT ? 0 : 1;
+	for (m = 0; m < 2; m++) {
+		struct frames f;
+		char when[64];
+
+		ours = vmalloc_count("cmabuf_dma_vmap");
+		ASSERT_EQ(0, get_stats(self->d.fd, &st));
+		live0 = st.live_buffers;
+		frames_setup(_metadata, &self->d, &self->k, &f, modes[m].mode);
+		i = capture(_metadata, self->vid, &f);
+		snprintf(when, sizeof(when), "%s frame on screen", modes[m].name);
+		show_and_check(_metadata, &self->k, &f, i, when);
+		/* vivid wrote every camera buffer, vkms read one and wrote the output. */
+		EXPECT_EQ(ours + per * (NBUF + 1), vmalloc_count("cmabuf_dma_vmap"))
+			TH_LOG("%s: kernel mappings", modes[m].name);
+		/* Let go of everything of ours but the output's view; vkms keeps its imports. */
+		for (j = 0; j < NBUF; j++)
+			close(f.cam[j]);
+		ASSERT_EQ(0, get_stats(self->d.fd, &st));
+		held = st.live_buffers - live0;
+		EXPECT_EQ(NBUF + 1, held) TH_LOG("%s: vkms's buffers not live", modes[m].name);
+		EXPECT_EQ(ours + per * (NBUF + 1), vmalloc_count("cmabuf_dma_vmap"))
+			TH_LOG("%s: kernel mappings went while vkms holds them", modes[m].name);
+		snprintf(when, sizeof(when), "%s frame, descriptors closed", modes[m].name);
+		EXPECT_EQ(0, commit(&self->k, 0, 0));
+		show_and_check(_metadata, &self->k, &f, i, when);
+		EXPECT_EQ(0, commit(&self->k, 0, 0));
+		for (j = 0; j < NBUF; j++)
+			f.cam[j] = -1;
+		frames_release(&self->k, &f);
+		/* The last references go with deferred file releases: give them a moment. */
+		for (tries = 0; tries < 100; tries++) {
+			ASSERT_EQ(0, get_stats(self->d.fd, &st));
+			if (st.live_buffers == live0 && vmalloc_count("cmabuf_dma_vmap") == ours)
+				break;
+			usleep(20000);
+		}
+		EXPECT_EQ(live0, st.live_buffers) TH_LOG("%s: memory left after vkms let go",
+						      modes[m].name);
+		EXPECT_EQ(ours, vmalloc_count("cmabuf_dma_vmap"))
+			TH_LOG("%s: kernel mappings left after the memory went", modes[m].name);
+		TH_LOG("%s: %d kernel mappings, kept while vkms held %d buffers, gone after",
+		       modes[m].name, per * (NBUF + 1), held);
+	}
 }
 
 /*
@@ -551,7 +649,7 @@ TEST_F_TIMEOUT(pipe, unbind_while_vkms_scans_out, 120)
 
 	if (geteuid() != 0)
 		SKIP(return, "unbind needs root");
-	frames_setup(_metadata, &self->d, &self->k, &f);
+	frames_setup(_metadata, &self->d, &self->k, &f, HEAP_MODE);
 	i = capture(_metadata, self->vid, &f);
 	show_and_check(_metadata, &self->k, &f, i, "before unbind");
 	/* Only vkms holds the camera buffers' memory from here on (framebuffers, vmap). */

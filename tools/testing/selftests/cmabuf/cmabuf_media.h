@@ -32,6 +32,24 @@ static inline int heap_alloc(int fd, __u64 len, __u32 fd_flags)
 	return ret ? ret : (int)h.fd;
 }
 
+/*
+ * Kernel mappings in /proc/vmallocinfo whose line has `needle` (a flag such as
+ * "dma-coherent", or the caller that made them, "cmabuf_dma_vmap"), or -1.
+ */
+static inline int vmalloc_count(const char *needle)
+{
+	FILE *f = fopen("/proc/vmallocinfo", "r");
+	char line[512];
+	int n = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, needle) != NULL;
+	fclose(f);
+	return n;
+}
+
 static inline int dmabuf_sync(int fd, __u64 flags)
 {
 	struct dma_buf_sync s = { .flags = flags };
