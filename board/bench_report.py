@@ -28,6 +28,8 @@ ROWS = [
     ("alloc_p95_vs_cma_heap", "allocation p95, cmabuf (cached) / CMA heap", "lower is better"),
     ("alloc_coherent_p50_vs_cma_heap", "allocation p50, cmabuf (coherent) / CMA heap",
      "lower is better"),
+    ("alloc_writecombine_p50_vs_cma_heap", "allocation p50, cmabuf (write-combined) / CMA heap",
+     "lower is better"),
     ("alloc_p50_vs_memset", "allocation p50, cmabuf / memset of the size", "zeroing floor = 1"),
     ("alloc_pressure_p50_vs_cma_heap", "allocation p50 with the region full of movable pages",
      "lower is better"),

@@ -19,6 +19,8 @@
 //!      mapping, sync, freeing.
 //!    - [`held`]: memory whose pages others (direct I/O, pipes) still hold
 //!      when its buffer goes, freed when they let go.
+//!    - [`held_global`]: FFI edge: the module's one such list, a global lock
+//!      set up in module init.
 //!    - [`pool`]: small buffers carved from pooled chunks of the region,
 //!      given back when idle and under memory pressure.
 //!    - [`shrinker`]: FFI edge: a shrinker for anything memory pressure may
@@ -71,6 +73,7 @@ mod file;
 mod fops;
 mod heap_name;
 mod held;
+mod held_global;
 mod index;
 mod mem;
 mod miscdev;
@@ -145,7 +148,7 @@ struct CmabufModule {
     _debugfs: debugfs::Root,
     /// Memory whose pages others still hold, freed when they let go; before the list of regions
     /// (that memory holds its region).
-    _held: held::Owner,
+    _held: held_global::Owner,
     /// The dma-heap names bound nodes claimed (every node gave its back when the driver went).
     _heap_names: heap_name::Registry,
     /// The module's list of regions.
@@ -176,7 +179,7 @@ impl kernel::InPlaceModule for CmabufModule {
             // Before the driver: probes use both.
             _regions: Regions::init(),
             _heap_names: heap_name::Registry::init(),
-            _held: held::Owner::new()?,
+            _held: held_global::Owner::new()?,
             _debugfs: debugfs::Root::create()?,
             _driver <- Registration::new(c"cmabuf", module),
         })

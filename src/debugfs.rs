@@ -112,7 +112,7 @@ pub(crate) fn render(shared: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::R
     writeln!(f, "pool_free_bytes {}", s.pool_free_bytes)?;
     // Module-wide: memory of freed buffers whose pages direct I/O or a pipe still holds, and
     // what checking it cost.
-    let held = crate::held::stats();
+    let held = crate::held_global::stats();
     writeln!(f, "held_buffers    {}", held.buffers)?;
     writeln!(f, "held_bytes      {}", held.bytes)?;
     writeln!(f, "held_total      {}", held.total)?;
@@ -122,7 +122,7 @@ pub(crate) fn render(shared: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::R
     // This device's: who allocated each, and for how long its pages have been held.
     let mut res = writeln!(f, "held (pid command bytes held_ms)");
     let index = shared.index();
-    crate::held::for_each(|who, bytes, ms| {
+    crate::held_global::for_each(|who, bytes, ms| {
         if res.is_ok() && who.dev == index {
             let len = who
                 .comm

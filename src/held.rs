@@ -119,9 +119,10 @@ struct Waiting {
     work_us: u64,
 }
 
-/// The waiting list and the work item that frees what is let go.
+/// The waiting list and the work item that frees what is let go. The module has one
+/// (`held_global.rs`).
 #[pin_data]
-struct Reaper {
+pub(crate) struct Reaper {
     /// Runs [`Reaper::reap`].
     #[pin]
     work: DelayedWork<Reaper>,
@@ -140,11 +141,6 @@ impl WorkItem for Reaper {
     fn run(this: Arc<Reaper>) {
         this.reap();
     }
-}
-
-kernel::sync::global_lock! {
-    // SAFETY: `Owner::new()` initialises it in module init, before the driver is registered.
-    unsafe(uninit) static REAPER: Mutex<Option<Arc<Reaper>>> = None;
 }
 
 /// Order of instants (the kernel crate does not order `Instant`s of every clock).
@@ -241,55 +237,51 @@ impl Reaper {
     }
 }
 
-/// Keeps `item` until nobody else holds its memory, then drops it (from a work item).
-///
-/// Called from the drop of memory's last owner, which runs in a context that holds the module
-/// (an open file, a mapping's file or a dma-buf).
-pub(crate) fn hold(item: KBox<dyn Held>) {
-    let Some(reaper) = REAPER.lock().clone() else {
-        // Only before module init or after module exit, when no memory exists: keep it forever
-        // rather than free memory that is still in use.
-        core::mem::forget(item);
-        return;
-    };
-    // The caller holds the module (see above): it is not being unloaded.
-    let Some(module) = ModuleRef::try_get() else {
-        core::mem::forget(item);
-        return;
-    };
-    let now = Instant::<Monotonic>::now();
-    {
-        let mut w = reaper.waiting.lock();
-        // `push()` drops what it cannot store: make room first.
-        if w.items.reserve(1, GFP_KERNEL).is_err() {
-            // Never freed rather than freed while in use (the module stays pinned too).
-            pr_err!("cmabuf: out of memory; a buffer whose pages are still held is leaked\n");
+impl Reaper {
+    /// Keeps `item` until nobody else holds its memory, then drops it (from a work item).
+    ///
+    /// Called from the drop of memory's last owner, which runs in a context that holds the module
+    /// (an open file, a mapping's file or a dma-buf).
+    pub(crate) fn hold(reaper: Arc<Self>, item: KBox<dyn Held>) {
+        // The caller holds the module (see above): it is not being unloaded.
+        let Some(module) = ModuleRef::try_get() else {
             core::mem::forget(item);
-            core::mem::forget(module);
             return;
+        };
+        let now = Instant::<Monotonic>::now();
+        {
+            let mut w = reaper.waiting.lock();
+            // `push()` drops what it cannot store: make room first.
+            if w.items.reserve(1, GFP_KERNEL).is_err() {
+                // Never freed rather than freed while in use (the module stays pinned too).
+                pr_err!("cmabuf: out of memory; a buffer whose pages are still held is leaked\n");
+                core::mem::forget(item);
+                core::mem::forget(module);
+                return;
+            }
+            // CAST: A size in bytes fits in `u64`.
+            w.bytes += item.bytes() as u64;
+            w.buffers += 1;
+            // Room was reserved above: cannot fail.
+            let _ = w.items.push(
+                Waiter {
+                    item,
+                    since: now,
+                    next: now + Delta::from_millis(FIRST_DELAY_MS),
+                    delay_ms: FIRST_DELAY_MS,
+                    hint: 0,
+                    module,
+                },
+                GFP_NOWAIT,
+            );
+            w.total += 1;
         }
-        // CAST: A size in bytes fits in `u64`.
-        w.bytes += item.bytes() as u64;
-        w.buffers += 1;
-        // Room was reserved above: cannot fail.
-        let _ = w.items.push(
-            Waiter {
-                item,
-                since: now,
-                next: now + Delta::from_millis(FIRST_DELAY_MS),
-                delay_ms: FIRST_DELAY_MS,
-                hint: 0,
-                module,
-            },
-            GFP_NOWAIT,
-        );
-        w.total += 1;
+        // A pass already queued (at most `MAX_DELAY_MS` away) checks this one too.
+        let _ = work::queue().enqueue_delayed(reaper, msecs_to_jiffies(FIRST_DELAY_MS as u32));
     }
-    // A pass already queued (at most `MAX_DELAY_MS` away) checks this one too.
-    let _ = work::queue().enqueue_delayed(reaper, msecs_to_jiffies(FIRST_DELAY_MS as u32));
 }
 
-/// The module-wide figures of held memory (debugfs).
+/// The figures of held memory (debugfs).
 #[derive(Default)]
 pub(crate) struct Figures {
     /// Allocations waiting now (or being freed).
@@ -306,47 +298,36 @@ pub(crate) struct Figures {
     pub(crate) work_us: u64,
 }
 
-/// The module-wide figures of held memory.
-pub(crate) fn stats() -> Figures {
-    let Some(reaper) = REAPER.lock().clone() else {
-        return Figures::default();
-    };
-    let w = reaper.waiting.lock();
-    Figures {
-        buffers: w.buffers,
-        bytes: w.bytes,
-        total: w.total,
-        passes: w.passes,
-        checks: w.checks,
-        work_us: w.work_us,
+impl Reaper {
+    /// The figures of held memory.
+    pub(crate) fn stats(&self) -> Figures {
+        let w = self.waiting.lock();
+        Figures {
+            buffers: w.buffers,
+            bytes: w.bytes,
+            total: w.total,
+            passes: w.passes,
+            checks: w.checks,
+            work_us: w.work_us,
+        }
     }
-}
 
-/// Calls `f(who, bytes, ms held)` for each waiting allocation (under the list's lock: `f` must
-/// not sleep long).
-pub(crate) fn for_each(mut f: impl FnMut(&Who, usize, i64)) {
-    let Some(reaper) = REAPER.lock().clone() else {
-        return;
-    };
-    let w = reaper.waiting.lock();
-    for waiter in w.items.iter() {
-        f(
-            &waiter.item.who(),
-            waiter.item.bytes(),
-            waiter.since.elapsed().as_millis(),
-        );
+    /// Calls `f(who, bytes, ms held)` for each waiting allocation (under the list's lock: `f` must
+    /// not sleep long).
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&Who, usize, i64)) {
+        let w = self.waiting.lock();
+        for waiter in w.items.iter() {
+            f(
+                &waiter.item.who(),
+                waiter.item.bytes(),
+                waiter.since.elapsed().as_millis(),
+            );
+        }
     }
-}
 
-/// Owner of the waiting list, from module init to module exit.
-pub(crate) struct Owner;
-
-impl Owner {
-    /// Sets up the waiting list and its work item.
-    pub(crate) fn new() -> Result<Self> {
-        // SAFETY: Called once, in module init, before any other use.
-        unsafe { REAPER.init() };
-        let reaper = Arc::pin_init(
+    /// A new, empty waiting list.
+    pub(crate) fn new() -> Result<Arc<Self>> {
+        Arc::pin_init(
             pin_init!(Reaper {
                 work <- new_delayed_work!("cmabuf_held"),
                 waiting <- new_mutex!(Waiting {
@@ -360,20 +341,13 @@ impl Owner {
                 }),
             }),
             GFP_KERNEL,
-        )?;
-        *REAPER.lock() = Some(reaper);
-        Ok(Self)
+        )
     }
-}
 
-impl Drop for Owner {
-    fn drop(&mut self) {
-        let Some(reaper) = REAPER.lock().take() else {
-            return;
-        };
-        // Nothing waits (each waiting allocation holds the module), so the work is not queued;
-        // it may still be running after freeing the last one: wait for it to return.
-        if work::cancel_delayed_sync(&reaper.work) {
+    /// At module exit, when nothing waits (each waiting allocation holds the module): the work is
+    /// not queued, but may still be running after freeing the last one; waits for it to return.
+    pub(crate) fn shut(&self) {
+        if work::cancel_delayed_sync(&self.work) {
             pr_warn!("cmabuf: a pending check of held memory was cancelled at exit\n");
         }
     }

@@ -19,6 +19,7 @@ use crate::{
         self,
         Held, //
     },
+    held_global,
     pool::Piece,
     region::RegionRef,
     validate::{
@@ -132,7 +133,7 @@ impl Drop for DmaMem {
                     k.held(mem.size, true);
                 }
                 let b: KBox<Waiting> = KBox::write(b, Waiting(mem));
-                held::hold(b)
+                held_global::hold(b)
             }
             Err(_) => {
                 // Never freed rather than freed while in use; its charges stay taken too.

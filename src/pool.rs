@@ -59,7 +59,6 @@ use crate::{
     validate::Mode,
     work, //
 };
-use core::mem::ManuallyDrop;
 use kernel::{
     bindings, impl_has_delayed_work, impl_has_work, new_delayed_work, new_mutex, new_work,
     page::{
@@ -78,6 +77,7 @@ use kernel::{
         Instant,
         Monotonic, //
     },
+    types::ScopeGuard,
     workqueue::{
         DelayedWork,
         Work,
@@ -228,49 +228,53 @@ fn mode_index(mode: Mode) -> usize {
     }
 }
 
-/// Pages of a chunk handed out as one buffer's memory; given back to the pool when dropped.
+/// Pages of a chunk handed out as one buffer's memory; given back to the pool when dropped
+/// ([`Parts::give_back`]: the guard hands the parts over by value, so that the piece's reference
+/// to the chunk can be the last and go inside [`Pool::put`], under the pool's lock).
+pub(crate) struct Piece(ScopeGuard<Parts, fn(Parts)>);
+
+/// What a [`Piece`] is made of.
 ///
 /// # Invariants
 ///
 /// Pages `first .. first + pages` of `chunk` are marked handed out in `pool` for this piece alone
 /// (or the pool no longer lists the chunk), and the region lists them under their DMA address
 /// with bit 0 set.
-pub(crate) struct Piece {
+struct Parts {
     /// The pool the pages go back to.
     pool: Arc<Pool>,
-    /// The chunk; taken only in [`Drop`], which hands it to [`Pool::put`].
-    chunk: ManuallyDrop<Arc<Alloc>>,
+    /// The chunk.
+    chunk: Arc<Alloc>,
     /// First page in the chunk.
     first: usize,
     /// Number of pages.
     pages: usize,
 }
 
-impl Piece {
-    /// The chunk the piece is part of.
-    pub(crate) fn chunk(&self) -> &Alloc {
-        &self.chunk
-    }
-
-    /// `(offset, size)` of the piece in its chunk, in bytes.
-    pub(crate) fn range(&self) -> (usize, usize) {
-        (self.first << PAGE_SHIFT, self.pages << PAGE_SHIFT)
-    }
-
+impl Parts {
     /// The region's key for the piece.
     fn key(&self) -> u64 {
         // CAST: An offset inside a chunk fits in `u64`.
         (self.chunk.dma_addr() + (self.first << PAGE_SHIFT) as u64) | 1
     }
+
+    /// Unlists the pages and gives them back to the pool, with the chunk.
+    fn give_back(self) {
+        self.chunk.region().unlist(self.key());
+        // INVARIANT: The pages are marked free here, after which the piece is gone.
+        Pool::put(&self.pool, self.chunk, self.first, self.pages);
+    }
 }
 
-impl Drop for Piece {
-    fn drop(&mut self) {
-        self.chunk.region().unlist(self.key());
-        // SAFETY: Taken once, here; `self.chunk` is not used again.
-        let chunk = unsafe { ManuallyDrop::take(&mut self.chunk) };
-        // INVARIANT: The pages are marked free here, after which the piece is gone.
-        Pool::put(&self.pool, chunk, self.first, self.pages);
+impl Piece {
+    /// The chunk the piece is part of.
+    pub(crate) fn chunk(&self) -> &Alloc {
+        &self.0.chunk
+    }
+
+    /// `(offset, size)` of the piece in its chunk, in bytes.
+    pub(crate) fn range(&self) -> (usize, usize) {
+        (self.0.first << PAGE_SHIFT, self.0.pages << PAGE_SHIFT)
     }
 }
 
@@ -381,18 +385,23 @@ impl Pool {
             }
         };
         // INVARIANT: The pages were marked for this piece above; listed below.
-        let piece = Piece {
+        let parts = Parts {
             pool: this.clone(),
-            chunk: ManuallyDrop::new(chunk),
+            chunk,
             first,
             pages,
         };
+        let key = parts.key();
+        let piece = Piece(ScopeGuard::new_with_data(
+            parts,
+            Parts::give_back as fn(Parts),
+        ));
         // A fresh chunk was zeroed by the DMA API.
         if !fresh {
             // On failure the piece's drop gives the pages back.
-            piece.chunk.zero(first << PAGE_SHIFT, len)?;
+            piece.chunk().zero(first << PAGE_SHIFT, len)?;
         }
-        this.region.list(node, piece.key(), len, false);
+        this.region.list(node, key, len, false);
         Ok(Some(piece))
     }
 

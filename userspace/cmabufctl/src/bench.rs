@@ -205,6 +205,7 @@ impl Fill {
 struct Series {
     cmabuf: Vec<f64>,
     cmabuf_coherent: Vec<f64>,
+    cmabuf_wc: Vec<f64>,
     heap: Vec<f64>,
     memset: Vec<f64>,
     /// Allocation and export of a dma-buf (cached).
@@ -299,6 +300,7 @@ fn alloc_series(
     let mut s = Series {
         cmabuf: vec![],
         cmabuf_coherent: vec![],
+        cmabuf_wc: vec![],
         heap: vec![],
         memset: vec![],
         export: vec![],
@@ -309,7 +311,7 @@ fn alloc_series(
     floor.touch();
     // Under pressure every measurement refills memory first, which is slow: only the kinds
     // compared there.
-    let kinds = if pressure { 3 } else { 6 };
+    let kinds = if pressure { 3 } else { 7 };
     for _ in 0..reps {
         for which in 0..kinds {
             let fill = if pressure {
@@ -348,6 +350,12 @@ fn alloc_series(
                     let fd = compat.alloc(size)?;
                     s.compat.push(t.elapsed().as_secs_f64());
                     drop(fd);
+                }
+                6 => {
+                    let t = Instant::now();
+                    let b = unmapped(dev, size, Mode::WriteCombine)?;
+                    s.cmabuf_wc.push(t.elapsed().as_secs_f64());
+                    drop(b);
                 }
                 _ => {
                     let t = Instant::now();
@@ -474,6 +482,7 @@ pub fn run(dev: &Device, quick: bool) -> Result<Obj, String> {
     };
     let mut alloc_vs_heap = Obj::new();
     let mut alloc_coherent_vs_heap = Obj::new();
+    let mut alloc_wc_vs_heap = Obj::new();
     let mut alloc_vs_memset = Obj::new();
     let mut alloc_p95_vs_heap = Obj::new();
     let mut pressure_vs_heap = Obj::new();
@@ -502,10 +511,13 @@ pub fn run(dev: &Device, quick: bool) -> Result<Obj, String> {
         let c50 = percentile(&mut idle.cmabuf, 50);
         let h50 = percentile(&mut idle.heap, 50);
         alloc_vs_heap = alloc_vs_heap.set(label, Value::Ratio(c50 / h50));
-        alloc_coherent_vs_heap = alloc_coherent_vs_heap.set(
-            label,
-            Value::Ratio(percentile(&mut idle.cmabuf_coherent, 50) / h50),
-        );
+        // Paired, interleaved repetitions, as the cached row's spread.
+        let q = paired(&idle.cmabuf_coherent, &idle.heap);
+        alloc_coherent_vs_heap = alloc_coherent_vs_heap.set(label, Value::Ratio(q.1));
+        spread_of("alloc_coherent_p50_vs_cma_heap", label, q);
+        let q = paired(&idle.cmabuf_wc, &idle.heap);
+        alloc_wc_vs_heap = alloc_wc_vs_heap.set(label, Value::Ratio(q.1));
+        spread_of("alloc_writecombine_p50_vs_cma_heap", label, q);
         alloc_vs_memset =
             alloc_vs_memset.set(label, Value::Ratio(c50 / percentile(&mut idle.memset, 50)));
         let q = p95_ratio(&idle.cmabuf, &idle.heap);
@@ -610,6 +622,7 @@ pub fn run(dev: &Device, quick: bool) -> Result<Obj, String> {
         .set("alloc_p50_vs_cma_heap", alloc_vs_heap)
         .set("alloc_p95_vs_cma_heap", alloc_p95_vs_heap)
         .set("alloc_coherent_p50_vs_cma_heap", alloc_coherent_vs_heap)
+        .set("alloc_writecombine_p50_vs_cma_heap", alloc_wc_vs_heap)
         .set("alloc_p50_vs_memset", alloc_vs_memset)
         .set("alloc_pressure_p50_vs_cma_heap", pressure_vs_heap)
         .set("first_touch_vs_cma_heap", touch_vs_heap)
