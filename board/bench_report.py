@@ -42,6 +42,16 @@ ROWS = [
      "lower is better"),
     ("dmabuf_first_touch_vs_cma_heap", "dma-buf mmap + touch every page, cmabuf / CMA heap",
      "lower is better"),
+    ("reserve_alloc_p50_vs_cma_heap", "region full: allocation p50 from a ready reserve / heap",
+     "lower is better"),
+    ("reserve_alloc_p95_vs_cma_heap", "region full: allocation p95 from a ready reserve / heap",
+     "lower is better"),
+    ("reserve_alloc_p50_vs_memset", "region full: from a ready reserve / memset of the size",
+     "zeroing floor = 1"),
+    ("reserve_shrunk_alloc_p50_vs_cma_heap", "region full: reserve taken back by pressure / heap",
+     "lower is better"),
+    ("reserve_refill_vs_cma_heap_alloc", "region full: reserve refill after release / heap alloc",
+     "in the background"),
 ]
 
 # Direct I/O to and from the board's scratch disk from a page-backed cmabuf mapping, by mode:
@@ -110,6 +120,15 @@ def table(data):
         out.append("small buffers churning (64 allocations of 4-64 KiB, 16 alive), cmabuf / CMA "
                    "heap: %s [%s-%s]" % (fmt(churn.get("p50")), fmt(churn.get("p25")),
                                          fmt(churn.get("p75"))))
+    stream = data.get("reserve_stream_start_vs_cma_heap")
+    if stream:
+        out.append("stream start on a full region (8 buffers of 8 MiB, time to the last), ready "
+                   "reserve / CMA heap: %s [%s-%s]" % (fmt(stream.get("p50")), fmt(stream.get("p25")),
+                                                      fmt(stream.get("p75"))))
+    if "reserve_hits_during_bench" in data:
+        out.append("ready reserve over its rows: %d hits, %d misses (the warm-ups, which set its "
+                   "size)" % (data["reserve_hits_during_bench"],
+                              data.get("reserve_misses_during_bench", 0)))
     if "allocs_during_bench" in data:
         out.append("cmabuf's counters over the allocation rows: %d allocations, %d retries, "
                    "%d fallbacks" % (data["allocs_during_bench"],

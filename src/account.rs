@@ -66,6 +66,20 @@ pub(crate) struct Stats {
     pub(crate) held_buffers: u64,
     /// Their bytes (in `live_bytes` too).
     pub(crate) held_bytes: u64,
+    /// The ready reserve's target (filled in snapshots).
+    pub(crate) reserve_bytes: u64,
+    /// Of it, bytes ready (filled in snapshots).
+    pub(crate) reserve_ready_bytes: u64,
+    /// Of it, bytes of live buffers it served (filled in snapshots).
+    pub(crate) reserve_lent_bytes: u64,
+    /// The size of its pieces (filled in snapshots).
+    pub(crate) reserve_unit: u64,
+    /// Allocations it served (filled in snapshots).
+    pub(crate) reserve_hits: u64,
+    /// Allocations it could not serve (filled in snapshots).
+    pub(crate) reserve_misses: u64,
+    /// How long its last refill took, in µs (filled in snapshots).
+    pub(crate) reserve_refill_us: u64,
 }
 
 /// What the ledger's lock protects.

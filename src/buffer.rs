@@ -144,9 +144,10 @@ impl Buffer {
         self.flags.map
     }
 
-    /// Device address.
-    pub(crate) fn dma_addr(&self) -> u64 {
-        self.mem.dma_addr()
+    /// Device address, to hand to userspace (which may program a device with it): the memory
+    /// is made ready for devices first.
+    pub(crate) fn device_addr(&self) -> u64 {
+        self.mem.device_addr()
     }
 
     /// Physical address.

@@ -23,6 +23,9 @@
 //!      set up in module init.
 //!    - [`pool`]: small buffers carved from pooled chunks of the region,
 //!      given back when idle and under memory pressure.
+//!    - [`reserve`]: the ready reserve: memory taken from the region ahead
+//!      of need, so that a camera's buffers need no migration, given back
+//!      under memory pressure.
 //!    - [`shrinker`]: FFI edge: a shrinker for anything memory pressure may
 //!      shrink (the pool).
 //!    - [`work`]: FFI edge: the workqueue cmabuf's work items run on, and
@@ -81,6 +84,7 @@ mod module_ref;
 mod policy;
 mod pool;
 mod region;
+mod reserve;
 mod shrinker;
 mod uapi;
 mod validate;

@@ -110,6 +110,13 @@ pub(crate) fn render(shared: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::R
     writeln!(f, "live_dmabufs    {}", s.live_dmabufs)?;
     writeln!(f, "pool_bytes      {}", s.pool_bytes)?;
     writeln!(f, "pool_free_bytes {}", s.pool_free_bytes)?;
+    writeln!(f, "reserve_bytes   {}", s.reserve_bytes)?;
+    writeln!(f, "reserve_ready   {}", s.reserve_ready_bytes)?;
+    writeln!(f, "reserve_lent    {}", s.reserve_lent_bytes)?;
+    writeln!(f, "reserve_unit    {}", s.reserve_unit)?;
+    writeln!(f, "reserve_hits    {}", s.reserve_hits)?;
+    writeln!(f, "reserve_misses  {}", s.reserve_misses)?;
+    writeln!(f, "reserve_refill_us {}", s.reserve_refill_us)?;
     // Module-wide: memory of freed buffers whose pages direct I/O or a pipe still holds, and
     // what checking it cost.
     let held = crate::held_global::stats();

@@ -23,6 +23,8 @@
 //! it; its shrinker only tries it) → `Region::used` → `REGIONS` (the module's
 //! list of regions; a freed chunk drops its region reference); and
 //! `Region::used` → a dma-buf's `name_lock` (debugfs reads names).
+//! A ready reserve's state (`reserve.rs`) → `Region::used` (a piece it
+//! cannot keep is freed under it).
 //! `Shared::state`, a `Ledger`'s figures, an exporter's list of mapped
 //! tables, the held-memory list and the claimed dma-heap names are each taken
 //! with no other lock of ours held (a dma-buf's `release` takes its handle's
@@ -50,6 +52,7 @@ use crate::{
         Usage, //
     },
     region::RegionRef,
+    reserve::Reserve,
     shrinker::Shrinker,
     validate::Mode,
 };
@@ -95,11 +98,14 @@ pub(crate) struct Shared {
     /// Signalled when unbind starts: allocations backing off between retries stop waiting.
     #[pin]
     unbinding: CondVar,
-    /// The pool's shrinker, until unbind (dropped before the pool: it queues the pool's work).
+    /// The shrinkers of the pool and the reserve, until unbind (dropped before them: they queue
+    /// their work).
     #[pin]
-    shrinker: Mutex<Option<Shrinker<Pool>>>,
+    shrinker: Mutex<Option<(Shrinker<Pool>, Shrinker<Reserve>)>>,
     /// Small buffers' chunks (shut down at unbind, or when the state goes).
     pool: PoolOwner,
+    /// The ready reserve (shut down at unbind, or when the state goes).
+    reserve: ReserveOwner,
 }
 
 /// The node's pool, shut down when dropped (if unbind did not already).
@@ -108,6 +114,15 @@ struct PoolOwner(Arc<Pool>);
 impl Drop for PoolOwner {
     fn drop(&mut self) {
         Pool::shutdown(&self.0);
+    }
+}
+
+/// The node's ready reserve, shut down when dropped (if unbind did not already).
+struct ReserveOwner(Arc<Reserve>);
+
+impl Drop for ReserveOwner {
+    fn drop(&mut self) {
+        Reserve::shutdown(&self.0);
     }
 }
 
@@ -135,7 +150,13 @@ impl Shared {
     /// State for a freshly bound node.
     pub(crate) fn new(dev: &device::Device, index: u32, region: RegionRef) -> Result<Arc<Self>> {
         let pool = Pool::new(&region)?;
-        let shrinker = Shrinker::register(c"cmabuf-pool", &pool)?;
+        let reserve = Reserve::new(&region, reserve_target(dev, region.size()))?;
+        // Shut down if what follows fails.
+        let reserve = ReserveOwner(reserve);
+        let shrinkers = (
+            Shrinker::register(c"cmabuf-pool", &pool)?,
+            Shrinker::register(c"cmabuf-reserve", &reserve.0)?,
+        );
         Arc::pin_init(
             try_pin_init!(Self {
                 dev: dev.into(),
@@ -144,11 +165,31 @@ impl Shared {
                 ledger: Ledger::new()?,
                 state <- new_mutex!(State { bound: true }),
                 unbinding <- new_condvar!(),
-                shrinker <- new_mutex!(Some(shrinker)),
+                shrinker <- new_mutex!(Some(shrinkers)),
                 pool: PoolOwner(pool),
+                reserve,
             }),
             GFP_KERNEL,
         )
+    }
+
+    /// The ready reserve's target in bytes.
+    pub(crate) fn reserve_target(&self) -> u64 {
+        self.reserve.0.figures().target
+    }
+
+    /// Sets the ready reserve's target (sysfs): `EINVAL` above the region's size, `ENODEV` after
+    /// unbind.
+    pub(crate) fn set_reserve_target(&self, bytes: u64) -> Result {
+        if bytes > self.region_size() {
+            return Err(EINVAL);
+        }
+        if !self.is_bound() {
+            return Err(ENODEV);
+        }
+        // CAST: At most the region's size, which fits in `usize`.
+        Reserve::set_target(&self.reserve.0, bytes as usize);
+        Ok(())
     }
 
     /// The platform device.
@@ -243,6 +284,8 @@ impl Shared {
     /// caller's cgroup is at its `dmem.max` for the region.
     pub(crate) fn allocate(&self, len: usize, mode: Mode) -> Result<(DmaMem, u64)> {
         let start = Instant::<Monotonic>::now();
+        // The reserve's refill waits while this runs.
+        let _busy = self.reserve.0.busy();
         let policy = self.policy();
         // CAST: `len` fits in `u64`.
         let len64 = len as u64;
@@ -261,17 +304,27 @@ impl Shared {
         } else {
             None
         };
+        // Buffers of at least the pool's largest piece that it did not serve may come from the
+        // reserve.
+        let mut ready = if piece.is_none() && len >= crate::pool::MAX_PIECE {
+            Reserve::take(&self.reserve.0, len, mode)
+        } else {
+            None
+        };
         let res = loop {
             if let Some(piece) = piece.take() {
                 break Ok(DmaMem::piece(piece));
+            }
+            if let Some((alloc, lent)) = ready.take() {
+                break Ok(DmaMem::whole(alloc, lent));
             }
             match DmaMem::alloc(&self.region, len, mode) {
                 Ok(Some(mem)) => break Ok(mem),
                 Ok(None) => self.ledger.count(|s| s.fallbacks += 1),
                 Err(_) => {}
             }
-            // Empty chunks kept for small buffers make room first.
-            if Pool::release_empty(&self.pool.0) {
+            // Empty chunks kept for small buffers make room first, then the ready reserve.
+            if Pool::release_empty(&self.pool.0) || self.reserve.0.release_one() {
                 continue;
             }
             if current!().signal_pending() {
@@ -332,6 +385,14 @@ impl Shared {
         stats.pool_free_bytes = free_bytes;
         // Room in a chunk serves small buffers.
         stats.largest_free = stats.largest_free.max(largest_free);
+        let r = self.reserve.0.figures();
+        stats.reserve_bytes = r.target;
+        stats.reserve_ready_bytes = r.filled;
+        stats.reserve_lent_bytes = r.lent;
+        stats.reserve_unit = r.unit;
+        stats.reserve_hits = r.hits;
+        stats.reserve_misses = r.misses;
+        stats.reserve_refill_us = r.refill_us;
         Ok(stats)
     }
 
@@ -342,10 +403,34 @@ impl Shared {
             state.bound = false;
             self.unbinding.notify_all();
         }
-        // The shrinker goes first (it queues the pool's work), then the pool gives back what it
-        // keeps.
-        let shrinker = self.shrinker.lock().take();
-        drop(shrinker);
+        // The shrinkers go first (they queue the pool's and the reserve's work), then the pool
+        // and the reserve give back what they keep.
+        let shrinkers = self.shrinker.lock().take();
+        drop(shrinkers);
         Pool::shutdown(&self.pool.0);
+        Reserve::shutdown(&self.reserve.0);
     }
+}
+
+/// The node's `cmabuf,ready-reserve` (bytes, at most the region's `size`), or 0.
+fn reserve_target(dev: &device::Device, size: u64) -> usize {
+    let asked = dev
+        .fwnode()
+        .and_then(|node| {
+            node.property_read::<u32>(c"cmabuf,ready-reserve")
+                .optional()
+        })
+        .unwrap_or(0);
+    let asked = u64::from(asked);
+    if asked > size {
+        dev_warn!(
+            dev,
+            "cmabuf,ready-reserve {} is larger than the region ({} bytes): no reserve\n",
+            asked,
+            size
+        );
+        return 0;
+    }
+    // CAST: At most the region's size, which fits in `usize`.
+    asked as usize
 }

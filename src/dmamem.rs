@@ -9,14 +9,17 @@
 //! users with `dma_mmap_pages()`.
 //!
 //! Coherent and write-combined buffers are the same memory, cleaned from the
-//! cache once at allocation (`dma_sync_single_for_device(DMA_BIDIRECTIONAL)`:
-//! what `dma_alloc_attrs()` does with `arch_dma_prep_coherent()` before it
-//! maps the pages uncached), then mapped to users and, on the first kernel
-//! use (`dma_buf_vmap()`: vivid, vkms), to the kernel with the page
-//! protection `dma_alloc_attrs()` / `dma_mmap_attrs()` would have used
-//! (`dma_prot.c`, C: the protections are arch macros). `dma_alloc_attrs()`
-//! builds that kernel mapping for every buffer and zeroes through it; most
-//! buffers never need it. After the clean, no dirty line of the linear
+//! cache once (`dma_sync_single_for_device(DMA_BIDIRECTIONAL)`: what
+//! `dma_alloc_attrs()` does with `arch_dma_prep_coherent()` before it maps
+//! the pages uncached) before the first mapping of any kind is made or the
+//! DMA address is handed out ([`Alloc::prepare`]), then mapped to users and,
+//! on the first kernel use (`dma_buf_vmap()`: vivid, vkms), to the kernel
+//! with the page protection `dma_alloc_attrs()` / `dma_mmap_attrs()` would
+//! have used (`dma_prot.c`, C: the protections are arch macros).
+//! `dma_alloc_attrs()` builds that kernel mapping for every buffer and zeroes
+//! through it; most buffers never need it. Until the clean, only the linear
+//! map's cached view of the zeros exists, so nothing can see the memory
+//! behind them. After the clean, no dirty line of the linear
 //! alias is left to be written back over what the device or an uncached
 //! mapping writes; clean lines the CPU may fetch into the linear alias later
 //! (speculation) are never read: nothing reads these buffers through the
@@ -56,6 +59,7 @@ use crate::{
 use core::{
     ptr::NonNull,
     sync::atomic::{
+        AtomicBool,
         AtomicPtr,
         Ordering, //
     },
@@ -77,12 +81,15 @@ enum Cookie {
     Attrs(NonNull<c_void>, c_ulong),
     /// `dma_alloc_pages()`, cached: the first page.
     Pages(NonNull<bindings::page>),
-    /// `dma_alloc_pages()`, cleaned, for memory coherent (or write-combined: `attrs`) by page
-    /// protection: the first page, and the kernel mapping once built (null until then).
+    /// `dma_alloc_pages()`, for memory coherent (or write-combined: `attrs`) by page
+    /// protection: the first page, the kernel mapping once built (null until then), and whether
+    /// the zeros were cleaned out of the CPU caches (done before the first mapping or device
+    /// address is handed out: [`Alloc::prepare`]).
     Lazy {
         page: NonNull<bindings::page>,
         attrs: c_ulong,
         vaddr: AtomicPtr<c_void>,
+        clean: AtomicBool,
     },
 }
 
@@ -117,8 +124,9 @@ extern "C" {
 /// `cookie`, `dma_addr` and `size` are what a successful `dma_alloc_attrs()` (with the attributes
 /// in the cookie) or `dma_alloc_pages()` (`DMA_BIDIRECTIONAL`) on `region`'s memory device
 /// returned, not yet freed, and lie in the region; the region lists the allocation under
-/// `dma_addr`. A [`Cookie::Lazy`]'s memory was cleaned from the CPU caches after it was
-/// zeroed, and its `vaddr`, if not null, is a live `cmabuf_dma_vmap()` of the whole allocation. The [`RegionRef`] keeps the region attached to that device until [`Drop`] has
+/// `dma_addr`. A [`Cookie::Lazy`]'s `vaddr`, if not null, is a live `cmabuf_dma_vmap()` of the
+/// whole allocation; if its `clean` is false, no CPU mapping but the linear map's and no device
+/// mapping of the memory exists, and its DMA address was handed to nobody. The [`RegionRef`] keeps the region attached to that device until [`Drop`] has
 /// freed the memory.
 pub(crate) struct Alloc {
     /// The region, attached to the device the memory was allocated on.
@@ -236,6 +244,7 @@ impl Alloc {
                 page: alloc_pages(raw, size, &mut dma_addr)?,
                 attrs,
                 vaddr: AtomicPtr::new(core::ptr::null_mut()),
+                clean: AtomicBool::new(false),
             },
             _ => {
                 let gfp = bindings::GFP_KERNEL | bindings::__GFP_NOWARN;
@@ -253,21 +262,6 @@ impl Alloc {
             unsafe { free_raw(raw, &cookie, dma_addr, size) };
             return Ok(None);
         }
-        if let Cookie::Lazy { .. } = cookie {
-            // The zeros went through the cached linear map: clean them out to memory, as
-            // `dma_alloc_attrs()` does before it maps pages uncached. `DMA_BIDIRECTIONAL`: on
-            // every architecture a clean (riscv's `DMA_FROM_DEVICE` would only invalidate and
-            // drop the zeros). A no-op on a DMA-coherent device.
-            // SAFETY: The whole of a live `dma_alloc_pages()` allocation of `raw`.
-            unsafe {
-                bindings::__dma_sync_single_for_device(
-                    raw,
-                    dma_addr,
-                    size,
-                    crate::compat::dma_dir::BIDIRECTIONAL,
-                )
-            };
-        }
         region.list(node, dma_addr, size, chunk);
         // INVARIANT: A successful allocation of `size` bytes in the region, listed under
         // `dma_addr`.
@@ -283,6 +277,108 @@ impl Alloc {
     /// The cache mode.
     pub(crate) fn mode(&self) -> Mode {
         self.mode
+    }
+
+    /// The size in bytes.
+    pub(crate) fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Makes the memory ready for other views than the cached linear map: for coherent and
+    /// write-combined memory from `dma_alloc_pages()`, cleans the zeros it wrote through the
+    /// linear map out to memory, as `dma_alloc_attrs()` does before it maps pages uncached, once.
+    /// Called before every mapping (user, kernel, device) is made and before the DMA address is
+    /// handed out: until then only the linear map's cached view exists, which sees the zeros.
+    /// So the cost is paid at the first use, not at allocation (most buffers are exported and
+    /// mapped once; the CMA heap pays its own cache maintenance at every device mapping).
+    ///
+    /// `DMA_BIDIRECTIONAL`: on every architecture a clean (riscv's `DMA_FROM_DEVICE` would only
+    /// invalidate and drop the zeros). A no-op on a DMA-coherent device. Two first users at once
+    /// both clean: harmless.
+    fn prepare(&self) {
+        let Cookie::Lazy { clean, .. } = &self.cookie else {
+            return;
+        };
+        if clean.load(Ordering::Acquire) {
+            return;
+        }
+        // SAFETY: The whole of a live `dma_alloc_pages()` allocation of the device (type
+        // invariant).
+        unsafe {
+            bindings::__dma_sync_single_for_device(
+                raw_device(self.region.device()),
+                self.dma_addr,
+                self.size,
+                crate::compat::dma_dir::BIDIRECTIONAL,
+            )
+        };
+        // INVARIANT: Cleaned above; mappings and the address may be handed out from here on.
+        clean.store(true, Ordering::Release);
+    }
+
+    /// The device (DMA) address, to hand to userspace (which may program a device with it):
+    /// the memory is made ready for devices first ([`Alloc::prepare`]).
+    pub(crate) fn device_addr(&self) -> u64 {
+        self.prepare();
+        self.dma_addr
+    }
+}
+
+/// An allocation taken ahead of need (the ready reserve): zeroed memory of the region, cached,
+/// that nothing maps and nobody was handed; [`Ready::into_alloc`] gives it the cache mode of the
+/// buffer it becomes.
+///
+/// # Invariants
+///
+/// The allocation's cookie is [`Cookie::Pages`], and its memory still holds the zeros
+/// `dma_alloc_pages()` wrote: no CPU or device mapping of it was ever made.
+pub(crate) struct Ready(Alloc);
+
+impl Ready {
+    /// Allocates `size` bytes (page aligned, > 0) from `region` for the reserve (listed in the
+    /// region like any allocation); see [`Alloc::new`].
+    pub(crate) fn new(region: &RegionRef, size: usize) -> Result<Option<Self>> {
+        // INVARIANT: A fresh cached allocation, handed to nobody.
+        Ok(Alloc::new(region, size, Mode::Cached, false)?.map(Self))
+    }
+
+    /// The size in bytes.
+    pub(crate) fn size(&self) -> usize {
+        self.0.size
+    }
+
+    /// The memory as an allocation in `mode`, as [`Alloc::new`] would have made it; the reserve
+    /// back if that mode cannot be made from it (coherent memory where `dma_alloc_attrs()` must
+    /// make it, see the file's comment).
+    pub(crate) fn into_alloc(mut self, mode: Mode) -> core::result::Result<Alloc, Self> {
+        let Cookie::Pages(page) = self.0.cookie else {
+            return Err(self);
+        };
+        let raw = raw_device(self.0.region.device());
+        match mode {
+            Mode::Cached => {}
+            // SAFETY: `cmabuf_dma_lazy()` only reads the device, which the `RegionRef` keeps
+            // alive.
+            _ if unsafe { cmabuf_dma_lazy(raw) } => {
+                // As `Alloc::new` makes coherent memory (cleaned before its first use).
+                self.0.cookie = Cookie::Lazy {
+                    page,
+                    attrs: if mode == Mode::WriteCombine {
+                        // CAST: A small flag constant.
+                        bindings::DMA_ATTR_WRITE_COMBINE as c_ulong
+                    } else {
+                        0
+                    },
+                    vaddr: AtomicPtr::new(core::ptr::null_mut()),
+                    clean: AtomicBool::new(false),
+                };
+            }
+            _ => return Err(self),
+        }
+        self.0.mode = mode;
+        // INVARIANT: Zeroed, never mapped, with the cookie and clean of the mode (type
+        // invariant of `Ready`, and above).
+        Ok(self.0)
     }
 }
 
@@ -338,12 +434,15 @@ impl Alloc {
             // Without highmem every page is in the linear map, and `kmap_local_page()` is
             // `page_address()`: an address that stays valid, not a local mapping.
             Cookie::Pages(page) => return self.linear_addr(*page),
-            Cookie::Lazy { page, attrs, vaddr } => (page, attrs, vaddr),
+            Cookie::Lazy {
+                page, attrs, vaddr, ..
+            } => (page, attrs, vaddr),
         };
         let built = vaddr.load(Ordering::Acquire);
         if !built.is_null() {
             return Ok(built);
         }
+        self.prepare();
         let raw = raw_device(self.region.device());
         // SAFETY: `page` and `size` are the whole of a live lowmem allocation of `raw` (type
         // invariant; `dma_alloc_pages()` gives no highmem), which the `RegionRef` keeps alive.
@@ -443,6 +542,7 @@ impl Alloc {
     /// through `dma_mmap_attrs()` / `dma_mmap_pages()`, which refuse (`ENXIO`) a range that
     /// leaves the allocation).
     pub(crate) fn map_pfns(&self, vma: &VmaNew, first: usize) -> Result {
+        self.prepare();
         let raw_vma = vma.as_ptr();
         let raw_dev = raw_device(self.region.device());
         // `dma_mmap_*()` read `vm_pgoff` as the page offset inside the allocation; it holds our
@@ -523,6 +623,7 @@ impl Alloc {
         if !linear {
             return Err(EINVAL);
         }
+        self.prepare();
         let mixed = vma.set_mixedmap();
         let mut pages = KVVec::with_capacity(n, GFP_KERNEL)?;
         for i in first..first + n {
@@ -606,6 +707,7 @@ impl Alloc {
         {
             return Err(EINVAL);
         }
+        self.prepare();
         let first = self
             .first_page()?
             .as_ptr()

@@ -115,9 +115,9 @@ impl Drop for FileReservation<'_> {
 
 impl CmabufFile {
     /// The address to report and the matching `out_flags`.
-    fn reported_addr(&self, addr: u64) -> (u64, u32) {
+    fn reported_addr(&self, addr: impl FnOnce() -> u64) -> (u64, u32) {
         if self.addresses {
-            (addr, 0)
+            (addr(), 0)
         } else {
             (0, CMABUF_OUT_ADDR_WITHHELD)
         }

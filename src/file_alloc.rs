@@ -76,7 +76,7 @@ impl CmabufFile {
             None => None,
         };
 
-        let (addr, out_flags) = self.reported_addr(buffer.dma_addr());
+        let (addr, out_flags) = self.reported_addr(|| buffer.device_addr());
         a.handle = file_res.handle;
         a.mmap_offset = validate::mmap_offset(file_res.handle);
         a.dma_addr = addr;

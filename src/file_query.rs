@@ -31,7 +31,7 @@ impl CmabufFile {
         };
         uapi::only_inputs(&i, inputs)?;
         let buffer = self.lookup(i.handle)?;
-        let (addr, out_flags) = self.reported_addr(buffer.dma_addr());
+        let (addr, out_flags) = self.reported_addr(|| buffer.device_addr());
         i.flags = buffer.flags().bits();
         // CAST: A buffer's size fits in `u64`.
         i.size = buffer.size() as u64;
@@ -77,6 +77,13 @@ impl CmabufFile {
         st.pool_free_bytes = s.pool_free_bytes;
         st.held_buffers = s.held_buffers;
         st.held_bytes = s.held_bytes;
+        st.reserve_bytes = s.reserve_bytes;
+        st.reserve_ready_bytes = s.reserve_ready_bytes;
+        st.reserve_lent_bytes = s.reserve_lent_bytes;
+        st.reserve_unit = s.reserve_unit;
+        st.reserve_hits = s.reserve_hits;
+        st.reserve_misses = s.reserve_misses;
+        st.reserve_refill_us = s.reserve_refill_us;
         user.write(&st)?;
         Ok(0)
     }
@@ -107,7 +114,7 @@ impl CmabufFile {
         };
         user.check_writable()?;
         let limits = self.shared.limits();
-        let (base, mut out_flags) = self.reported_addr(self.shared.region_base());
+        let (base, mut out_flags) = self.reported_addr(|| self.shared.region_base());
         if self.shared.coherent() {
             out_flags |= uapi::CMABUF_OUT_DMA_COHERENT;
         }

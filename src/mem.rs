@@ -22,6 +22,7 @@ use crate::{
     held_global,
     pool::Piece,
     region::RegionRef,
+    reserve::Lent,
     validate::{
         Direction,
         MapKind,
@@ -93,6 +94,9 @@ pub(crate) struct Mem {
     /// What the memory's owner keeps with it (a field after `backing`: dropped after the memory
     /// went back).
     kept: Option<Arc<dyn Keep>>,
+    /// The ready reserve's loan, for memory it served (a field after `backing`: the reserve
+    /// refills once the memory went back).
+    lent: Option<Lent>,
 }
 
 /// Memory waiting in [`held`]: when the reaper drops it, the owner's [`Keep`] hears that it is
@@ -154,6 +158,15 @@ impl DmaMem {
         }))
     }
 
+    /// All of `alloc` (fresh and zeroed), lent by the ready reserve until it goes back.
+    pub(crate) fn whole(alloc: Alloc, lent: Lent) -> Self {
+        let size = alloc.size();
+        // INVARIANT: All of an allocation nobody else was handed.
+        let mut mem = Self::new(Backing::Whole(alloc), 0, size);
+        mem.0.lent = Some(lent);
+        mem
+    }
+
     /// Memory of a piece the pool handed out (zeroed, listed in the region).
     pub(crate) fn piece(piece: Piece) -> Self {
         let (offset, size) = piece.range();
@@ -169,6 +182,7 @@ impl DmaMem {
             exposed: AtomicPtr::new(core::ptr::null_mut()),
             dmem: None,
             kept: None,
+            lent: None,
         }))
     }
 
@@ -210,6 +224,13 @@ impl Mem {
     pub(crate) fn dma_addr(&self) -> u64 {
         // CAST: The offset fits in `u64`.
         self.alloc().dma_addr() + self.offset as u64
+    }
+
+    /// The device (DMA) address, to hand to userspace: the memory is made ready for devices
+    /// first (see `Alloc::device_addr`).
+    pub(crate) fn device_addr(&self) -> u64 {
+        // CAST: The offset fits in `u64`.
+        self.alloc().device_addr() + self.offset as u64
     }
 
     /// The key the region lists the memory under: its DMA address for an allocation of its own,

@@ -130,19 +130,74 @@ unsafe extern "C" fn show_heap_name(
     _attr: *mut bindings::device_attribute,
     buf: *mut c_char,
 ) -> isize {
-    // SAFETY: `misc_register()` made `dev` with the misc device as its driver data; that misc
-    // device is the `inner` field of a live `Registration` (the function's safety section), and
-    // `Opaque<T>` has the address of its `T`.
-    let this = unsafe {
-        let misc = (*dev).driver_data.cast::<Opaque<bindings::miscdevice>>();
-        &*kernel::container_of!(misc, Registration, inner)
-    };
+    // SAFETY: See the function's safety section.
+    let this = unsafe { registration_of(dev) };
     // SAFETY: `buf` is sysfs's page-sized buffer; the format takes one NUL-terminated string,
     // which lives as long as the registration.
     let n =
         unsafe { bindings::sysfs_emit(buf, c"%s\n".as_char_ptr(), this.heap_name.as_char_ptr()) };
     // CAST: `sysfs_emit()` returns at most a page's length.
     n as isize
+}
+
+/// The [`Registration`] whose misc device sysfs made `dev` for.
+///
+/// # Safety
+///
+/// `dev` is a device made by `misc_register()` of a [`Registration`]'s `inner`, in a call of one
+/// of its attributes while the attribute exists (see [`show_heap_name`]).
+unsafe fn registration_of<'a>(dev: *mut bindings::device) -> &'a Registration {
+    // SAFETY: `misc_register()` made `dev` with the misc device as its driver data; that misc
+    // device is the `inner` field of a live `Registration` (the function's safety section), and
+    // `Opaque<T>` has the address of its `T`.
+    unsafe {
+        let misc = (*dev).driver_data.cast::<Opaque<bindings::miscdevice>>();
+        &*kernel::container_of!(misc, Registration, inner)
+    }
+}
+
+/// `show` of the `ready_reserve` attribute: the ready reserve's target in bytes.
+///
+/// # Safety
+///
+/// As [`show_heap_name`].
+unsafe extern "C" fn show_ready_reserve(
+    dev: *mut bindings::device,
+    _attr: *mut bindings::device_attribute,
+    buf: *mut c_char,
+) -> isize {
+    // SAFETY: See the function's safety section.
+    let this = unsafe { registration_of(dev) };
+    // SAFETY: `buf` is sysfs's page-sized buffer; the format takes one `unsigned long long`.
+    let n =
+        unsafe { bindings::sysfs_emit(buf, c"%llu\n".as_char_ptr(), this.shared.reserve_target()) };
+    // CAST: `sysfs_emit()` returns at most a page's length.
+    n as isize
+}
+
+/// `store` of the `ready_reserve` attribute (root only, by its mode): bytes, with an optional
+/// `K`, `M` or `G` suffix; `EINVAL` for anything else or more than the region, `ENODEV` after
+/// unbind.
+///
+/// # Safety
+///
+/// As [`show_heap_name`]; `buf` holds `count` bytes.
+unsafe extern "C" fn store_ready_reserve(
+    dev: *mut bindings::device,
+    _attr: *mut bindings::device_attribute,
+    buf: *const c_char,
+    count: usize,
+) -> isize {
+    // SAFETY: See the function's safety section.
+    let this = unsafe { registration_of(dev) };
+    // SAFETY: sysfs hands `count` readable bytes at `buf` for the call.
+    let text = unsafe { core::slice::from_raw_parts(buf.cast::<u8>(), count) };
+    let res = crate::validate::parse_size(text).and_then(|b| this.shared.set_reserve_target(b));
+    match res {
+        // CAST: `count` is at most a page.
+        Ok(()) => count as isize,
+        Err(e) => e.to_errno() as isize,
+    }
 }
 
 /// A sysfs table of pointers that may live in a `static`.
@@ -170,9 +225,21 @@ static HEAP_NAME: Table<bindings::device_attribute, 1> = Table([bindings::device
     __bindgen_anon_2: bindings::device_attribute__bindgen_ty_2 { store: None },
 }]);
 
+/// The `ready_reserve` attribute (readable by everyone, written by root).
+static READY_RESERVE: Table<bindings::device_attribute, 1> = Table([bindings::device_attribute {
+    attr: attribute(c"ready_reserve", 0o644),
+    __bindgen_anon_1: bindings::device_attribute__bindgen_ty_1 {
+        show: Some(show_ready_reserve),
+    },
+    __bindgen_anon_2: bindings::device_attribute__bindgen_ty_2 {
+        store: Some(store_ready_reserve),
+    },
+}]);
+
 /// The attributes of the group, ended by a null pointer.
-static ATTRS: Table<*mut bindings::attribute, 2> = Table([
+static ATTRS: Table<*mut bindings::attribute, 3> = Table([
     (&raw const HEAP_NAME.0[0].attr).cast_mut(),
+    (&raw const READY_RESERVE.0[0].attr).cast_mut(),
     core::ptr::null_mut(),
 ]);
 

@@ -159,7 +159,7 @@ ioctl_arg!(
 ioctl_arg!(
     cmabuf_stats,
     CMABUF_STATS_SIZE_VER0,
-    336,
+    392,
     [
         allocs,
         fail_nomem,
@@ -179,7 +179,14 @@ ioctl_arg!(
         pool_bytes,
         pool_free_bytes,
         held_buffers,
-        held_bytes
+        held_bytes,
+        reserve_bytes,
+        reserve_ready_bytes,
+        reserve_lent_bytes,
+        reserve_unit,
+        reserve_hits,
+        reserve_misses,
+        reserve_refill_us
     ]
 );
 ioctl_arg!(

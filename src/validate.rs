@@ -287,6 +287,26 @@ pub(crate) fn heap_name_ok(name: &[u8], own: u32) -> bool {
     }
 }
 
+/// A size in bytes as an administrator writes it (sysfs): decimal digits with an optional `K`,
+/// `M` or `G` suffix (binary multiples), then an optional newline; `EINVAL` otherwise or on
+/// overflow.
+pub(crate) fn parse_size(text: &[u8]) -> Result<u64> {
+    let text = text.strip_suffix(b"\n").unwrap_or(text);
+    let (digits, shift) = match text.last() {
+        Some(b'K' | b'k') => (&text[..text.len() - 1], 10),
+        Some(b'M' | b'm') => (&text[..text.len() - 1], 20),
+        Some(b'G' | b'g') => (&text[..text.len() - 1], 30),
+        _ => (text, 0),
+    };
+    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(EINVAL);
+    }
+    let n = digits
+        .iter()
+        .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+    n.checked_mul(1 << shift).ok_or(EINVAL)
+}
+
 #[kunit_tests(cmabuf_validate)]
 mod tests {
     use super::*;
@@ -314,6 +334,25 @@ mod tests {
         assert_eq!(parsed(8 | 6), Ok((6, true)));
         assert_eq!(parsed(2), Ok((2, false)));
         assert_eq!(parsed(16), Err(EINVAL));
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size(b"0"), Ok(0));
+        assert_eq!(parse_size(b"4096\n"), Ok(4096));
+        assert_eq!(parse_size(b"64M"), Ok(64 << 20));
+        assert_eq!(parse_size(b"64m\n"), Ok(64 << 20));
+        assert_eq!(parse_size(b"8K"), Ok(8 << 10));
+        assert_eq!(parse_size(b"2G"), Ok(2 << 30));
+        assert_eq!(parse_size(b""), Err(EINVAL));
+        assert_eq!(parse_size(b"\n"), Err(EINVAL));
+        assert_eq!(parse_size(b"M"), Err(EINVAL));
+        assert_eq!(parse_size(b"-1"), Err(EINVAL));
+        assert_eq!(parse_size(b" 1"), Err(EINVAL));
+        assert_eq!(parse_size(b"1 M"), Err(EINVAL));
+        assert_eq!(parse_size(b"1\n\n"), Err(EINVAL));
+        assert_eq!(parse_size(b"18446744073709551615"), Err(EINVAL));
+        assert_eq!(parse_size(b"9999999999999999999G"), Err(EINVAL));
     }
 
     #[test]

@@ -298,6 +298,19 @@ struct cmabuf_export {
  *		dmem cgroup that allocated it, until the pages are let go; they
  *		count in @live_buffers and @live_bytes meanwhile
  * @held_bytes:	their bytes
+ * (end of version 3, CMABUF_STATS_SIZE_VER3 bytes)
+ * @reserve_bytes: the node's ready reserve: bytes of the region it keeps
+ *		allocated ahead of need (0: none; cmabuf,ready-reserve in the device
+ *		tree, ready_reserve in sysfs)
+ * @reserve_ready_bytes: of them, bytes ready now
+ * @reserve_lent_bytes: of them, bytes of buffers it served that are still
+ *		allocated (refilled when they go)
+ * @reserve_unit: the size of the reserve's pieces: the allocations it serves
+ *		(the last size of at least 1 MiB it could not serve)
+ * @reserve_hits: allocations served from the reserve
+ * @reserve_misses: allocations of at least 1 MiB it could not serve while on
+ * @reserve_refill_us: how long the last refill of the reserve took, from its
+ *		first piece to full, in microseconds (0: none yet)
  */
 struct cmabuf_stats {
 	__u64 allocs;
@@ -319,11 +332,19 @@ struct cmabuf_stats {
 	__u64 pool_free_bytes;
 	__u64 held_buffers;
 	__u64 held_bytes;
+	__u64 reserve_bytes;
+	__u64 reserve_ready_bytes;
+	__u64 reserve_lent_bytes;
+	__u64 reserve_unit;
+	__u64 reserve_hits;
+	__u64 reserve_misses;
+	__u64 reserve_refill_us;
 };
 #define CMABUF_STATS_SIZE_VER0		288
 #define CMABUF_STATS_SIZE_VER1		304
 #define CMABUF_STATS_SIZE_VER2		320
 #define CMABUF_STATS_SIZE_VER3		336
+#define CMABUF_STATS_SIZE_VER4		392
 
 #define CMABUF_IOC_NR_ALLOC		0x20
 #define CMABUF_IOC_NR_FREE		0x21

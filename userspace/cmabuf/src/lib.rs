@@ -207,6 +207,20 @@ pub struct Stats {
     pub held_buffers: u64,
     /// Their bytes, counted in `live_bytes`.
     pub held_bytes: u64,
+    /// The ready reserve: bytes kept allocated ahead of need (0: none).
+    pub reserve_bytes: u64,
+    /// Of them, bytes ready now.
+    pub reserve_ready_bytes: u64,
+    /// Of them, bytes of live buffers it served.
+    pub reserve_lent_bytes: u64,
+    /// The size of the buffers it serves.
+    pub reserve_unit: u64,
+    /// Allocations it served.
+    pub reserve_hits: u64,
+    /// Allocations of at least 1 MiB it could not serve while on.
+    pub reserve_misses: u64,
+    /// How long its last refill took, in µs.
+    pub reserve_refill_us: u64,
 }
 
 impl Stats {
@@ -347,6 +361,13 @@ impl Device {
             pool_free_bytes: s.pool_free_bytes,
             held_buffers: s.held_buffers,
             held_bytes: s.held_bytes,
+            reserve_bytes: s.reserve_bytes,
+            reserve_ready_bytes: s.reserve_ready_bytes,
+            reserve_lent_bytes: s.reserve_lent_bytes,
+            reserve_unit: s.reserve_unit,
+            reserve_hits: s.reserve_hits,
+            reserve_misses: s.reserve_misses,
+            reserve_refill_us: s.reserve_refill_us,
         })
     }
 

@@ -460,6 +460,184 @@ fn direct_io(
 }
 
 /// Runs everything; returns the JSON summary (ratios only).
+/// Sizes of the ready reserve's rows, with their repetitions.
+const RESERVE_SIZES: [(&str, u64, usize); 3] = [("1M", 1 << 20, 9), ("8M", 8 << 20, 9), ("64M", 64 << 20, 7)];
+/// The stream start: buffers, and their size.
+const STREAM_BUFFERS: usize = 8;
+const STREAM_SIZE: u64 = 8 << 20;
+
+/// The node's `ready_reserve` attribute, set for the bench and put back as it was.
+struct ReserveKnob {
+    path: String,
+    saved: String,
+}
+
+impl ReserveKnob {
+    fn new(dev: &Device) -> Result<Self, String> {
+        let node = dev
+            .path()
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or("no device name")?
+            .to_string();
+        let path = format!("/sys/class/misc/{node}/ready_reserve");
+        let saved = fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+        Ok(Self { path, saved })
+    }
+
+    /// Sets the target (which also ends a wait after memory pressure) and waits until that
+    /// much is ready.
+    fn fill(&self, dev: &Device, bytes: u64) -> Result<(), String> {
+        fs::write(&self.path, bytes.to_string()).map_err(|e| format!("{}: {e}", self.path))?;
+        wait_reserve(dev, bytes)
+    }
+}
+
+impl Drop for ReserveKnob {
+    fn drop(&mut self) {
+        let _ = fs::write(&self.path, self.saved.trim());
+    }
+}
+
+/// Waits (up to 60 s) until `bytes` of the node's reserve are ready.
+fn wait_reserve(dev: &Device, bytes: u64) -> Result<(), String> {
+    let t = Instant::now();
+    loop {
+        let st = dev.stats().map_err(|e| e.to_string())?;
+        if st.reserve_ready_bytes == bytes {
+            return Ok(());
+        }
+        if t.elapsed().as_secs() > 60 {
+            return Err(format!(
+                "the ready reserve did not fill: {} of {bytes} bytes",
+                st.reserve_ready_bytes
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// The ready reserve's rows, on a region full of movable pages, paired against the CMA heap in
+/// the same conditions: allocations of the reserve's size (served by it), the same with the
+/// reserve taken back by the kernel's shrinkers first (`drop_caches`, what memory pressure
+/// does), how long the refill after a release takes (against one heap allocation), and a
+/// stream start (8 buffers of 8 MiB, time to the last).
+fn reserve_rows(
+    dev: &Device,
+    heap: &Heap,
+    quick: bool,
+    spread_of: &mut impl FnMut(&str, &str, (f64, f64, f64)),
+) -> Result<Obj, String> {
+    let knob = ReserveKnob::new(dev)?;
+    let region = dev.info().map_err(|e| e.to_string())?.region_size;
+    let before = dev.stats().map_err(|e| e.to_string())?;
+    let (mut vs_heap, mut p95_vs_heap, mut vs_memset) = (Obj::new(), Obj::new(), Obj::new());
+    let (mut shrunk_vs_heap, mut refill_vs_heap) = (Obj::new(), Obj::new());
+    for &(label, size, reps) in &RESERVE_SIZES {
+        if size > region / 2 {
+            continue;
+        }
+        let reps = if quick { 2 } else { reps };
+        // The reserve learns the size from an allocation it could not serve.
+        knob.fill(dev, size)?;
+        drop(unmapped(dev, size, Mode::Cached)?);
+        wait_reserve(dev, size)?;
+        let mut floor = Map::anon(size)?;
+        floor.touch();
+        let (mut c, mut h, mut m, mut refill, mut shrunk, mut h2) =
+            (vec![], vec![], vec![], vec![], vec![], vec![]);
+        for _ in 0..reps {
+            let fill = Fill::new(size + (64 << 20))?;
+            let t = Instant::now();
+            let b = unmapped(dev, size, Mode::Cached)?;
+            c.push(t.elapsed().as_secs_f64());
+            let t = Instant::now();
+            let fd = heap.alloc(size)?;
+            h.push(t.elapsed().as_secs_f64());
+            m.push(secs(|| floor.bytes().fill(0)));
+            drop((b, fd));
+            // The refill after the release, on the full region.
+            let t = Instant::now();
+            wait_reserve(dev, size)?;
+            refill.push(t.elapsed().as_secs_f64());
+            // The same allocation once memory pressure took the reserve back.
+            fs::write("/proc/sys/vm/drop_caches", "2").map_err(|e| e.to_string())?;
+            wait_reserve(dev, 0)?;
+            let t = Instant::now();
+            let b = unmapped(dev, size, Mode::Cached)?;
+            shrunk.push(t.elapsed().as_secs_f64());
+            let t = Instant::now();
+            let fd = heap.alloc(size)?;
+            h2.push(t.elapsed().as_secs_f64());
+            drop((b, fd, fill));
+            knob.fill(dev, size)?;
+        }
+        let q = paired(&c, &h);
+        vs_heap = vs_heap.set(label, Value::Ratio(q.1));
+        spread_of("reserve_alloc_p50_vs_cma_heap", label, q);
+        let q = p95_ratio(&c, &h);
+        p95_vs_heap = p95_vs_heap.set(label, Value::Ratio(q.1));
+        spread_of("reserve_alloc_p95_vs_cma_heap", label, q);
+        let q = paired(&c, &m);
+        vs_memset = vs_memset.set(label, Value::Ratio(q.1));
+        spread_of("reserve_alloc_p50_vs_memset", label, q);
+        let q = paired(&refill, &h);
+        refill_vs_heap = refill_vs_heap.set(label, Value::Ratio(q.1));
+        spread_of("reserve_refill_vs_cma_heap_alloc", label, q);
+        let q = paired(&shrunk, &h2);
+        shrunk_vs_heap = shrunk_vs_heap.set(label, Value::Ratio(q.1));
+        spread_of("reserve_shrunk_alloc_p50_vs_cma_heap", label, q);
+    }
+    // Stream start: 8 buffers of 8 MiB, as REQBUFS of a camera asks, time to the last.
+    let mut stream = (vec![], vec![]);
+    let total = STREAM_SIZE * STREAM_BUFFERS as u64;
+    if total <= region / 2 {
+        knob.fill(dev, total)?;
+        drop(unmapped(dev, STREAM_SIZE, Mode::Cached)?);
+        wait_reserve(dev, total)?;
+        for _ in 0..if quick { 2 } else { 7 } {
+            let fill = Fill::new(total + (64 << 20))?;
+            let t = Instant::now();
+            let bufs = (0..STREAM_BUFFERS)
+                .map(|_| unmapped(dev, STREAM_SIZE, Mode::Cached))
+                .collect::<Result<Vec<_>, _>>()?;
+            stream.0.push(t.elapsed().as_secs_f64());
+            let t = Instant::now();
+            let fds = (0..STREAM_BUFFERS)
+                .map(|_| heap.alloc(STREAM_SIZE))
+                .collect::<Result<Vec<_>, _>>()?;
+            stream.1.push(t.elapsed().as_secs_f64());
+            drop((bufs, fds));
+            wait_reserve(dev, total)?;
+            drop(fill);
+        }
+    }
+    drop(knob);
+    let after = dev.stats().map_err(|e| e.to_string())?;
+    let mut out = Obj::new()
+        .set("reserve_alloc_p50_vs_cma_heap", vs_heap)
+        .set("reserve_alloc_p95_vs_cma_heap", p95_vs_heap)
+        .set("reserve_alloc_p50_vs_memset", vs_memset)
+        .set("reserve_refill_vs_cma_heap_alloc", refill_vs_heap)
+        .set("reserve_shrunk_alloc_p50_vs_cma_heap", shrunk_vs_heap)
+        .set("reserve_hits_during_bench", after.reserve_hits - before.reserve_hits)
+        .set(
+            "reserve_misses_during_bench",
+            after.reserve_misses - before.reserve_misses,
+        );
+    if !stream.0.is_empty() {
+        let q = paired(&stream.0, &stream.1);
+        out = out.set(
+            "reserve_stream_start_vs_cma_heap",
+            Obj::new()
+                .set("p25", Value::Ratio(q.0))
+                .set("p50", Value::Ratio(q.1))
+                .set("p75", Value::Ratio(q.2)),
+        );
+    }
+    Ok(out)
+}
+
 pub fn run(dev: &Device, quick: bool) -> Result<Obj, String> {
     let info = dev.info().map_err(|e| e.to_string())?;
     let heap = Heap::open(&info.region_name)?;
@@ -600,7 +778,8 @@ pub fn run(dev: &Device, quick: bool) -> Result<Obj, String> {
     let after = dev.stats().map_err(|e| e.to_string())?;
     let churned = churn(dev, &heap, if quick { 2 } else { 9 })?;
     let dio = direct_io(dev, if quick { 2 } else { 9 }, &mut spread_of)?;
-    let mut out = Obj::new()
+    let reserve = reserve_rows(dev, &heap, quick, &mut spread_of)?;
+    let mut out = reserve
         .set(
             "small_churn_vs_cma_heap",
             Obj::new()

@@ -186,6 +186,17 @@ fn stats(dev: &Device, json: bool) -> cmabuf::Result<bool> {
                     .set("buffers", st.held_buffers)
                     .set("bytes", st.held_bytes),
             )
+            .set(
+                "reserve",
+                Obj::new()
+                    .set("bytes", st.reserve_bytes)
+                    .set("ready_bytes", st.reserve_ready_bytes)
+                    .set("lent_bytes", st.reserve_lent_bytes)
+                    .set("unit", st.reserve_unit)
+                    .set("hits", st.reserve_hits)
+                    .set("misses", st.reserve_misses)
+                    .set("refill_us", st.reserve_refill_us),
+            )
             .set("latency_hist_log2_us", hist)
             .set("cma", counters)
             .set("pagetypeinfo", free.unwrap_or(Value::Null));
@@ -217,6 +228,19 @@ fn stats(dev: &Device, json: bool) -> cmabuf::Result<bool> {
         st.held_buffers,
         size::human(st.held_bytes)
     );
+    if st.reserve_bytes != 0 {
+        println!(
+            "ready reserve     {}: {} ready, {} lent, in {} pieces; {} hits, {} misses; \
+             last refill {:.1} ms",
+            size::human(st.reserve_bytes),
+            size::human(st.reserve_ready_bytes),
+            size::human(st.reserve_lent_bytes),
+            size::human(st.reserve_unit),
+            st.reserve_hits,
+            st.reserve_misses,
+            st.reserve_refill_us as f64 / 1000.0
+        );
+    }
     println!(
         "allocations       {} ok; failed: {} nomem, {} busy, {} intr, {} limit",
         st.allocs, st.fail_nomem, st.fail_busy, st.fail_intr, st.fail_limit

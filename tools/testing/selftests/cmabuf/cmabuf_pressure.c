@@ -15,6 +15,10 @@
  *                          while a hog churns movable memory
  *  interrupted_allocation  a large allocation killed during migration leaks
  *                          nothing
+ *  reserve_given_back      a node's ready reserve (/dev/cmabuf3 of the test
+ *                          board) goes back to the kernel while the filler
+ *                          takes memory, the filler keeps all of it (no OOM
+ *                          kill), and the reserve refills once asked to
  *
  * Every test ends with the region's pages back where they started. Needs
  * root, /dev/cmabuf0 and CONFIG_CMA_SYSFS; skips otherwise.
@@ -633,6 +637,64 @@ TEST_F_TIMEOUT(pressure, interrupted_allocation, 600)
 	EXPECT_EQ(0, s1.live_bytes);
 	EXPECT_TRUE(fill_intact(&f));
 	unfill(&f);
+}
+
+/* STATS of `fd` once `ready` bytes of its reserve are ready (within `secs`), or -1. */
+static int reserve_ready(int fd, __u64 ready, double secs, struct cmabuf_stats *st)
+{
+	double t0 = now();
+
+	do {
+		if (get_stats(fd, st))
+			return -1;
+		if (st->reserve_ready_bytes == ready)
+			return 0;
+		usleep(10000);
+	} while (now() - t0 < secs);
+	return -1;
+}
+
+TEST_F_TIMEOUT(pressure, reserve_given_back, 600)
+{
+	const char *dev = "/dev/cmabuf3", *attr = "/sys/class/misc/cmabuf3/ready_reserve";
+	struct cmabuf_stats st;
+	char value[32];
+	struct fill f;
+	double t0;
+	int fd;
+
+	fd = open(dev, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		SKIP(return, "%s: %s (the test board's reserve node)", dev, strerror(errno));
+	ASSERT_EQ(0, get_stats(fd, &st));
+	if (!st.reserve_bytes) {
+		close(fd);
+		SKIP(return, "%s has no ready reserve", dev);
+	}
+	snprintf(value, sizeof(value), "%llu", (unsigned long long)st.reserve_bytes);
+	ASSERT_EQ(0, reserve_ready(fd, st.reserve_bytes, 20, &st));
+	/* The filler takes nearly all memory: reclaim runs the shrinkers, the reserve's too. */
+	t0 = now();
+	ASSERT_EQ(0, fill_region(&f, 0));
+	if (reserve_ready(fd, 0, 5, &st)) {
+		/* Reclaim did not reach it (low priority, a small cache): the kernel's shrinkers. */
+		TH_LOG("reserve still %llu bytes under the filler: drop_caches",
+		       (unsigned long long)st.reserve_ready_bytes);
+		ASSERT_EQ(0, write_file("/proc/sys/vm/drop_caches", "2"));
+	}
+	EXPECT_EQ(0, reserve_ready(fd, 0, 5, &st)) TH_LOG("reserve not given back");
+	TH_LOG("reserve given back %.2f s after the filler began (%zu MiB anonymous, CmaFree %lld MiB)",
+	       now() - t0, f.nchunks * CHUNK / MiB, f.cma_free / (long long)MiB);
+	/* Not refilled while the pressure lasts. */
+	usleep(500000);
+	ASSERT_EQ(0, get_stats(fd, &st));
+	EXPECT_EQ(0, st.reserve_ready_bytes);
+	EXPECT_TRUE(fill_intact(&f));
+	unfill(&f);
+	/* The administrator's word refills it at once. */
+	ASSERT_EQ(0, write_file(attr, value));
+	EXPECT_EQ(0, reserve_ready(fd, st.reserve_bytes, 20, &st));
+	close(fd);
 }
 
 TEST_HARNESS_MAIN

@@ -1,0 +1,459 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A node's ready reserve: memory of the region taken ahead of need, so that
+//! allocations that fit cost what an idle region costs.
+//!
+//! CMA lends its region to movable pages (page cache, anonymous memory) while
+//! no device needs it; an allocation must first migrate them, and a camera
+//! that starts streaming on a board that has been up a while stalls for that.
+//! The reserve takes an amount of the region (`cmabuf,ready-reserve` in the
+//! device tree, `ready_reserve` in sysfs; 0 by default) in the background,
+//! through the same migration-aware path as any allocation, and holds it as
+//! zeroed, unmapped allocations ([`Ready`]) of one size: the size of the last
+//! allocation it could not serve (a camera's frame buffers), [`DEFAULT_UNIT`]
+//! until one came. An allocation of exactly that size takes one, in its cache
+//! mode, and is charged and counted like any other; the reserve refills
+//! behind it. Others take the ordinary path.
+//!
+//! A cache, never a hoard:
+//!
+//! - the refill runs from a work item, one piece at a time, and waits while
+//!   any allocation of the node is in progress (it never competes with one);
+//! - memory pressure gives the whole reserve back (the same [`Shrinker`] as
+//!   the pool's chunks, from a work item), and the refill waits
+//!   [`PRESSURE_BACKOFF_MS`] after that;
+//! - an allocation that finds no room has the reserve given back, a piece at
+//!   a time, before it retries;
+//! - unbind gives it back and stops the refill.
+//!
+//! [`Shrinker`]: crate::shrinker::Shrinker
+
+use crate::{
+    dmamem::{
+        Alloc,
+        Ready, //
+    },
+    region::RegionRef,
+    shrinker::Shrink,
+    validate::Mode,
+    work, //
+};
+use core::sync::atomic::{
+    AtomicUsize,
+    Ordering, //
+};
+use kernel::{
+    impl_has_delayed_work, impl_has_work, new_delayed_work, new_mutex, new_work,
+    page::PAGE_SHIFT,
+    prelude::*,
+    sync::{
+        Arc,
+        ArcBorrow,
+        Mutex, //
+    },
+    time::{
+        msecs_to_jiffies,
+        Instant,
+        Monotonic, //
+    },
+    workqueue::{
+        DelayedWork,
+        Work,
+        WorkItem, //
+    },
+};
+
+/// The size of the reserve's pieces until an allocation it could not serve names one: a
+/// pageblock, CMA's unit of isolation.
+pub(crate) const DEFAULT_UNIT: usize = 4 << 20;
+/// How long the refill waits after memory pressure took the reserve back, in ms.
+pub(crate) const PRESSURE_BACKOFF_MS: u32 = 10_000;
+/// How long the refill waits while allocations of the node are in progress, in ms.
+const BUSY_WAIT_MS: u32 = 20;
+/// How long the refill waits after the region had no piece for it, in ms.
+const FAIL_WAIT_MS: u32 = 1000;
+
+/// What the reserve's lock protects.
+struct State {
+    /// Bytes to keep ready.
+    target: usize,
+    /// The size of the pieces.
+    unit: usize,
+    /// The pieces.
+    ready: KVec<Ready>,
+    /// Bytes of live buffers it served: part of the target until they go.
+    lent: usize,
+    /// Allocations served from the reserve.
+    hits: u64,
+    /// Allocations it could not serve while it was on.
+    misses: u64,
+    /// How long the last refill took, from the first piece it took to the reserve full, in µs.
+    refill_us: u64,
+    /// When the refill under way started, if one is.
+    refill_start: Option<Instant<Monotonic>>,
+    /// When memory pressure last took the reserve back.
+    shrunk_at: Option<Instant<Monotonic>>,
+    /// Set at unbind: no more refill, nothing kept.
+    shut: bool,
+}
+
+impl State {
+    /// Bytes ready.
+    fn filled(&self) -> usize {
+        self.ready.iter().map(Ready::size).sum()
+    }
+}
+
+/// The figures of a reserve.
+#[derive(Default)]
+pub(crate) struct Figures {
+    /// Bytes it keeps ready when full.
+    pub(crate) target: u64,
+    /// Bytes ready now.
+    pub(crate) filled: u64,
+    /// Bytes of live buffers it served.
+    pub(crate) lent: u64,
+    /// The size of its pieces.
+    pub(crate) unit: u64,
+    /// Allocations served from it.
+    pub(crate) hits: u64,
+    /// Allocations it could not serve while on.
+    pub(crate) misses: u64,
+    /// How long the last refill took, in µs.
+    pub(crate) refill_us: u64,
+}
+
+/// A node's ready reserve; see the module documentation.
+#[pin_data]
+pub(crate) struct Reserve {
+    /// The region the reserve is taken from.
+    region: RegionRef,
+    /// The pieces and figures.
+    #[pin]
+    state: Mutex<State>,
+    /// Allocations of the node in progress ([`Reserve::busy`]).
+    busy: AtomicUsize,
+    /// Takes the reserve from the region.
+    #[pin]
+    fill: DelayedWork<Reserve, 0>,
+    /// Gives the whole reserve back now (queued by the shrinker).
+    #[pin]
+    drain: Work<Reserve, 1>,
+}
+
+impl_has_delayed_work! {
+    impl HasDelayedWork<Self, 0> for Reserve { self.fill }
+}
+
+impl_has_work! {
+    impl HasWork<Self, 1> for Reserve { self.drain }
+}
+
+impl WorkItem<0> for Reserve {
+    type Pointer = Arc<Reserve>;
+
+    fn run(this: Arc<Reserve>) {
+        this.refill();
+    }
+}
+
+impl WorkItem<1> for Reserve {
+    type Pointer = Arc<Reserve>;
+
+    fn run(this: Arc<Reserve>) {
+        Reserve::drain(this);
+    }
+}
+
+impl Reserve {
+    /// Memory pressure: gives every piece back, and has the refill wait.
+    fn drain(this: Arc<Self>) {
+        let gone = {
+            let mut s = this.state.lock();
+            s.shrunk_at = Some(Instant::now());
+            core::mem::take(&mut s.ready)
+        };
+        drop(gone);
+        // Refilled once the pressure has passed.
+        Self::kick(&this, PRESSURE_BACKOFF_MS);
+    }
+}
+
+/// Memory the reserve served, counted against its target until it goes back to the region
+/// (dropped after it: a field of the buffer's memory after the allocation); then the reserve
+/// refills.
+pub(crate) struct Lent {
+    /// The reserve.
+    reserve: Arc<Reserve>,
+    /// Bytes lent.
+    bytes: usize,
+}
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        {
+            let mut s = self.reserve.state.lock();
+            s.lent = s.lent.saturating_sub(self.bytes);
+        }
+        Reserve::kick(&self.reserve, 0);
+    }
+}
+
+/// An allocation of the node in progress: the refill waits while one is.
+pub(crate) struct Busy<'a>(&'a AtomicUsize);
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Release);
+    }
+}
+
+impl Reserve {
+    /// A reserve of `target` bytes from `region`, filled in the background.
+    pub(crate) fn new(region: &RegionRef, target: usize) -> Result<Arc<Self>> {
+        let this = Arc::pin_init(
+            pin_init!(Self {
+                region: region.clone(),
+                state <- new_mutex!(State {
+                    target,
+                    unit: DEFAULT_UNIT,
+                    ready: KVec::new(),
+                    lent: 0,
+                    hits: 0,
+                    misses: 0,
+                    refill_us: 0,
+                    refill_start: None,
+                    shrunk_at: None,
+                    shut: false,
+                }),
+                busy: AtomicUsize::new(0),
+                fill <- new_delayed_work!("cmabuf_reserve_fill"),
+                drain <- new_work!("cmabuf_reserve_drain"),
+            }),
+            GFP_KERNEL,
+        )?;
+        Self::kick(&this, 0);
+        Ok(this)
+    }
+
+    /// Queues the refill in `ms` (if the reserve is on and not shut; already queued is as good).
+    fn kick(this: &Arc<Self>, ms: u32) {
+        let s = this.state.lock();
+        if s.target != 0 && !s.shut {
+            // Queued under the lock, so never after `shutdown()` set `shut`.
+            let _ = work::queue()
+                .enqueue_delayed::<Arc<Reserve>, 0>(this.clone(), msecs_to_jiffies(ms));
+        }
+    }
+
+    /// Marks an allocation of the node in progress until the guard drops.
+    pub(crate) fn busy(&self) -> Busy<'_> {
+        self.busy.fetch_add(1, Ordering::Acquire);
+        Busy(&self.busy)
+    }
+
+    /// An allocation of `len` bytes in `mode` from the reserve, if it holds one of that size (and
+    /// the mode can be made from it), and its loan; otherwise notes `len` as the size to keep,
+    /// for the next refill.
+    pub(crate) fn take(this: &Arc<Self>, len: usize, mode: Mode) -> Option<(Alloc, Lent)> {
+        let ready = {
+            let mut s = this.state.lock();
+            if s.target == 0 || s.shut {
+                return None;
+            }
+            match s.ready.iter().position(|r| r.size() == len) {
+                // Lent from here on, so that the refill does not count it out meanwhile.
+                Some(i) => s.ready.remove(i).ok().inspect(|_| s.lent += len),
+                None => {
+                    s.misses += 1;
+                    // The node's buffers are this size now (a larger one than the reserve
+                    // would hold is not one it can serve).
+                    if len <= s.target {
+                        s.unit = len;
+                    }
+                    None
+                }
+            }
+        };
+        let got = match ready.map(|r| r.into_alloc(mode)) {
+            Some(Ok(alloc)) => Some(alloc),
+            // Not a mode the reserve can make (see `Ready::into_alloc`): back, unused.
+            Some(Err(ready)) => {
+                let mut s = this.state.lock();
+                s.misses += 1;
+                s.lent -= len;
+                if !s.shut {
+                    // Room was there: it was just taken out.
+                    let _ = s.ready.push(ready, GFP_KERNEL);
+                }
+                None
+            }
+            None => None,
+        };
+        let got = got.map(|alloc| {
+            this.state.lock().hits += 1;
+            (
+                alloc,
+                Lent {
+                    reserve: this.clone(),
+                    bytes: len,
+                },
+            )
+        });
+        Self::kick(this, 0);
+        got
+    }
+
+    /// Gives one piece back to the region (an allocation found no room); whether there was one.
+    pub(crate) fn release_one(&self) -> bool {
+        let gone = self.state.lock().ready.pop();
+        gone.is_some()
+    }
+
+    /// Sets the bytes to keep ready: the pieces beyond it go back now, the refill takes the rest.
+    pub(crate) fn set_target(this: &Arc<Self>, target: usize) {
+        let mut gone = KVec::new();
+        {
+            let mut s = this.state.lock();
+            s.target = target;
+            // The administrator's word: refilled now, even after memory pressure.
+            s.shrunk_at = None;
+            while s.filled() + s.lent > target && !s.ready.is_empty() {
+                if let Some(r) = s.ready.pop() {
+                    let _ = gone.push(r, GFP_KERNEL);
+                }
+            }
+        }
+        drop(gone);
+        Self::kick(this, 0);
+    }
+
+    /// Takes pieces from the region until the reserve is full; waits while allocations are in
+    /// progress, after memory pressure, and when the region has nothing for it.
+    fn refill(self: Arc<Self>) {
+        loop {
+            let unit = {
+                let mut s = self.state.lock();
+                if s.shut || s.target == 0 {
+                    s.refill_start = None;
+                    return;
+                }
+                let pressure = s.shrunk_at.map(|t| t.elapsed().as_millis());
+                if let Some(ms) = pressure.filter(|&ms| ms < PRESSURE_BACKOFF_MS.into()) {
+                    // CAST: Below `PRESSURE_BACKOFF_MS`, which fits in `u32`.
+                    let left = (i64::from(PRESSURE_BACKOFF_MS) - ms).max(1) as u32;
+                    let _ = work::queue()
+                        .enqueue_delayed::<Arc<Reserve>, 0>(self.clone(), msecs_to_jiffies(left));
+                    return;
+                }
+                if self.busy.load(Ordering::Acquire) != 0 {
+                    let _ = work::queue().enqueue_delayed::<Arc<Reserve>, 0>(
+                        self.clone(),
+                        msecs_to_jiffies(BUSY_WAIT_MS),
+                    );
+                    return;
+                }
+                // Pieces of another size than the node now uses go first.
+                let unit = s.unit;
+                if let Some(i) = s.ready.iter().position(|r| r.size() != unit) {
+                    let gone = s.ready.remove(i);
+                    drop(s);
+                    drop(gone);
+                    continue;
+                }
+                if s.filled() + s.lent + unit > s.target {
+                    if let Some(start) = s.refill_start.take() {
+                        // CAST: Elapsed time is never negative.
+                        s.refill_us = start.elapsed().as_micros_ceil() as u64;
+                    }
+                    return;
+                }
+                if s.refill_start.is_none() {
+                    s.refill_start = Some(Instant::now());
+                }
+                unit
+            };
+            // No room left by the region's allocations (the DMA API would fall back to memory
+            // outside the region): later.
+            // CAST: `usize` fits in `u64`.
+            if !self.region.has_room(unit as u64).unwrap_or(false) {
+                Self::kick(&self, FAIL_WAIT_MS);
+                return;
+            }
+            // Sleeps while CMA migrates pages; no lock held.
+            let piece = match Ready::new(&self.region, unit) {
+                Ok(Some(piece)) => piece,
+                // Nothing in the region for it now (or memory outside it): later.
+                Ok(None) | Err(_) => {
+                    Self::kick(&self, FAIL_WAIT_MS);
+                    return;
+                }
+            };
+            let mut s = self.state.lock();
+            if s.shut || s.unit != unit || s.filled() + s.lent + unit > s.target {
+                // Unbind, or the target or the size changed meanwhile: not wanted.
+                drop(s);
+                drop(piece);
+                continue;
+            }
+            // `push()` drops what it cannot store (out of kernel memory): later.
+            if s.ready.push(piece, GFP_KERNEL).is_err() {
+                drop(s);
+                Self::kick(&self, FAIL_WAIT_MS);
+                return;
+            }
+        }
+    }
+
+    /// The reserve's figures.
+    pub(crate) fn figures(&self) -> Figures {
+        let s = self.state.lock();
+        // CAST: Sizes fit in `u64`.
+        Figures {
+            target: s.target as u64,
+            filled: s.filled() as u64,
+            lent: s.lent as u64,
+            unit: s.unit as u64,
+            hits: s.hits,
+            misses: s.misses,
+            refill_us: s.refill_us,
+        }
+    }
+
+    /// Unbind: no more refill (a running one is waited for), everything given back.
+    pub(crate) fn shutdown(this: &Arc<Self>) {
+        this.state.lock().shut = true;
+        // Work queued before `shut` was set runs now or is cancelled; none is queued after.
+        work::cancel_delayed_sync(&this.fill);
+        work::flush(&this.drain);
+        let gone = core::mem::take(&mut this.state.lock().ready);
+        drop(gone);
+    }
+
+    /// Pages ready, for the shrinker; 0 if the lock is taken (reclaim must not wait for it).
+    fn ready_pages(&self) -> usize {
+        match self.state.try_lock() {
+            Some(s) => s.filled() >> PAGE_SHIFT,
+            None => 0,
+        }
+    }
+}
+
+/// Memory pressure has the whole reserve given back, from a work item (freeing takes locks whose
+/// holders may be allocating, i.e. in reclaim, right now); objects are pages.
+impl Shrink for Reserve {
+    fn count(this: ArcBorrow<'_, Self>) -> usize {
+        this.ready_pages()
+    }
+
+    fn scan(this: ArcBorrow<'_, Self>) -> Option<usize> {
+        let s = this.state.try_lock()?;
+        let pages = s.filled() >> PAGE_SHIFT;
+        if pages == 0 || s.shut {
+            return None;
+        }
+        // Queued under the lock, so never after `shutdown()` set `shut`.
+        let _ = work::queue().enqueue::<Arc<Reserve>, 1>(this.into());
+        Some(pages)
+    }
+}

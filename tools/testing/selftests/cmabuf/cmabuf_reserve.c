@@ -1,0 +1,347 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * cmabuf: a node's ready reserve (cmabuf,ready-reserve, sysfs ready_reserve).
+ *
+ * The test board's /dev/cmabuf3 has a 16 MiB region of its own and asks for
+ * an 8 MiB reserve in the device tree (qemu-virt-tests.dtso); nothing else
+ * uses that region, so every page CMA counts taken there is the reserve's or
+ * a test's buffer.
+ *
+ *  fills_from_device_tree  the reserve fills in the background to what the
+ *                          node asks, in pieces of DEFAULT_UNIT (4 MiB)
+ *  burst_without_migration buffers of the reserve's size in each cache mode
+ *                          come from it: CMA allocates nothing during the
+ *                          burst (no migration); zeroed; it refills behind
+ *  beyond_the_reserve      more buffers than it holds, and one larger than
+ *                          it, still succeed (the reserve gives way)
+ *  learns_the_size         a buffer it could not serve sets its piece size
+ *  sysfs_rules             bad values change nothing; 0 empties it; only
+ *                          root writes
+ *  unbind_and_bind         unbind gives it back, bind fills it again
+ *
+ * Memory pressure taking it back is in cmabuf_pressure (reserve_given_back).
+ * Skips without the node or its reserve (another board's device tree).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <linux/cmabuf.h>
+
+#include "kselftest_harness.h"
+#include "cmabuf_util.h"
+
+#define MiB (1024ULL * 1024)
+#define PAGE 4096ULL
+
+static const char *reserve_dev(void)
+{
+	const char *p = getenv("CMABUF_RESERVE_DEV");
+
+	return p ? p : "/dev/cmabuf3";
+}
+
+/* /sys/class/misc/cmabufN/ready_reserve of the device under test. */
+static void attr_path(char *out, size_t len)
+{
+	snprintf(out, len, "/sys/class/misc/%s/ready_reserve", strrchr(reserve_dev(), '/') + 1);
+}
+
+static int set_reserve(const char *value)
+{
+	char path[128];
+
+	attr_path(path, sizeof(path));
+	return write_file(path, value);
+}
+
+static long long read_reserve(void)
+{
+	char path[128];
+
+	attr_path(path, sizeof(path));
+	return read_long("%s", path);
+}
+
+/* Waits up to `secs` for `ready` bytes ready and `lent` lent; the STATS seen last in `st`. */
+static int wait_ready(int fd, __u64 ready, __u64 lent, double secs, struct cmabuf_stats *st)
+{
+	int i;
+
+	for (i = 0; i < secs * 100; i++) {
+		if (get_stats(fd, st))
+			return -1;
+		if (st->reserve_ready_bytes == ready && st->reserve_lent_bytes == lent)
+			return 0;
+		usleep(10000);
+	}
+	return -1;
+}
+
+/* CMA's count of pages it handed out from the region, ever. */
+static long cma_success(const char *region)
+{
+	return read_long("/sys/kernel/mm/cma/%s/alloc_pages_success", region);
+}
+
+static int alloc_on(int fd, __u64 size, __u32 mode, struct cmabuf_alloc *a)
+{
+	return alloc_buf(fd, size, mode, a);
+}
+
+/* Whether the buffer reads as zeros through a fresh mapping. */
+static int zeroed(int fd, struct cmabuf_alloc *a)
+{
+	unsigned char *p = mmap(NULL, a->alloc_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+				a->mmap_offset);
+	__u64 i;
+	int ok = 1;
+
+	if (p == MAP_FAILED)
+		return 0;
+	for (i = 0; i < a->alloc_size; i += 64)
+		ok &= p[i] == 0;
+	/* Leave something behind: the next buffer from this memory must not see it. */
+	memset(p, 0xa5, a->alloc_size);
+	munmap(p, a->alloc_size);
+	return ok;
+}
+
+FIXTURE(reserve) {
+	int fd;
+	char region[64];
+	char platform[256];
+	__u64 target;
+	__u64 unit;
+};
+
+FIXTURE_SETUP(reserve)
+{
+	struct cmabuf_dev_info info;
+	struct cmabuf_stats st;
+
+	self->fd = open(reserve_dev(), O_RDWR | O_CLOEXEC);
+	if (self->fd < 0 && errno == ENOENT)
+		SKIP(return, "%s missing (the test board's reserve node)", reserve_dev());
+	ASSERT_LE(0, self->fd) TH_LOG("%s: %s", reserve_dev(), strerror(errno));
+	ASSERT_EQ(0, dev_info(self->fd, &info, self->region, sizeof(self->region)));
+	platform_name(reserve_dev(), self->platform, sizeof(self->platform));
+	ASSERT_EQ(0, get_stats(self->fd, &st));
+	if (!st.reserve_bytes) {
+		close(self->fd);
+		self->fd = -1;
+		SKIP(return, "%s has no cmabuf,ready-reserve", reserve_dev());
+	}
+	self->target = st.reserve_bytes;
+	ASSERT_EQ(0, wait_ready(self->fd, self->target, 0, 20, &st))
+		TH_LOG("reserve not full: %llu of %llu bytes ready",
+		       (unsigned long long)st.reserve_ready_bytes,
+		       (unsigned long long)self->target);
+	self->unit = st.reserve_unit;
+}
+
+FIXTURE_TEARDOWN(reserve)
+{
+	struct cmabuf_stats st;
+	char value[32];
+
+	if (self->fd < 0)
+		return;
+	/* Back to the device tree's target, in full, and nothing else taken from the region. */
+	snprintf(value, sizeof(value), "%llu", (unsigned long long)self->target);
+	EXPECT_EQ(0, set_reserve(value));
+	EXPECT_EQ(0, wait_ready(self->fd, self->target, 0, 20, &st));
+	EXPECT_EQ((long)(self->target / PAGE), cma_taken(self->region))
+		TH_LOG("region %s: pages taken besides the reserve", self->region);
+	close(self->fd);
+}
+
+TEST_F(reserve, fills_from_device_tree)
+{
+	struct cmabuf_stats st;
+
+	ASSERT_EQ(0, get_stats(self->fd, &st));
+	EXPECT_EQ(8 * MiB, st.reserve_bytes) TH_LOG("qemu-virt-tests.dtso asks for 8 MiB");
+	EXPECT_EQ(8 * MiB, read_reserve());
+	EXPECT_EQ(st.reserve_bytes, st.reserve_ready_bytes);
+	EXPECT_EQ(0, st.reserve_lent_bytes);
+	EXPECT_EQ(4 * MiB, st.reserve_unit);
+	/* The region's only taken pages are the reserve's: it is real memory, held. */
+	EXPECT_EQ((long)(st.reserve_bytes / PAGE), cma_taken(self->region));
+	/* Not buffers: nothing allocated, nothing charged. */
+	EXPECT_EQ(0, st.live_buffers);
+	TH_LOG("%llu bytes ready in %llu-byte pieces", (unsigned long long)st.reserve_ready_bytes,
+	       (unsigned long long)st.reserve_unit);
+}
+
+TEST_F(reserve, burst_without_migration)
+{
+	static const struct {
+		__u32 mode;
+		const char *name;
+	} modes[] = {
+		{ CMABUF_MODE_CACHED, "cached" },
+		{ CMABUF_MODE_COHERENT, "coherent" },
+		{ CMABUF_MODE_WRITECOMBINE, "write-combined" },
+	};
+	int n = self->target / self->unit, m, i;
+
+	ASSERT_LE(1, n);
+	for (m = 0; m < 3; m++) {
+		struct cmabuf_alloc a[8];
+		struct cmabuf_stats st0, st;
+		long cma0, cma1;
+
+		ASSERT_GE(8, n);
+		ASSERT_EQ(0, get_stats(self->fd, &st0));
+		cma0 = cma_success(self->region);
+		for (i = 0; i < n; i++)
+			ASSERT_EQ(0, alloc_on(self->fd, self->unit, modes[m].mode, &a[i]));
+		/* CMA handed out nothing during the burst: no migration, no allocation. */
+		cma1 = cma_success(self->region);
+		ASSERT_EQ(0, get_stats(self->fd, &st));
+		EXPECT_EQ(cma0, cma1) TH_LOG("%s: CMA allocated during the burst", modes[m].name);
+		EXPECT_EQ(st0.reserve_hits + n, st.reserve_hits);
+		EXPECT_EQ(st0.retries, st.retries);
+		EXPECT_EQ(n * self->unit, st.reserve_lent_bytes);
+		/* Buffers like any other: counted and charged. */
+		EXPECT_EQ(st0.live_bytes + n * self->unit, st.live_bytes);
+		for (i = 0; i < n; i++)
+			EXPECT_TRUE(zeroed(self->fd, &a[i])) TH_LOG("%s: buffer %d", modes[m].name, i);
+		for (i = 0; i < n; i++)
+			EXPECT_EQ(0, free_buf(self->fd, a[i].handle));
+		/* Refilled behind them, with fresh memory from CMA. */
+		ASSERT_EQ(0, wait_ready(self->fd, self->target, 0, 20, &st));
+		EXPECT_EQ(cma1 + (long)(self->target / PAGE), cma_success(self->region));
+		TH_LOG("%s: %d buffers from the reserve, CMA untouched; refill took %llu us",
+		       modes[m].name, n, (unsigned long long)st.reserve_refill_us);
+	}
+}
+
+TEST_F(reserve, beyond_the_reserve)
+{
+	int n = self->target / self->unit, i;
+	struct cmabuf_alloc a[9], big;
+	struct cmabuf_stats st0, st;
+
+	ASSERT_GE(8, n);
+	ASSERT_EQ(0, get_stats(self->fd, &st0));
+	/* One more than it holds: the last comes from the region's free part. */
+	for (i = 0; i <= n; i++)
+		ASSERT_EQ(0, alloc_on(self->fd, self->unit, CMABUF_MODE_CACHED, &a[i]))
+			TH_LOG("buffer %d", i);
+	ASSERT_EQ(0, get_stats(self->fd, &st));
+	EXPECT_EQ(st0.reserve_hits + n, st.reserve_hits);
+	EXPECT_EQ(st0.reserve_misses + 1, st.reserve_misses);
+	for (i = 0; i <= n; i++)
+		EXPECT_EQ(0, free_buf(self->fd, a[i].handle));
+	ASSERT_EQ(0, wait_ready(self->fd, self->target, 0, 20, &st));
+	/* Larger than the region's free part: the reserve gives way. */
+	ASSERT_EQ(0, alloc_on(self->fd, self->target + self->unit, CMABUF_MODE_CACHED, &big));
+	EXPECT_TRUE(zeroed(self->fd, &big));
+	ASSERT_EQ(0, get_stats(self->fd, &st));
+	EXPECT_GT(self->target, st.reserve_ready_bytes);
+	/* Larger than the reserve: not its size from now on. */
+	EXPECT_EQ(self->unit, st.reserve_unit);
+	EXPECT_EQ(0, free_buf(self->fd, big.handle));
+	EXPECT_EQ(0, wait_ready(self->fd, self->target, 0, 20, &st));
+}
+
+TEST_F(reserve, learns_the_size)
+{
+	__u64 size = 2 * MiB;
+	int n = self->target / size, i;
+	struct cmabuf_alloc a[8], one;
+	struct cmabuf_stats st0, st;
+
+	ASSERT_GE(8, n);
+	/* A buffer of another size (above the pool's): a miss, which names the size. */
+	ASSERT_EQ(0, alloc_on(self->fd, size, CMABUF_MODE_CACHED, &one));
+	ASSERT_EQ(0, get_stats(self->fd, &st));
+	EXPECT_EQ(size, st.reserve_unit);
+	EXPECT_EQ(0, free_buf(self->fd, one.handle));
+	ASSERT_EQ(0, wait_ready(self->fd, self->target, 0, 20, &st));
+	ASSERT_EQ(0, get_stats(self->fd, &st0));
+	for (i = 0; i < n; i++)
+		ASSERT_EQ(0, alloc_on(self->fd, size, CMABUF_MODE_CACHED, &a[i]));
+	ASSERT_EQ(0, get_stats(self->fd, &st));
+	EXPECT_EQ(st0.reserve_hits + n, st.reserve_hits);
+	for (i = 0; i < n; i++)
+		EXPECT_EQ(0, free_buf(self->fd, a[i].handle));
+	/* Back to the first size, for the tests after. */
+	ASSERT_EQ(0, alloc_on(self->fd, self->unit, CMABUF_MODE_CACHED, &one));
+	EXPECT_EQ(0, free_buf(self->fd, one.handle));
+	ASSERT_EQ(0, wait_ready(self->fd, self->target, 0, 20, &st));
+	EXPECT_EQ(self->unit, st.reserve_unit);
+	TH_LOG("learnt %llu-byte pieces: %d hits", (unsigned long long)size, n);
+}
+
+TEST_F(reserve, sysfs_rules)
+{
+	static const char *const bad[] = { "", "\n", "abc", "-1", "1T", "8 M", "0x100", "8M8",
+					   "99999999999999999999" };
+	char too_big[32], path[128];
+	struct cmabuf_stats st;
+	unsigned int i;
+	pid_t pid;
+	int status;
+
+	if (geteuid() != 0)
+		SKIP(return, "writing ready_reserve needs root");
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		EXPECT_EQ(-EINVAL, set_reserve(bad[i])) TH_LOG("\"%s\"", bad[i]);
+		EXPECT_EQ((long long)self->target, read_reserve());
+	}
+	ASSERT_EQ(0, get_stats(self->fd, &st));
+	snprintf(too_big, sizeof(too_big), "%llu", (unsigned long long)st.region_size + PAGE);
+	EXPECT_EQ(-EINVAL, set_reserve(too_big));
+	EXPECT_EQ((long long)self->target, read_reserve());
+	/* 0 empties it; the region is untouched then. */
+	ASSERT_EQ(0, set_reserve("0"));
+	ASSERT_EQ(0, wait_ready(self->fd, 0, 0, 5, &st));
+	EXPECT_EQ(0, st.reserve_bytes);
+	EXPECT_EQ(0, cma_taken(self->region));
+	ASSERT_EQ(0, set_reserve("4M\n"));
+	ASSERT_EQ(0, wait_ready(self->fd, 4 * MiB, 0, 20, &st));
+	EXPECT_EQ(4 * MiB, read_reserve());
+	/* Only root writes it (mode 0644); anyone reads it. */
+	attr_path(path, sizeof(path));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		if (setgid(65534) || setuid(65534))
+			_exit(2);
+		if (open(path, O_WRONLY) >= 0 || errno != EACCES)
+			_exit(1);
+		_exit(read_long("%s", path) == 4 * (long)MiB ? 0 : 3);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_EQ(0, WEXITSTATUS(status)) TH_LOG("as nobody: 1 could write, 2 setuid, 3 read");
+}
+
+TEST_F(reserve, unbind_and_bind)
+{
+	struct cmabuf_stats st;
+
+	if (geteuid() != 0)
+		SKIP(return, "unbind needs root");
+	close(self->fd);
+	self->fd = -1;
+	ASSERT_EQ(0, set_bound(self->platform, 0));
+	/* Given back at unbind: the region is free. */
+	EXPECT_EQ(0, cma_taken(self->region));
+	ASSERT_EQ(0, set_bound(self->platform, 1));
+	self->fd = open(reserve_dev(), O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, self->fd);
+	ASSERT_EQ(0, wait_ready(self->fd, self->target, 0, 20, &st));
+	EXPECT_EQ((long)(self->target / PAGE), cma_taken(self->region));
+}
+
+TEST_HARNESS_MAIN
