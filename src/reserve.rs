@@ -98,9 +98,19 @@ struct State {
 }
 
 impl State {
-    /// Bytes ready.
+    /// Bytes held, of every size.
     fn filled(&self) -> usize {
         self.ready.iter().map(Ready::size).sum()
+    }
+
+    /// Bytes ready for the buffers it serves: in pieces of the current size (others are on their
+    /// way back).
+    fn ready_bytes(&self) -> usize {
+        self.ready
+            .iter()
+            .map(Ready::size)
+            .filter(|&size| size == self.unit)
+            .sum()
     }
 }
 
@@ -411,7 +421,7 @@ impl Reserve {
         // CAST: Sizes fit in `u64`.
         Figures {
             target: s.target as u64,
-            filled: s.filled() as u64,
+            filled: s.ready_bytes() as u64,
             lent: s.lent as u64,
             unit: s.unit as u64,
             hits: s.hits,

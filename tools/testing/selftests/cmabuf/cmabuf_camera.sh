@@ -256,7 +256,7 @@ cam_run() {
 gst_run() {
 	r=$WORK/camera/$1 out=$2
 	rm -f $WORK/gst.fifo && mkfifo $WORK/gst.fifo
-	in_root "$1" gst-launch-1.0 -q libcamerasrc camera-name=$CAMERA \
+	in_root "$1" gst-launch-1.0 -q --no-fault libcamerasrc camera-name=$CAMERA \
 		! video/x-raw,format=NV12,width=$W,height=$H ! identity eos-after=$((GST_FRAMES + 1)) \
 		! fdsink fd=1 > $WORK/gst.fifo 2> $WORK/log &
 	pid=$!

@@ -56,7 +56,7 @@ cma_used() {	# pages in use: what the region handed out, less the pool's free ro
 	echo $(( $(cat "$CMA/total_pages") - $(cat "$CMA/available_pages") - ${pool_free:-0} / $(getconf PAGESIZE 2>/dev/null || echo 4096) ))
 }
 
-ktap_set_plan 14
+ktap_set_plan 15
 
 # 1
 ktap_test_result "module loaded and bound $GOOD" test -n "$GOOD"
@@ -162,6 +162,34 @@ unbind_open() {
 	rmmod cmabuf && load && [ -c /dev/cmabuf0 ]
 }
 ktap_test_result "unbind with an open file, close, rmmod, insmod" unbind_open
+
+# 10b: rmmod with a filled ready reserve (the test board's /dev/cmabuf3) gives it back.
+reserve_rmmod() {
+	stats=/sys/kernel/debug/cmabuf/cmabuf3
+	r3=$(dmesg | sed -n 's/.*\/dev\/cmabuf3: region \([^ ]*\) .*/\1/p' | tail -n1)
+	want=$(sed -n 's/^reserve_bytes *//p' "$stats")
+	i=0
+	while [ "$(sed -n 's/^reserve_ready *//p' "$stats")" != "$want" ]; do
+		i=$((i + 1))
+		[ $i -lt 200 ] || { echo "# reserve not filled: $(grep reserve "$stats")"; return 1; }
+		sleep 0.1
+	done
+	c=/sys/kernel/mm/cma/$r3
+	taken=$(( $(cat "$c/total_pages") - $(cat "$c/available_pages") ))
+	ktap_print_msg "cmabuf3: $want bytes ready, $taken pages of $r3 taken; rmmod"
+	[ "$taken" -gt 0 ] || return 1
+	rmmod cmabuf || return 1
+	taken=$(( $(cat "$c/total_pages") - $(cat "$c/available_pages") ))
+	load || return 1
+	ktap_print_msg "after rmmod: $taken pages of $r3 taken"
+	[ "$taken" -eq 0 ]
+}
+if [ -e /sys/kernel/debug/cmabuf/cmabuf3 ] &&
+	grep -q '^reserve_bytes *[1-9]' /sys/kernel/debug/cmabuf/cmabuf3; then
+	ktap_test_result "rmmod with a filled ready reserve gives it back" reserve_rmmod
+else
+	ktap_test_skip "no node with a ready reserve (the test board's cmabuf3)"
+fi
 
 # 11: after all of the above, the module answers again with the same name.
 ktap_test_result "/dev/cmabuf0 usable after the cycles" sh -c 'exec 3</dev/cmabuf0'

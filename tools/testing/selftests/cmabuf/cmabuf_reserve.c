@@ -18,6 +18,9 @@
  *  sysfs_rules             bad values change nothing; 0 empties it; only
  *                          root writes
  *  unbind_and_bind         unbind gives it back, bind fills it again
+ *  shrinker_gives_back     the kernel's shrinkers (drop_caches) take it back,
+ *                          it waits before refilling, and allocations of its
+ *                          size still work meanwhile
  *
  * Memory pressure taking it back is in cmabuf_pressure (reserve_given_back).
  * Skips without the node or its reserve (another board's device tree).
@@ -172,7 +175,9 @@ TEST_F(reserve, fills_from_device_tree)
 	EXPECT_EQ(8 * MiB, read_reserve());
 	EXPECT_EQ(st.reserve_bytes, st.reserve_ready_bytes);
 	EXPECT_EQ(0, st.reserve_lent_bytes);
-	EXPECT_EQ(4 * MiB, st.reserve_unit);
+	/* Its piece size: 4 MiB until a buffer it could not serve named another. */
+	EXPECT_LE(MiB, st.reserve_unit);
+	EXPECT_GE(st.reserve_bytes, st.reserve_unit);
 	/* The region's only taken pages are the reserve's: it is real memory, held. */
 	EXPECT_EQ((long)(st.reserve_bytes / PAGE), cma_taken(self->region));
 	/* Not buffers: nothing allocated, nothing charged. */
@@ -244,7 +249,8 @@ TEST_F(reserve, beyond_the_reserve)
 		EXPECT_EQ(0, free_buf(self->fd, a[i].handle));
 	ASSERT_EQ(0, wait_ready(self->fd, self->target, 0, 20, &st));
 	/* Larger than the region's free part: the reserve gives way. */
-	ASSERT_EQ(0, alloc_on(self->fd, self->target + self->unit, CMABUF_MODE_CACHED, &big));
+	ASSERT_EQ(0, get_stats(self->fd, &st));
+	ASSERT_EQ(0, alloc_on(self->fd, st.region_size - self->unit, CMABUF_MODE_CACHED, &big));
 	EXPECT_TRUE(zeroed(self->fd, &big));
 	ASSERT_EQ(0, get_stats(self->fd, &st));
 	EXPECT_GT(self->target, st.reserve_ready_bytes);
@@ -266,6 +272,8 @@ TEST_F(reserve, learns_the_size)
 	ASSERT_EQ(0, alloc_on(self->fd, size, CMABUF_MODE_CACHED, &one));
 	ASSERT_EQ(0, get_stats(self->fd, &st));
 	EXPECT_EQ(size, st.reserve_unit);
+	/* Only pieces of the size it serves count as ready: the old ones are on their way out. */
+	EXPECT_EQ(0, st.reserve_ready_bytes);
 	EXPECT_EQ(0, free_buf(self->fd, one.handle));
 	ASSERT_EQ(0, wait_ready(self->fd, self->target, 0, 20, &st));
 	ASSERT_EQ(0, get_stats(self->fd, &st0));
@@ -275,7 +283,8 @@ TEST_F(reserve, learns_the_size)
 	EXPECT_EQ(st0.reserve_hits + n, st.reserve_hits);
 	for (i = 0; i < n; i++)
 		EXPECT_EQ(0, free_buf(self->fd, a[i].handle));
-	/* Back to the first size, for the tests after. */
+	/* Back to the first size, for the tests after: a miss again (none of that size is kept). */
+	ASSERT_EQ(0, wait_ready(self->fd, self->target, 0, 20, &st));
 	ASSERT_EQ(0, alloc_on(self->fd, self->unit, CMABUF_MODE_CACHED, &one));
 	EXPECT_EQ(0, free_buf(self->fd, one.handle));
 	ASSERT_EQ(0, wait_ready(self->fd, self->target, 0, 20, &st));
@@ -285,7 +294,7 @@ TEST_F(reserve, learns_the_size)
 
 TEST_F(reserve, sysfs_rules)
 {
-	static const char *const bad[] = { "", "\n", "abc", "-1", "1T", "8 M", "0x100", "8M8",
+	static const char *const bad[] = { "\n", "abc", "-1", "1T", "8 M", "0x100", "8M8",
 					   "99999999999999999999" };
 	char too_big[32], path[128];
 	struct cmabuf_stats st;
@@ -342,6 +351,27 @@ TEST_F(reserve, unbind_and_bind)
 	ASSERT_LE(0, self->fd);
 	ASSERT_EQ(0, wait_ready(self->fd, self->target, 0, 20, &st));
 	EXPECT_EQ((long)(self->target / PAGE), cma_taken(self->region));
+}
+
+TEST_F(reserve, shrinker_gives_back)
+{
+	struct cmabuf_alloc a;
+	struct cmabuf_stats st;
+
+	if (geteuid() != 0)
+		SKIP(return, "drop_caches needs root");
+	/* drop_slab(): every shrinker of the kernel, the reserve's among them. */
+	ASSERT_EQ(0, write_file("/proc/sys/vm/drop_caches", "2"));
+	ASSERT_EQ(0, wait_ready(self->fd, 0, 0, 5, &st)) TH_LOG("reserve not given back");
+	EXPECT_EQ(0, cma_taken(self->region));
+	/* It waits before refilling (the pressure may last); allocations take the ordinary path. */
+	usleep(300000);
+	ASSERT_EQ(0, alloc_on(self->fd, self->unit, CMABUF_MODE_CACHED, &a));
+	EXPECT_TRUE(zeroed(self->fd, &a));
+	EXPECT_EQ(0, free_buf(self->fd, a.handle));
+	ASSERT_EQ(0, get_stats(self->fd, &st));
+	EXPECT_EQ(0, st.reserve_ready_bytes);
+	/* The teardown writes ready_reserve: the administrator's word refills it at once. */
 }
 
 TEST_HARNESS_MAIN

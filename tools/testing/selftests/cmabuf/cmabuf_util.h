@@ -220,6 +220,7 @@ static inline int platform_name(const char *dev, char *out, size_t len)
 	return 0;
 }
 
+/* Writes `s` to the file at `path`: 0, -errno of open() or write(), or -EIO on a short write. */
 static inline int write_file(const char *path, const char *s)
 {
 	int fd = open(path, O_WRONLY);
@@ -228,6 +229,11 @@ static inline int write_file(const char *path, const char *s)
 	if (fd < 0)
 		return -errno;
 	n = write(fd, s, strlen(s));
+	if (n < 0) {
+		n = -errno;
+		close(fd);
+		return n;
+	}
 	close(fd);
 	return n == (ssize_t)strlen(s) ? 0 : -EIO;
 }
