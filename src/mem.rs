@@ -30,7 +30,6 @@ use crate::{
     },
 };
 use core::{
-    mem::ManuallyDrop,
     ops::Deref,
     ptr::NonNull,
     sync::atomic::{
@@ -47,6 +46,7 @@ use kernel::{
     },
     prelude::*,
     sync::Arc,
+    types::ScopeGuard,
 };
 
 /// What a buffer keeps with its memory until the memory goes back to the region, whenever that
@@ -112,8 +112,9 @@ impl Drop for Waiting {
 }
 
 /// A buffer's memory: a [`Mem`] that, when dropped, is given back at once unless others still
-/// hold its pages (then [`held`] gives it back when they let go).
-pub(crate) struct DmaMem(ManuallyDrop<Mem>);
+/// hold its pages (then [`held`] gives it back when they let go): the guard hands the memory
+/// over by value to [`give_back`].
+pub(crate) struct DmaMem(ScopeGuard<Mem, fn(Mem)>);
 
 impl Deref for DmaMem {
     type Target = Mem;
@@ -123,27 +124,24 @@ impl Deref for DmaMem {
     }
 }
 
-impl Drop for DmaMem {
-    fn drop(&mut self) {
-        // SAFETY: Taken once, here; `self.0` is not used again.
-        let mem = unsafe { ManuallyDrop::take(&mut self.0) };
-        if !mem.busy(&mut 0) {
-            // The memory goes back, then what its owner kept with it (field order).
-            return;
+/// What becomes of a buffer's memory when its [`DmaMem`] goes.
+fn give_back(mem: Mem) {
+    if !mem.busy(&mut 0) {
+        // The memory goes back, then what its owner kept with it (field order).
+        return;
+    }
+    match KBox::<Waiting>::new_uninit(GFP_KERNEL) {
+        Ok(b) => {
+            if let Some(k) = &mem.kept {
+                k.held(mem.size, true);
+            }
+            let b: KBox<Waiting> = KBox::write(b, Waiting(mem));
+            held_global::hold(b)
         }
-        match KBox::<Waiting>::new_uninit(GFP_KERNEL) {
-            Ok(b) => {
-                if let Some(k) = &mem.kept {
-                    k.held(mem.size, true);
-                }
-                let b: KBox<Waiting> = KBox::write(b, Waiting(mem));
-                held_global::hold(b)
-            }
-            Err(_) => {
-                // Never freed rather than freed while in use; its charges stay taken too.
-                pr_err!("cmabuf: out of memory; a buffer whose pages are held is leaked\n");
-                core::mem::forget(mem);
-            }
+        Err(_) => {
+            // Never freed rather than freed while in use; its charges stay taken too.
+            pr_err!("cmabuf: out of memory; a buffer whose pages are held is leaked\n");
+            core::mem::forget(mem);
         }
     }
 }
@@ -175,15 +173,18 @@ impl DmaMem {
     }
 
     fn new(backing: Backing, offset: usize, size: usize) -> Self {
-        Self(ManuallyDrop::new(Mem {
-            backing,
-            offset,
-            size,
-            exposed: AtomicPtr::new(core::ptr::null_mut()),
-            dmem: None,
-            kept: None,
-            lent: None,
-        }))
+        Self(ScopeGuard::new_with_data(
+            Mem {
+                backing,
+                offset,
+                size,
+                exposed: AtomicPtr::new(core::ptr::null_mut()),
+                dmem: None,
+                kept: None,
+                lent: None,
+            },
+            give_back as fn(Mem),
+        ))
     }
 
     /// Lets the memory keep `kept` until it goes back to the region (also while held).
