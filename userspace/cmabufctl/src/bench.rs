@@ -459,9 +459,9 @@ fn direct_io(
     Ok(Some((write, read)))
 }
 
-/// Runs everything; returns the JSON summary (ratios only).
 /// Sizes of the ready reserve's rows, with their repetitions.
-const RESERVE_SIZES: [(&str, u64, usize); 3] = [("1M", 1 << 20, 9), ("8M", 8 << 20, 9), ("64M", 64 << 20, 7)];
+const RESERVE_SIZES: [(&str, u64, usize); 3] =
+    [("1M", 1 << 20, 9), ("8M", 8 << 20, 9), ("64M", 64 << 20, 7)];
 /// The stream start: buffers, and their size.
 const STREAM_BUFFERS: usize = 8;
 const STREAM_SIZE: u64 = 8 << 20;
@@ -531,8 +531,15 @@ fn reserve_rows(
     let knob = ReserveKnob::new(dev)?;
     let region = dev.info().map_err(|e| e.to_string())?.region_size;
     let before = dev.stats().map_err(|e| e.to_string())?;
-    let (mut vs_heap, mut p95_vs_heap, mut vs_memset) = (Obj::new(), Obj::new(), Obj::new());
-    let (mut shrunk_vs_heap, mut refill_vs_heap) = (Obj::new(), Obj::new());
+    // The rows by size, in the order of `quartiles` below.
+    let mut rows = [
+        "reserve_alloc_p50_vs_cma_heap",
+        "reserve_alloc_p95_vs_cma_heap",
+        "reserve_alloc_p50_vs_memset",
+        "reserve_refill_vs_cma_heap_alloc",
+        "reserve_shrunk_alloc_p50_vs_cma_heap",
+    ]
+    .map(|key| (key, Obj::new()));
     for &(label, size, reps) in &RESERVE_SIZES {
         if size > region / 2 {
             continue;
@@ -572,21 +579,17 @@ fn reserve_rows(
             drop((b, fd, fill));
             knob.fill(dev, size)?;
         }
-        let q = paired(&c, &h);
-        vs_heap = vs_heap.set(label, Value::Ratio(q.1));
-        spread_of("reserve_alloc_p50_vs_cma_heap", label, q);
-        let q = p95_ratio(&c, &h);
-        p95_vs_heap = p95_vs_heap.set(label, Value::Ratio(q.1));
-        spread_of("reserve_alloc_p95_vs_cma_heap", label, q);
-        let q = paired(&c, &m);
-        vs_memset = vs_memset.set(label, Value::Ratio(q.1));
-        spread_of("reserve_alloc_p50_vs_memset", label, q);
-        let q = paired(&refill, &h);
-        refill_vs_heap = refill_vs_heap.set(label, Value::Ratio(q.1));
-        spread_of("reserve_refill_vs_cma_heap_alloc", label, q);
-        let q = paired(&shrunk, &h2);
-        shrunk_vs_heap = shrunk_vs_heap.set(label, Value::Ratio(q.1));
-        spread_of("reserve_shrunk_alloc_p50_vs_cma_heap", label, q);
+        let quartiles = [
+            paired(&c, &h),
+            p95_ratio(&c, &h),
+            paired(&c, &m),
+            paired(&refill, &h),
+            paired(&shrunk, &h2),
+        ];
+        for ((key, row), q) in rows.iter_mut().zip(quartiles) {
+            *row = std::mem::take(row).set(label, Value::Ratio(q.1));
+            spread_of(key, label, q);
+        }
     }
     // Stream start: 8 buffers of 8 MiB, as REQBUFS of a camera asks, time to the last.
     let mut stream = (vec![], vec![]);
@@ -614,13 +617,15 @@ fn reserve_rows(
     }
     drop(knob);
     let after = dev.stats().map_err(|e| e.to_string())?;
-    let mut out = Obj::new()
-        .set("reserve_alloc_p50_vs_cma_heap", vs_heap)
-        .set("reserve_alloc_p95_vs_cma_heap", p95_vs_heap)
-        .set("reserve_alloc_p50_vs_memset", vs_memset)
-        .set("reserve_refill_vs_cma_heap_alloc", refill_vs_heap)
-        .set("reserve_shrunk_alloc_p50_vs_cma_heap", shrunk_vs_heap)
-        .set("reserve_hits_during_bench", after.reserve_hits - before.reserve_hits)
+    let mut out = Obj::new();
+    for (key, row) in rows {
+        out = out.set(key, row);
+    }
+    let mut out = out
+        .set(
+            "reserve_hits_during_bench",
+            after.reserve_hits - before.reserve_hits,
+        )
         .set(
             "reserve_misses_during_bench",
             after.reserve_misses - before.reserve_misses,
@@ -638,6 +643,7 @@ fn reserve_rows(
     Ok(out)
 }
 
+/// Runs everything; returns the JSON summary (ratios only).
 pub fn run(dev: &Device, quick: bool) -> Result<Obj, String> {
     let info = dev.info().map_err(|e| e.to_string())?;
     let heap = Heap::open(&info.region_name)?;
