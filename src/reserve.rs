@@ -72,6 +72,9 @@ pub(crate) const PRESSURE_BACKOFF_MS: u32 = 10_000;
 const BUSY_WAIT_MS: u32 = 20;
 /// How long the refill waits after the region had no piece for it, in ms.
 const FAIL_WAIT_MS: u32 = 1000;
+/// How long after bind the first fill starts, in ms: the node's probe and the boot's other work
+/// go first, and a node unbound at once (rebinding, rmmod) takes nothing.
+const FIRST_FILL_MS: u32 = 500;
 
 /// What the reserve's lock protects.
 struct State {
@@ -242,7 +245,7 @@ impl Reserve {
             }),
             GFP_KERNEL,
         )?;
-        Self::kick(&this, 0);
+        Self::kick(&this, FIRST_FILL_MS);
         Ok(this)
     }
 
