@@ -485,10 +485,22 @@ impl ReserveKnob {
         Ok(Self { path, saved })
     }
 
-    /// Sets the target (which also ends a wait after memory pressure) and waits until that
-    /// much is ready.
+    /// Sets the target (which also ends a wait after memory pressure).
+    fn set(&self, bytes: u64) -> Result<(), String> {
+        fs::write(&self.path, bytes.to_string()).map_err(|e| format!("{}: {e}", self.path))
+    }
+
+    /// Sets the target and waits until that much is ready.
     fn fill(&self, dev: &Device, bytes: u64) -> Result<(), String> {
-        fs::write(&self.path, bytes.to_string()).map_err(|e| format!("{}: {e}", self.path))?;
+        self.set(bytes)?;
+        wait_reserve(dev, bytes)
+    }
+
+    /// Sets the target and teaches the reserve the buffers' `size` (an allocation it cannot
+    /// serve), then waits until it is full.
+    fn warm(&self, dev: &Device, bytes: u64, size: u64) -> Result<(), String> {
+        self.set(bytes)?;
+        drop(unmapped(dev, size, Mode::Cached)?);
         wait_reserve(dev, bytes)
     }
 }
@@ -546,9 +558,7 @@ fn reserve_rows(
         }
         let reps = if quick { 2 } else { reps };
         // The reserve learns the size from an allocation it could not serve.
-        knob.fill(dev, size)?;
-        drop(unmapped(dev, size, Mode::Cached)?);
-        wait_reserve(dev, size)?;
+        knob.warm(dev, size, size)?;
         let mut floor = Map::anon(size)?;
         floor.touch();
         let (mut c, mut h, mut m, mut refill, mut shrunk, mut h2) =
@@ -595,9 +605,7 @@ fn reserve_rows(
     let mut stream = (vec![], vec![]);
     let total = STREAM_SIZE * STREAM_BUFFERS as u64;
     if total <= region / 2 {
-        knob.fill(dev, total)?;
-        drop(unmapped(dev, STREAM_SIZE, Mode::Cached)?);
-        wait_reserve(dev, total)?;
+        knob.warm(dev, total, STREAM_SIZE)?;
         for _ in 0..if quick { 2 } else { 7 } {
             let fill = Fill::new(total + (64 << 20))?;
             let t = Instant::now();
