@@ -298,16 +298,15 @@ impl Shared {
         // CAST: A KiB count fits in `usize`.
         let pool_max =
             crate::compat::param(&crate::module_parameters::pool_max_kib) as usize * 1024;
-        let mut piece = if len <= pool_max {
-            // Out of kernel memory: like any other, not counted as the region's `ENOMEM`.
-            Pool::get(&self.pool.0, len, mode)?
+        // Buffers of at least the pool's largest piece come from the ready reserve first.
+        let mut ready = if len >= crate::pool::MAX_PIECE {
+            Reserve::take(&self.reserve.0, len, mode)
         } else {
             None
         };
-        // Buffers of at least the pool's largest piece that it did not serve may come from the
-        // reserve.
-        let mut ready = if piece.is_none() && len >= crate::pool::MAX_PIECE {
-            Reserve::take(&self.reserve.0, len, mode)
+        let mut piece = if ready.is_none() && len <= pool_max {
+            // Out of kernel memory: like any other, not counted as the region's `ENOMEM`.
+            Pool::get(&self.pool.0, len, mode)?
         } else {
             None
         };
