@@ -26,9 +26,11 @@ SIZES = ["64K", "1M", "8M", "64M"]
 ROWS = [
     ("alloc_p50_vs_cma_heap", "allocation p50, cmabuf (cached) / CMA heap", "lower is better"),
     ("alloc_p95_vs_cma_heap", "allocation p95, cmabuf (cached) / CMA heap", "lower is better"),
-    ("alloc_coherent_p50_vs_cma_heap", "allocation p50, cmabuf (coherent) / CMA heap",
+    ("alloc_coherent_p50_vs_cma_heap", "allocation p50, coherent, member of video / CMA heap",
      "lower is better"),
-    ("alloc_writecombine_p50_vs_cma_heap", "allocation p50, cmabuf (write-combined) / CMA heap",
+    ("alloc_writecombine_p50_vs_cma_heap", "allocation p50, write-combined, video member / heap",
+     "lower is better"),
+    ("alloc_coherent_rawio_p50_vs_cma_heap", "allocation p50, coherent, root (DMA address) / heap",
      "lower is better"),
     ("alloc_p50_vs_memset", "allocation p50, cmabuf / memset of the size", "zeroing floor = 1"),
     ("alloc_pressure_p50_vs_cma_heap", "allocation p50 with the region full of movable pages",
@@ -78,7 +80,10 @@ def parse(lines):
 
 
 def fmt(v):
-    return "-" if v is None else "%.2f" % v
+    """Two decimals; two significant digits below 0.1 (a ready reserve's ratios)."""
+    if v is None:
+        return "-"
+    return "%.2f" % v if abs(v) >= 0.095 or v == 0 else "%.2g" % v
 
 
 def cell(data, key, size):
@@ -127,7 +132,7 @@ def table(data):
                                                       fmt(stream.get("p75"))))
     if "reserve_hits_during_bench" in data:
         out.append("ready reserve over its rows: %d hits, %d misses (the warm-ups, which set its "
-                   "size)" % (data["reserve_hits_during_bench"],
+                   "size, and the rows after pressure took it back)" % (data["reserve_hits_during_bench"],
                               data.get("reserve_misses_during_bench", 0)))
     if "allocs_during_bench" in data:
         out.append("cmabuf's counters over the allocation rows: %d allocations, %d retries, "

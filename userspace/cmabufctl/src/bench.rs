@@ -204,8 +204,12 @@ impl Fill {
 /// so `cmabuf[i]` and `heap[i]` ran under the same conditions.
 struct Series {
     cmabuf: Vec<f64>,
+    /// Coherent, by a member of `video` (no DMA address reported).
     cmabuf_coherent: Vec<f64>,
+    /// Write-combined, the same.
     cmabuf_wc: Vec<f64>,
+    /// Coherent, by root (DMA address reported: cleaned from the caches in ALLOC).
+    cmabuf_coherent_rawio: Vec<f64>,
     heap: Vec<f64>,
     memset: Vec<f64>,
     /// Allocation and export of a dma-buf (cached).
@@ -291,6 +295,7 @@ fn churn(dev: &Device, heap: &Heap, reps: usize) -> Result<(f64, f64, f64), Stri
 
 fn alloc_series(
     dev: &Device,
+    user: &Device,
     heap: &Heap,
     compat: &Heap,
     size: u64,
@@ -301,6 +306,7 @@ fn alloc_series(
         cmabuf: vec![],
         cmabuf_coherent: vec![],
         cmabuf_wc: vec![],
+        cmabuf_coherent_rawio: vec![],
         heap: vec![],
         memset: vec![],
         export: vec![],
@@ -311,7 +317,7 @@ fn alloc_series(
     floor.touch();
     // Under pressure every measurement refills memory first, which is slow: only the kinds
     // compared there.
-    let kinds = if pressure { 3 } else { 7 };
+    let kinds = if pressure { 3 } else { 8 };
     for _ in 0..reps {
         for which in 0..kinds {
             let fill = if pressure {
@@ -328,7 +334,7 @@ fn alloc_series(
                 }
                 1 => {
                     let t = Instant::now();
-                    let b = unmapped(dev, size, Mode::Coherent)?;
+                    let b = unmapped(user, size, Mode::Coherent)?;
                     s.cmabuf_coherent.push(t.elapsed().as_secs_f64());
                     drop(b);
                 }
@@ -353,8 +359,14 @@ fn alloc_series(
                 }
                 6 => {
                     let t = Instant::now();
-                    let b = unmapped(dev, size, Mode::WriteCombine)?;
+                    let b = unmapped(user, size, Mode::WriteCombine)?;
                     s.cmabuf_wc.push(t.elapsed().as_secs_f64());
+                    drop(b);
+                }
+                7 => {
+                    let t = Instant::now();
+                    let b = unmapped(dev, size, Mode::Coherent)?;
+                    s.cmabuf_coherent_rawio.push(t.elapsed().as_secs_f64());
                     drop(b);
                 }
                 _ => {
@@ -563,7 +575,7 @@ fn reserve_rows(
         floor.touch();
         let (mut c, mut h, mut m, mut refill, mut shrunk, mut h2) =
             (vec![], vec![], vec![], vec![], vec![], vec![]);
-        for _ in 0..reps {
+        for rep in 0..reps {
             let fill = Fill::new(size + (64 << 20))?;
             let t = Instant::now();
             let b = unmapped(dev, size, Mode::Cached)?;
@@ -580,12 +592,26 @@ fn reserve_rows(
             // The same allocation once memory pressure took the reserve back.
             fs::write("/proc/sys/vm/drop_caches", "2").map_err(|e| e.to_string())?;
             wait_reserve(dev, 0)?;
-            let t = Instant::now();
-            let b = unmapped(dev, size, Mode::Cached)?;
-            shrunk.push(t.elapsed().as_secs_f64());
-            let t = Instant::now();
-            let fd = heap.alloc(size)?;
-            h2.push(t.elapsed().as_secs_f64());
+            // In turns first (the first allocation after the shrinkers pays for what they left).
+            let mine = |out: &mut Vec<f64>| -> Result<Buffer, String> {
+                let t = Instant::now();
+                let b = unmapped(dev, size, Mode::Cached)?;
+                out.push(t.elapsed().as_secs_f64());
+                Ok(b)
+            };
+            let theirs = |out: &mut Vec<f64>| -> Result<OwnedFd, String> {
+                let t = Instant::now();
+                let fd = heap.alloc(size)?;
+                out.push(t.elapsed().as_secs_f64());
+                Ok(fd)
+            };
+            let (b, fd) = if rep % 2 == 0 {
+                let b = mine(&mut shrunk)?;
+                (b, theirs(&mut h2)?)
+            } else {
+                let fd = theirs(&mut h2)?;
+                (mine(&mut shrunk)?, fd)
+            };
             drop((b, fd, fill));
             knob.fill(dev, size)?;
         }
@@ -651,8 +677,33 @@ fn reserve_rows(
     Ok(out)
 }
 
+/// `dev` opened again as an ordinary member of `video` (effective user nobody, group `video`,
+/// so no capabilities): a file that is not told DMA addresses, as a camera stack's is. Coherent
+/// memory whose address is reported must be cleaned from the CPU caches before ALLOC returns
+/// (the caller may program a device with it); otherwise at its first mapping. The same file
+/// if the bench does not run as root.
+fn as_video_member(dev: &Device) -> Result<Device, String> {
+    use nix::unistd::{getegid, geteuid, setegid, seteuid, Group, Uid};
+    let (uid, gid) = (geteuid(), getegid());
+    if !uid.is_root() {
+        return Device::open(dev.path()).map_err(|e| e.to_string());
+    }
+    let video = Group::from_name("video")
+        .map_err(|e| e.to_string())?
+        .ok_or("no group video")?
+        .gid;
+    setegid(video).map_err(|e| format!("setegid: {e}"))?;
+    seteuid(Uid::from_raw(65534)).map_err(|e| format!("seteuid: {e}"))?;
+    let opened = Device::open(dev.path());
+    // Back to root (the saved user id), then its group.
+    seteuid(uid).map_err(|e| format!("seteuid: {e}"))?;
+    setegid(gid).map_err(|e| format!("setegid: {e}"))?;
+    opened.map_err(|e| format!("{} as a member of video: {e}", dev.path().display()))
+}
+
 /// Runs everything; returns the JSON summary (ratios only).
 pub fn run(dev: &Device, quick: bool) -> Result<Obj, String> {
+    let user = as_video_member(dev)?;
     let info = dev.info().map_err(|e| e.to_string())?;
     let heap = Heap::open(&info.region_name)?;
     let compat = Heap::open_path(&dev.path().display().to_string())?;
@@ -675,6 +726,7 @@ pub fn run(dev: &Device, quick: bool) -> Result<Obj, String> {
     let mut alloc_vs_heap = Obj::new();
     let mut alloc_coherent_vs_heap = Obj::new();
     let mut alloc_wc_vs_heap = Obj::new();
+    let mut alloc_rawio_vs_heap = Obj::new();
     let mut alloc_vs_memset = Obj::new();
     let mut alloc_p95_vs_heap = Obj::new();
     let mut pressure_vs_heap = Obj::new();
@@ -688,7 +740,7 @@ pub fn run(dev: &Device, quick: bool) -> Result<Obj, String> {
             continue;
         }
         let (reps, preps) = if quick { (3, 1) } else { (reps, preps) };
-        let mut idle = alloc_series(dev, &heap, &compat, size, reps, false)?;
+        let mut idle = alloc_series(dev, &user, &heap, &compat, size, reps, false)?;
         let q = paired(&idle.cmabuf, &idle.heap);
         spread_of("alloc_p50_vs_cma_heap", label, q);
         let q = paired(&idle.export, &idle.heap);
@@ -710,12 +762,15 @@ pub fn run(dev: &Device, quick: bool) -> Result<Obj, String> {
         let q = paired(&idle.cmabuf_wc, &idle.heap);
         alloc_wc_vs_heap = alloc_wc_vs_heap.set(label, Value::Ratio(q.1));
         spread_of("alloc_writecombine_p50_vs_cma_heap", label, q);
+        let q = paired(&idle.cmabuf_coherent_rawio, &idle.heap);
+        alloc_rawio_vs_heap = alloc_rawio_vs_heap.set(label, Value::Ratio(q.1));
+        spread_of("alloc_coherent_rawio_p50_vs_cma_heap", label, q);
         alloc_vs_memset =
             alloc_vs_memset.set(label, Value::Ratio(c50 / percentile(&mut idle.memset, 50)));
         let q = p95_ratio(&idle.cmabuf, &idle.heap);
         alloc_p95_vs_heap = alloc_p95_vs_heap.set(label, Value::Ratio(q.1));
         spread_of("alloc_p95_vs_cma_heap", label, q);
-        let pres = alloc_series(dev, &heap, &compat, size, preps, true)?;
+        let pres = alloc_series(dev, &user, &heap, &compat, size, preps, true)?;
         // Paired, interleaved repetitions: the median of the per-repetition ratios.
         let q = paired(&pres.cmabuf, &pres.heap);
         pressure_vs_heap = pressure_vs_heap.set(label, Value::Ratio(q.1));
@@ -816,6 +871,7 @@ pub fn run(dev: &Device, quick: bool) -> Result<Obj, String> {
         .set("alloc_p95_vs_cma_heap", alloc_p95_vs_heap)
         .set("alloc_coherent_p50_vs_cma_heap", alloc_coherent_vs_heap)
         .set("alloc_writecombine_p50_vs_cma_heap", alloc_wc_vs_heap)
+        .set("alloc_coherent_rawio_p50_vs_cma_heap", alloc_rawio_vs_heap)
         .set("alloc_p50_vs_memset", alloc_vs_memset)
         .set("alloc_pressure_p50_vs_cma_heap", pressure_vs_heap)
         .set("first_touch_vs_cma_heap", touch_vs_heap)
