@@ -323,7 +323,9 @@ impl Reserve {
         gone.is_some()
     }
 
-    /// Sets the bytes to keep ready: the pieces beyond it go back now, the refill takes the rest.
+    /// Sets the bytes to keep ready: the pieces beyond it go back now, and the rest is taken
+    /// in the caller's context (the administrator's write returns with the reserve full), or
+    /// in the background where the region cannot provide it now.
     pub(crate) fn set_target(this: &Arc<Self>, target: usize) {
         let mut gone = KVec::new();
         {
@@ -338,7 +340,7 @@ impl Reserve {
             }
         }
         drop(gone);
-        Self::kick(this, 0);
+        this.clone().refill();
     }
 
     /// Takes pieces from the region until the reserve is full; waits while allocations are in
