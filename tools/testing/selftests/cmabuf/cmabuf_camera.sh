@@ -321,6 +321,13 @@ for s in $suites; do
 
 	before=$(snapshot)
 	gst_run "$s" $WORK/frames
+	# trixie's gst-launch-1.0 (1.26.2, libcamera 0.7.1) sometimes dies of SIGSEGV in
+	# libcamerasrc (exit status 139, with every buffer back); one more run, said here, and that
+	# one is checked. A second crash fails the test.
+	if [ "$rc" -gt 128 ] && [ "$rc" != 137 ] && [ "$(snapshot)" = "$before" ]; then
+		ktap_print_msg "$s: gst-launch-1.0 died of signal $((rc - 128)) (everything back); once more"
+		gst_run "$s" $WORK/frames
+	fi
 	ktap_test_result "$s: gst-launch-1.0 libcamerasrc streams from cmabuf dma-bufs; bars in $GST_FRAMES frames" \
 		cmabuf_used gst $GST_FRAMES
 
