@@ -70,7 +70,9 @@ pub(crate) const DEFAULT_UNIT: usize = 4 << 20;
 pub(crate) const PRESSURE_BACKOFF_MS: u32 = 10_000;
 /// How long the refill waits while allocations of the node are in progress, in ms.
 const BUSY_WAIT_MS: u32 = 20;
-/// How long the refill waits after the region had no piece for it, in ms.
+/// How long the refill waits after the region had no piece for it, in ms: the first time, and
+/// at most (doubling in between, as allocations back off).
+const FIRST_FAIL_WAIT_MS: u32 = 20;
 const FAIL_WAIT_MS: u32 = 1000;
 /// How long after bind the first fill starts, in ms: the node's probe and the boot's other work
 /// go first, and a node unbound at once (rebinding, rmmod) takes nothing.
@@ -96,6 +98,8 @@ struct State {
     refill_start: Option<Instant<Monotonic>>,
     /// When memory pressure last took the reserve back.
     shrunk_at: Option<Instant<Monotonic>>,
+    /// How long the refill waits after its next failure, in ms.
+    fail_ms: u32,
     /// Set at unbind: no more refill, nothing kept.
     shut: bool,
 }
@@ -152,6 +156,10 @@ pub(crate) struct Reserve {
     /// Gives the whole reserve back now (queued by the shrinker).
     #[pin]
     drain: Work<Reserve, 1>,
+    /// Takes the reserve from the region now (a work item of its own, so that a refill asked
+    /// for now never waits for one queued for later).
+    #[pin]
+    now: Work<Reserve, 2>,
 }
 
 impl_has_delayed_work! {
@@ -160,6 +168,15 @@ impl_has_delayed_work! {
 
 impl_has_work! {
     impl HasWork<Self, 1> for Reserve { self.drain }
+    impl HasWork<Self, 2> for Reserve { self.now }
+}
+
+impl WorkItem<2> for Reserve {
+    type Pointer = Arc<Reserve>;
+
+    fn run(this: Arc<Reserve>) {
+        this.refill();
+    }
 }
 
 impl WorkItem<0> for Reserve {
@@ -237,11 +254,13 @@ impl Reserve {
                     refill_us: 0,
                     refill_start: None,
                     shrunk_at: None,
+                    fail_ms: FIRST_FAIL_WAIT_MS,
                     shut: false,
                 }),
                 busy: AtomicUsize::new(0),
                 fill <- new_delayed_work!("cmabuf_reserve_fill"),
                 drain <- new_work!("cmabuf_reserve_drain"),
+                now <- new_work!("cmabuf_reserve_now"),
             }),
             GFP_KERNEL,
         )?;
@@ -249,14 +268,31 @@ impl Reserve {
         Ok(this)
     }
 
-    /// Queues the refill in `ms` (if the reserve is on and not shut; already queued is as good).
+    /// Queues the refill in `ms` (if the reserve is on and not shut; already queued is as good
+    /// for each of the two work items, now and later).
     fn kick(this: &Arc<Self>, ms: u32) {
         let s = this.state.lock();
         if s.target != 0 && !s.shut {
             // Queued under the lock, so never after `shutdown()` set `shut`.
-            let _ = work::queue()
-                .enqueue_delayed::<Arc<Reserve>, 0>(this.clone(), msecs_to_jiffies(ms));
+            if ms == 0 {
+                let _ = work::queue().enqueue::<Arc<Reserve>, 2>(this.clone());
+            } else {
+                let _ = work::queue()
+                    .enqueue_delayed::<Arc<Reserve>, 0>(this.clone(), msecs_to_jiffies(ms));
+            }
         }
+    }
+
+    /// The region had nothing for the refill: it tries again later, waiting twice as long each
+    /// time up to [`FAIL_WAIT_MS`].
+    fn retry_later(this: &Arc<Self>) {
+        let ms = {
+            let mut s = this.state.lock();
+            let ms = s.fail_ms;
+            s.fail_ms = (ms * 2).min(FAIL_WAIT_MS);
+            ms
+        };
+        Self::kick(this, ms);
     }
 
     /// Marks an allocation of the node in progress until the guard drops.
@@ -392,7 +428,7 @@ impl Reserve {
             // outside the region): later.
             // CAST: `usize` fits in `u64`.
             if !self.region.has_room(unit as u64).unwrap_or(false) {
-                Self::kick(&self, FAIL_WAIT_MS);
+                Self::retry_later(&self);
                 return;
             }
             // Sleeps while CMA migrates pages; no lock held.
@@ -400,7 +436,7 @@ impl Reserve {
                 Ok(Some(piece)) => piece,
                 // Nothing in the region for it now (or memory outside it): later.
                 Ok(None) | Err(_) => {
-                    Self::kick(&self, FAIL_WAIT_MS);
+                    Self::retry_later(&self);
                     return;
                 }
             };
@@ -414,9 +450,10 @@ impl Reserve {
             // `push()` drops what it cannot store (out of kernel memory): later.
             if s.ready.push(piece, GFP_KERNEL).is_err() {
                 drop(s);
-                Self::kick(&self, FAIL_WAIT_MS);
+                Self::retry_later(&self);
                 return;
             }
+            s.fail_ms = FIRST_FAIL_WAIT_MS;
         }
     }
 
@@ -441,6 +478,7 @@ impl Reserve {
         // Work queued before `shut` was set runs now or is cancelled; none is queued after.
         work::cancel_delayed_sync(&this.fill);
         work::flush(&this.drain);
+        work::flush(&this.now);
         let gone = core::mem::take(&mut this.state.lock().ready);
         drop(gone);
     }
