@@ -616,7 +616,17 @@ impl MemDevice {
 /// Free pages in the CMA areas (`global_zone_page_state(NR_FREE_CMA_PAGES)`).
 pub(crate) fn free_cma_pages() -> usize {
     // CAST: The item index is a small constant.
-    let item = bindings::zone_stat_item_NR_FREE_CMA_PAGES as usize;
+    zone_stat(bindings::zone_stat_item_NR_FREE_CMA_PAGES as usize)
+}
+
+/// Free pages outside the CMA areas: where migration moves the movable pages of a CMA range.
+pub(crate) fn free_other_pages() -> usize {
+    // CAST: The item index is a small constant.
+    zone_stat(bindings::zone_stat_item_NR_FREE_PAGES as usize).saturating_sub(free_cma_pages())
+}
+
+/// `global_zone_page_state(item)`.
+fn zone_stat(item: usize) -> usize {
     // SAFETY: `vm_zone_stat` is the kernel's array of global zone counters, which lives forever
     // and has an entry for every `zone_stat_item`; reading one is `atomic_long_read()`, a
     // relaxed load.

@@ -74,6 +74,10 @@ const BUSY_WAIT_MS: u32 = 20;
 /// at most (doubling in between, as allocations back off).
 const FIRST_FAIL_WAIT_MS: u32 = 20;
 const FAIL_WAIT_MS: u32 = 1000;
+/// Free pages outside the CMA areas, beyond what a piece would move there, below which the refill
+/// waits (when the CMA areas have fewer free pages than the piece, taking it likely migrates
+/// movable pages out into ordinary memory, which must not run short for that: 32 MiB).
+const MIN_FREE_OTHER_PAGES: usize = 8192;
 /// How long after bind the first fill starts, in ms: the node's probe and the boot's other work
 /// go first, and a node unbound at once (rebinding, rmmod) takes nothing.
 const FIRST_FILL_MS: u32 = 500;
@@ -428,6 +432,15 @@ impl Reserve {
             // outside the region): later.
             // CAST: `usize` fits in `u64`.
             if !self.region.has_room(unit as u64).unwrap_or(false) {
+                Self::retry_later(&self);
+                return;
+            }
+            // Not at the expense of ordinary memory: a piece the free CMA pages cannot hold is
+            // taken by migrating movable pages out, which ordinary memory must have room for.
+            let pages = unit >> PAGE_SHIFT;
+            if crate::region::free_cma_pages() < pages
+                && crate::region::free_other_pages() < pages + MIN_FREE_OTHER_PAGES
+            {
                 Self::retry_later(&self);
                 return;
             }
