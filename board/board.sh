@@ -86,6 +86,20 @@ if [ "$mode" = check ]; then
 fi
 [ -n "$KDIR" ] && [ -f "$KDIR/arch/arm64/boot/Image" ] || die "kernel build failed"
 
+# Debian's camera stacks (libcamera's cam, GStreamer's libcamerasrc), trixie's and sid's arm64
+# packages cut down to what they load (board/camera.sh), as a tar on a read-only disk of the board
+# (serial cmabuf-camera; cmabuf_camera.sh unpacks it for its run): in the background, from here
+# on beside the builds (the debug boot, the critical path, waits for it). make check
+# always; make run with CAMERA=1 (the disk to explore: cmabuf_camera.sh shows how it is used).
+camera_pid=
+if [ "$mode" = check ] || [ -n "${CAMERA:-}" ]; then
+	rm -rf "$BUILD/camera" "$BUILD/camera.tar"
+	{ "$ROOT/board/camera.sh" "$BUILD/camera/camera" &&
+		tar -C "$BUILD/camera" --owner=0 --group=0 -cf "$BUILD/camera.tar" camera; } \
+		> "$BUILD/camera.log" 2>&1 &
+	camera_pid=$!
+fi
+
 # --- the module ------------------------------------------------------------
 log "building cmabuf.ko (with clippy; warnings fail the build)"
 touch "$ROOT/src/cmabuf_main.rs"
@@ -192,19 +206,6 @@ if [ "$mode" = check ] || [ -n "$stock_series" ]; then
 	{ rc=0; stock_prepare || rc=$?; echo $rc > "$BUILD/stock/prepare.rc"; } \
 		> "$BUILD/stock/prepare.log" 2>&1 &
 	stock_pid=$!
-fi
-
-# Debian's camera stacks (libcamera's cam, GStreamer's libcamerasrc), trixie's and sid's arm64
-# packages cut down to what they load (board/camera.sh), as a tar on a read-only disk of the board
-# (serial cmabuf-camera; cmabuf_camera.sh unpacks it for its run): in the background. make check
-# always; make run with CAMERA=1 (the disk to explore: cmabuf_camera.sh shows how it is used).
-camera_pid=
-if [ "$mode" = check ] || [ -n "${CAMERA:-}" ]; then
-	rm -rf "$BUILD/camera" "$BUILD/camera.tar"
-	{ "$ROOT/board/camera.sh" "$BUILD/camera/camera" &&
-		tar -C "$BUILD/camera" --owner=0 --group=0 -cf "$BUILD/camera.tar" camera; } \
-		> "$BUILD/camera.log" 2>&1 &
-	camera_pid=$!
 fi
 
 # --- busybox ---------------------------------------------------------------
