@@ -11,7 +11,8 @@
 #                          BENCH_JSON, BENCH_PNG name the outputs
 #
 # Environment: MEM (default 1G), SMP (2), TIMEOUT (seconds), CMABUF_CACHE, CAMERA=1 (make run:
-# attach Debian's camera stacks, see below),
+# attach Debian's camera stacks, see below), TEST_NODES=1 (make run: the test board's extra
+# nodes, dts/qemu-virt-tests.dtso, to run single tests by hand),
 # KERNEL_FLAVOR (debug or perf; by default debug for run/check, perf for bench),
 # KERNEL=debian-X.Y (make run: boot Debian's stock kernel of that series instead, with
 # Debian's modules and cmabuf built by DKMS from the cmabuf-dkms package; board/stock.sh).
@@ -233,8 +234,9 @@ scratch_disk() {
 QEMU=(qemu-system-aarch64 -machine virt "${MACHINE[@]}" -no-reboot)
 dtc -q -@ -I dts -O dtb -o "$BUILD/qemu-virt.dtbo" "$ROOT/dts/qemu-virt.dtso"
 OVERLAYS=("$BUILD/qemu-virt.dtbo")
-# The tests also need nodes that must fail to bind; the board a user explores does not.
-if [ "$mode" = check ]; then
+# The tests also need nodes that must fail to bind; the board a user explores does not
+# (TEST_NODES=1 make run: with them, to run single tests by hand).
+if [ "$mode" = check ] || [ -n "${TEST_NODES:-}" ]; then
 	dtc -q -@ -I dts -O dtb -o "$BUILD/qemu-virt-tests.dtbo" "$ROOT/dts/qemu-virt-tests.dtso"
 	OVERLAYS+=("$BUILD/qemu-virt-tests.dtbo")
 fi

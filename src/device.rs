@@ -150,7 +150,11 @@ impl Shared {
     /// State for a freshly bound node.
     pub(crate) fn new(dev: &device::Device, index: u32, region: RegionRef) -> Result<Arc<Self>> {
         let pool = Pool::new(&region)?;
-        let reserve = Reserve::new(&region, reserve_target(dev, region.size()))?;
+        let reserve = Reserve::new(
+            &region,
+            reserve_target(dev, region.size()),
+            reserve_unit(dev, region.size()),
+        )?;
         // Shut down if what follows fails.
         let reserve = ReserveOwner(reserve);
         let shrinkers = (
@@ -189,6 +193,28 @@ impl Shared {
         }
         // CAST: At most the region's size, which fits in `usize`.
         Reserve::set_target(&self.reserve.0, bytes as usize);
+        Ok(())
+    }
+
+    /// The ready reserve's fixed unit in bytes, 0 when it is learned.
+    pub(crate) fn reserve_unit(&self) -> u64 {
+        let r = self.reserve.0.figures();
+        if r.fixed {
+            r.unit
+        } else {
+            0
+        }
+    }
+
+    /// Fixes the ready reserve's unit (sysfs; 0: learned): `EINVAL` unless 0 or a whole number of
+    /// pages from the pool's largest piece to the region's size, `ENODEV` after unbind.
+    pub(crate) fn set_reserve_unit(&self, bytes: u64) -> Result {
+        let unit =
+            crate::validate::reserve_unit(bytes, crate::pool::MAX_PIECE, self.region_size())?;
+        if !self.is_bound() {
+            return Err(ENODEV);
+        }
+        Reserve::set_unit(&self.reserve.0, unit);
         Ok(())
     }
 
@@ -432,4 +458,23 @@ fn reserve_target(dev: &device::Device, size: u64) -> usize {
     }
     // CAST: At most the region's size, which fits in `usize`.
     asked as usize
+}
+
+/// The node's `cmabuf,ready-reserve-unit` (bytes), if it has a valid one.
+fn reserve_unit(dev: &device::Device, size: u64) -> Option<usize> {
+    let asked = dev.fwnode().and_then(|node| {
+        node.property_read::<u32>(c"cmabuf,ready-reserve-unit")
+            .optional()
+    })?;
+    crate::validate::reserve_unit(u64::from(asked), crate::pool::MAX_PIECE, size)
+        .inspect_err(|_| {
+            dev_warn!(
+                dev,
+                "cmabuf,ready-reserve-unit {} is not a whole number of pages from 1 MiB to the \
+                 region's size: learned from the allocations instead\n",
+                asked
+            );
+        })
+        .ok()
+        .flatten()
 }

@@ -11,10 +11,11 @@
 //! and drops it only after `release` has returned, and `rmmod` fails with
 //! `EBUSY`/`EAGAIN` while any file (or mapping, which holds its file) is
 //! open. It also carries a per-device name and the [`Shared`] state that
-//! `open` hands to the file, and gives the device one sysfs attribute,
+//! `open` hands to the file, and gives the device its sysfs attributes:
 //! `heap_name` (the dma-heap name the node is published under, which the udev
-//! and mdev rules link in `/dev/dma_heap/`). It does not know the file type
-//! (`file.rs` uses it), so it is generic over it.
+//! and mdev rules link in `/dev/dma_heap/`) and the ready reserve's
+//! `ready_reserve` and `ready_reserve_unit` (see `reserve.rs`). It does not
+//! know the file type (`file.rs` uses it), so it is generic over it.
 
 use crate::device::Shared;
 use kernel::{
@@ -156,6 +157,47 @@ unsafe fn registration_of<'a>(dev: *mut bindings::device) -> &'a Registration {
     }
 }
 
+/// `show` of a number attribute: `value` of the node's state, in decimal.
+///
+/// # Safety
+///
+/// As [`show_heap_name`].
+unsafe fn show_number(
+    dev: *mut bindings::device,
+    buf: *mut c_char,
+    value: fn(&Shared) -> u64,
+) -> isize {
+    // SAFETY: See the function's safety section.
+    let this = unsafe { registration_of(dev) };
+    // SAFETY: `buf` is sysfs's page-sized buffer; the format takes one `unsigned long long`.
+    let n = unsafe { bindings::sysfs_emit(buf, c"%llu\n".as_char_ptr(), value(&this.shared)) };
+    // CAST: `sysfs_emit()` returns at most a page's length.
+    n as isize
+}
+
+/// `store` of a size attribute (root only, by its mode): bytes, with an optional `K`, `M` or `G`
+/// suffix, handed to `set`; `EINVAL` for anything else, or what `set` returns.
+///
+/// # Safety
+///
+/// As [`show_heap_name`]; `buf` holds `count` bytes.
+unsafe fn store_size(
+    dev: *mut bindings::device,
+    buf: *const c_char,
+    count: usize,
+    set: fn(&Shared, u64) -> Result,
+) -> isize {
+    // SAFETY: See the function's safety section.
+    let this = unsafe { registration_of(dev) };
+    // SAFETY: sysfs hands `count` readable bytes at `buf` for the call.
+    let text = unsafe { core::slice::from_raw_parts(buf.cast::<u8>(), count) };
+    match crate::validate::parse_size(text).and_then(|b| set(&this.shared, b)) {
+        // CAST: `count` is at most a page.
+        Ok(()) => count as isize,
+        Err(e) => e.to_errno() as isize,
+    }
+}
+
 /// `show` of the `ready_reserve` attribute: the ready reserve's target in bytes.
 ///
 /// # Safety
@@ -166,38 +208,55 @@ unsafe extern "C" fn show_ready_reserve(
     _attr: *mut bindings::device_attribute,
     buf: *mut c_char,
 ) -> isize {
-    // SAFETY: See the function's safety section.
-    let this = unsafe { registration_of(dev) };
-    // SAFETY: `buf` is sysfs's page-sized buffer; the format takes one `unsigned long long`.
-    let n =
-        unsafe { bindings::sysfs_emit(buf, c"%llu\n".as_char_ptr(), this.shared.reserve_target()) };
-    // CAST: `sysfs_emit()` returns at most a page's length.
-    n as isize
+    // SAFETY: As this function's.
+    unsafe { show_number(dev, buf, Shared::reserve_target) }
 }
 
-/// `store` of the `ready_reserve` attribute (root only, by its mode): bytes, with an optional
-/// `K`, `M` or `G` suffix; `EINVAL` for anything else or more than the region, `ENODEV` after
+/// `store` of the `ready_reserve` attribute: `EINVAL` for more than the region, `ENODEV` after
 /// unbind.
 ///
 /// # Safety
 ///
-/// As [`show_heap_name`]; `buf` holds `count` bytes.
+/// As [`store_size`].
 unsafe extern "C" fn store_ready_reserve(
     dev: *mut bindings::device,
     _attr: *mut bindings::device_attribute,
     buf: *const c_char,
     count: usize,
 ) -> isize {
-    // SAFETY: See the function's safety section.
-    let this = unsafe { registration_of(dev) };
-    // SAFETY: sysfs hands `count` readable bytes at `buf` for the call.
-    let text = unsafe { core::slice::from_raw_parts(buf.cast::<u8>(), count) };
-    let res = crate::validate::parse_size(text).and_then(|b| this.shared.set_reserve_target(b));
-    match res {
-        // CAST: `count` is at most a page.
-        Ok(()) => count as isize,
-        Err(e) => e.to_errno() as isize,
-    }
+    // SAFETY: As this function's.
+    unsafe { store_size(dev, buf, count, Shared::set_reserve_target) }
+}
+
+/// `show` of the `ready_reserve_unit` attribute: the reserve's fixed piece size in bytes, 0 when
+/// it is learned from the allocations.
+///
+/// # Safety
+///
+/// As [`show_heap_name`].
+unsafe extern "C" fn show_ready_reserve_unit(
+    dev: *mut bindings::device,
+    _attr: *mut bindings::device_attribute,
+    buf: *mut c_char,
+) -> isize {
+    // SAFETY: As this function's.
+    unsafe { show_number(dev, buf, Shared::reserve_unit) }
+}
+
+/// `store` of the `ready_reserve_unit` attribute: 0 (learned) or a whole number of pages from
+/// 1 MiB to the region's size, else `EINVAL`; `ENODEV` after unbind.
+///
+/// # Safety
+///
+/// As [`store_size`].
+unsafe extern "C" fn store_ready_reserve_unit(
+    dev: *mut bindings::device,
+    _attr: *mut bindings::device_attribute,
+    buf: *const c_char,
+    count: usize,
+) -> isize {
+    // SAFETY: As this function's.
+    unsafe { store_size(dev, buf, count, Shared::set_reserve_unit) }
 }
 
 /// A sysfs table of pointers that may live in a `static`.
@@ -225,21 +284,34 @@ static HEAP_NAME: Table<bindings::device_attribute, 1> = Table([bindings::device
     __bindgen_anon_2: bindings::device_attribute__bindgen_ty_2 { store: None },
 }]);
 
-/// The `ready_reserve` attribute (readable by everyone, written by root).
-static READY_RESERVE: Table<bindings::device_attribute, 1> = Table([bindings::device_attribute {
-    attr: attribute(c"ready_reserve", 0o644),
-    __bindgen_anon_1: bindings::device_attribute__bindgen_ty_1 {
-        show: Some(show_ready_reserve),
+/// The reserve's attributes (readable by everyone, written by root): `ready_reserve`,
+/// `ready_reserve_unit`.
+static READY_RESERVE: Table<bindings::device_attribute, 2> = Table([
+    bindings::device_attribute {
+        attr: attribute(c"ready_reserve", 0o644),
+        __bindgen_anon_1: bindings::device_attribute__bindgen_ty_1 {
+            show: Some(show_ready_reserve),
+        },
+        __bindgen_anon_2: bindings::device_attribute__bindgen_ty_2 {
+            store: Some(store_ready_reserve),
+        },
     },
-    __bindgen_anon_2: bindings::device_attribute__bindgen_ty_2 {
-        store: Some(store_ready_reserve),
+    bindings::device_attribute {
+        attr: attribute(c"ready_reserve_unit", 0o644),
+        __bindgen_anon_1: bindings::device_attribute__bindgen_ty_1 {
+            show: Some(show_ready_reserve_unit),
+        },
+        __bindgen_anon_2: bindings::device_attribute__bindgen_ty_2 {
+            store: Some(store_ready_reserve_unit),
+        },
     },
-}]);
+]);
 
 /// The attributes of the group, ended by a null pointer.
-static ATTRS: Table<*mut bindings::attribute, 3> = Table([
+static ATTRS: Table<*mut bindings::attribute, 4> = Table([
     (&raw const HEAP_NAME.0[0].attr).cast_mut(),
     (&raw const READY_RESERVE.0[0].attr).cast_mut(),
+    (&raw const READY_RESERVE.0[1].attr).cast_mut(),
     core::ptr::null_mut(),
 ]);
 

@@ -9,11 +9,19 @@
 //! The reserve takes an amount of the region (`cmabuf,ready-reserve` in the
 //! device tree, `ready_reserve` in sysfs; 0 by default) in the background,
 //! through the same migration-aware path as any allocation, and holds it as
-//! zeroed, unmapped allocations ([`Ready`]) of one size: the size of the last
-//! allocation it could not serve (a camera's frame buffers), [`DEFAULT_UNIT`]
-//! until one came. An allocation of exactly that size takes one, in its cache
-//! mode, and is charged and counted like any other; the reserve refills
-//! behind it. Others take the ordinary path.
+//! zeroed, unmapped allocations ([`Ready`]) of one size, the unit: the one the
+//! integrator or the administrator fixed (`cmabuf,ready-reserve-unit`,
+//! `ready_reserve_unit`), or else the size of the last allocation it could not
+//! serve (a camera's frame buffers), [`DEFAULT_UNIT`] until one came. An
+//! allocation of exactly that size takes one, in its cache mode, and is
+//! charged and counted like any other; the reserve refills behind it. Others
+//! take the ordinary path.
+//!
+//! A learned unit follows whoever allocates on the node: any member of `video`
+//! can have the reserve give back its frame-sized pieces and take pieces of
+//! another size (each miss of a new size costs a refill, in the background,
+//! at most one piece at a time). A node whose reserve serves one camera has
+//! its unit fixed; then no caller's size changes it.
 //!
 //! A cache, never a hoard:
 //!
@@ -88,6 +96,8 @@ struct State {
     target: usize,
     /// The size of the pieces.
     unit: usize,
+    /// Whether `unit` was fixed by the integrator or the administrator (else it is learned).
+    fixed: bool,
     /// The pieces.
     ready: KVec<Ready>,
     /// Bytes of live buffers it served: part of the target until they go.
@@ -136,6 +146,8 @@ pub(crate) struct Figures {
     pub(crate) lent: u64,
     /// The size of its pieces.
     pub(crate) unit: u64,
+    /// Whether that size was fixed (else it follows the allocations it misses).
+    pub(crate) fixed: bool,
     /// Allocations served from it.
     pub(crate) hits: u64,
     /// Allocations it could not serve while on.
@@ -154,6 +166,12 @@ pub(crate) struct Reserve {
     state: Mutex<State>,
     /// Allocations of the node in progress ([`Reserve::busy`]).
     busy: AtomicUsize,
+    /// Held by the refill under way: one at a time (the work items and an administrator's
+    /// write), so that two never take a piece for the same room (one would be given back
+    /// again, a migration for nothing, and the region would meanwhile hold more than the
+    /// target).
+    #[pin]
+    filling: Mutex<()>,
     /// Takes the reserve from the region.
     #[pin]
     fill: DelayedWork<Reserve, 0>,
@@ -243,14 +261,16 @@ impl Drop for Busy<'_> {
 }
 
 impl Reserve {
-    /// A reserve of `target` bytes from `region`, filled in the background.
-    pub(crate) fn new(region: &RegionRef, target: usize) -> Result<Arc<Self>> {
+    /// A reserve of `target` bytes from `region` in pieces of `unit` bytes (`None`: learned),
+    /// filled in the background.
+    pub(crate) fn new(region: &RegionRef, target: usize, unit: Option<usize>) -> Result<Arc<Self>> {
         let this = Arc::pin_init(
             pin_init!(Self {
                 region: region.clone(),
                 state <- new_mutex!(State {
                     target,
-                    unit: DEFAULT_UNIT,
+                    unit: unit.unwrap_or(DEFAULT_UNIT),
+                    fixed: unit.is_some(),
                     ready: KVec::new(),
                     lent: 0,
                     hits: 0,
@@ -262,6 +282,7 @@ impl Reserve {
                     shut: false,
                 }),
                 busy: AtomicUsize::new(0),
+                filling <- new_mutex!(()),
                 fill <- new_delayed_work!("cmabuf_reserve_fill"),
                 drain <- new_work!("cmabuf_reserve_drain"),
                 now <- new_work!("cmabuf_reserve_now"),
@@ -319,9 +340,9 @@ impl Reserve {
                 Some(i) => s.ready.remove(i).ok().inspect(|_| s.lent += len),
                 None => {
                     s.misses += 1;
-                    // The node's buffers are this size now (a larger one than the reserve
-                    // would hold is not one it can serve).
-                    if len <= s.target {
+                    // The node's buffers are this size now, unless the unit is fixed (a larger
+                    // one than the reserve would hold is not one it can serve).
+                    if !s.fixed && len <= s.target {
                         s.unit = len;
                     }
                     None
@@ -383,9 +404,25 @@ impl Reserve {
         this.clone().refill();
     }
 
+    /// Fixes the size of the pieces (`None`: learned from the allocations it misses, from the
+    /// next one on): pieces of another size go back and the reserve refills, in the caller's
+    /// context as for [`Reserve::set_target`].
+    pub(crate) fn set_unit(this: &Arc<Self>, unit: Option<usize>) {
+        {
+            let mut s = this.state.lock();
+            s.fixed = unit.is_some();
+            if let Some(unit) = unit {
+                s.unit = unit;
+            }
+            s.shrunk_at = None;
+        }
+        this.clone().refill();
+    }
+
     /// Takes pieces from the region until the reserve is full; waits while allocations are in
     /// progress, after memory pressure, and when the region has nothing for it.
     fn refill(self: Arc<Self>) {
+        let _one = self.filling.lock();
         loop {
             let unit = {
                 let mut s = self.state.lock();
@@ -479,6 +516,7 @@ impl Reserve {
             filled: s.ready_bytes() as u64,
             lent: s.lent as u64,
             unit: s.unit as u64,
+            fixed: s.fixed,
             hits: s.hits,
             misses: s.misses,
             refill_us: s.refill_us,

@@ -307,11 +307,39 @@ pub(crate) fn parse_size(text: &[u8]) -> Result<u64> {
     n.checked_mul(1 << shift).ok_or(EINVAL)
 }
 
+/// The ready reserve's unit as given (device tree, sysfs): `None` for 0 (learned), else a whole
+/// number of pages from `smallest` (the pool's largest piece: smaller buffers never ask the
+/// reserve) to the region's `size`; `EINVAL` otherwise.
+pub(crate) fn reserve_unit(bytes: u64, smallest: usize, size: u64) -> Result<Option<usize>> {
+    // CAST: `usize` fits in `u64`.
+    let (smallest, page) = (smallest as u64, kernel::page::PAGE_SIZE as u64);
+    match bytes {
+        0 => Ok(None),
+        // CAST: At most the region's size, which fits in `usize`.
+        b if b >= smallest && b <= size && b % page == 0 => Ok(Some(b as usize)),
+        _ => Err(EINVAL),
+    }
+}
+
 #[kunit_tests(cmabuf_validate)]
 mod tests {
     use super::*;
 
     const PAGE: usize = 4096;
+
+    #[test]
+    fn reserve_units() {
+        const MIB: u64 = 1 << 20;
+        let unit = |b| reserve_unit(b, 1 << 20, 48 * MIB);
+        assert_eq!(unit(0), Ok(None));
+        assert_eq!(unit(MIB), Ok(Some(1 << 20)));
+        assert_eq!(unit(8 * MIB), Ok(Some(8 << 20)));
+        assert_eq!(unit(48 * MIB), Ok(Some(48 << 20)));
+        assert_eq!(unit(MIB - 4096), Err(EINVAL));
+        assert_eq!(unit(MIB + 1), Err(EINVAL));
+        assert_eq!(unit(48 * MIB + 4096), Err(EINVAL));
+        assert_eq!(unit(u64::MAX), Err(EINVAL));
+    }
 
     #[test]
     fn modes() {

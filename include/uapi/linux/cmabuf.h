@@ -306,7 +306,8 @@ struct cmabuf_export {
  * @reserve_lent_bytes: of them, bytes of buffers it served that are still
  *		allocated (refilled when they go)
  * @reserve_unit: the size of the reserve's pieces: the allocations it serves
- *		(the last size of at least 1 MiB it could not serve)
+ *		(cmabuf,ready-reserve-unit or ready_reserve_unit in sysfs when
+ *		fixed, else the last size of at least 1 MiB it could not serve)
  * @reserve_hits: allocations served from the reserve
  * @reserve_misses: allocations of at least 1 MiB it could not serve while on
  * @reserve_refill_us: how long the last refill of the reserve took, from its

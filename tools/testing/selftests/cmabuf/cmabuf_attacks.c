@@ -69,16 +69,6 @@ static int kernel_has_kasan(void)
 	return !system("grep -q ' kasan_report$' /proc/kallsyms");
 }
 
-/* Becomes user camera (uid 1000), a member of video (44) only: 0 or -errno. */
-static int become_camera(void)
-{
-	gid_t video = 44;
-
-	if (setgroups(1, &video) || setgid(1000) || setuid(1000))
-		return -errno;
-	return 0;
-}
-
 static int export_part(int fd, __u32 handle, __u64 offset, __u64 length)
 {
 	struct cmabuf_export e = {

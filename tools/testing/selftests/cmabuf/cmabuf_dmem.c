@@ -6,6 +6,7 @@
  * charge lasts as long as the memory: a dma-buf passed to a process in
  * another cgroup keeps it charged to the allocator's cgroup, also after the
  * allocator exited, until the last user lets go; likewise across an unbind.
+ * Buffers a ready reserve serves are charged and limited the same way.
  * Skips without the controller (CONFIG_CGROUP_DMEM, cgroup2).
  */
 #define _GNU_SOURCE
@@ -275,6 +276,59 @@ TEST_F_TIMEOUT(dmem, charge_outlives_unbind, 120)
 	ASSERT_TRUE(dmem_name(self->d.region, name, sizeof(name)));
 	EXPECT_STREQ(self->name, name);
 	EXPECT_EQ(0, current_of(self->a, self->name));
+}
+
+/*
+ * Buffers the ready reserve serves are charged like any other: on the test
+ * board's reserve node (/dev/cmabuf3), a cgroup whose dmem.max is a page
+ * short of a piece is refused one (EDQUOT, no piece taken), one whose limit
+ * fits is charged for it, and refused the next.
+ */
+TEST_F_TIMEOUT(dmem, reserve_hits_are_charged, 120)
+{
+	struct cmabuf_alloc a, refused;
+	struct cmabuf_dev_info info;
+	struct cmabuf_stats st0, st;
+	char region[64], name[400];
+	long long unit;
+	int fd, i;
+
+	fd = open("/dev/cmabuf3", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		SKIP(return, "/dev/cmabuf3: %s (the test board's reserve node)", strerror(errno));
+	ASSERT_EQ(0, dev_info(fd, &info, region, sizeof(region)));
+	ASSERT_EQ(0, get_stats(fd, &st0));
+	if (!st0.reserve_bytes || st0.reserve_unit > st0.reserve_bytes) {
+		close(fd);
+		SKIP(return, "/dev/cmabuf3 has no ready reserve");
+	}
+	unit = st0.reserve_unit;
+	ASSERT_TRUE(dmem_name(region, name, sizeof(name)));
+	/* Full, so that a buffer of its unit is a hit. */
+	for (i = 0; i < 2000 && st0.reserve_ready_bytes != st0.reserve_bytes; i++) {
+		usleep(10000);
+		ASSERT_EQ(0, get_stats(fd, &st0));
+	}
+	ASSERT_EQ(st0.reserve_bytes, st0.reserve_ready_bytes);
+	ASSERT_EQ(0, set_max(self->a, name, unit - 4096));
+	ASSERT_EQ(0, join(self->a));
+	EXPECT_EQ(-EDQUOT, alloc_buf(fd, unit, CMABUF_MODE_CACHED, &refused));
+	ASSERT_EQ(0, get_stats(fd, &st));
+	EXPECT_EQ(st0.reserve_hits, st.reserve_hits);
+	EXPECT_EQ(st0.reserve_ready_bytes, st.reserve_ready_bytes) TH_LOG("refused, yet a piece went");
+	EXPECT_EQ(0, current_of(self->a, name));
+	ASSERT_EQ(0, set_max(self->a, name, unit));
+	ASSERT_EQ(0, alloc_buf(fd, unit, CMABUF_MODE_COHERENT, &a));
+	ASSERT_EQ(0, get_stats(fd, &st));
+	EXPECT_EQ(st0.reserve_hits + 1, st.reserve_hits) TH_LOG("not served by the reserve");
+	EXPECT_EQ(unit, current_of(self->a, name));
+	EXPECT_EQ(-EDQUOT, alloc_buf(fd, unit, CMABUF_MODE_CACHED, &refused));
+	ASSERT_EQ(0, get_stats(fd, &st));
+	EXPECT_EQ(st0.reserve_hits + 1, st.reserve_hits);
+	EXPECT_EQ(0, free_buf(fd, a.handle));
+	EXPECT_EQ(0, current_of(self->a, name));
+	EXPECT_EQ(0, join(CG));
+	close(fd);
 }
 
 TEST_HARNESS_MAIN

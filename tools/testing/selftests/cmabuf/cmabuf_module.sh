@@ -205,6 +205,13 @@ limits() {
 	rc=$?
 	sed 's/^/# /' /tmp/cmabuf_limits.log
 	grep -q 'PASSED: 3 / 3' /tmp/cmabuf_limits.log || rc=1
+	# Buffers the ready reserve would serve are refused by the same limits (the test board's
+	# cmabuf3).
+	if [ -e /dev/cmabuf3 ]; then
+		"$DIR/cmabuf_reserve" -t limits_refuse_hits > /tmp/cmabuf_limits.log 2>&1 || rc=1
+		sed 's/^/# /' /tmp/cmabuf_limits.log
+		grep -q 'PASSED: 1 / 1' /tmp/cmabuf_limits.log || rc=1
+	fi
 	rmmod cmabuf && load || return 1
 	return $rc
 }

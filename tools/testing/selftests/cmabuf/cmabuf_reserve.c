@@ -2,19 +2,30 @@
 /*
  * cmabuf: a node's ready reserve (cmabuf,ready-reserve, sysfs ready_reserve).
  *
- * The test board's /dev/cmabuf3 has a 16 MiB region of its own and asks for
- * an 8 MiB reserve in the device tree (qemu-virt-tests.dtso); nothing else
+ * The test board's /dev/cmabuf3 has a 48 MiB region of its own and asks for
+ * an 8 MiB reserve in 4 MiB pieces in the device tree (qemu-virt-tests.dtso;
+ * cmabuf,ready-reserve and cmabuf,ready-reserve-unit); nothing else
  * uses that region, so every page CMA counts taken there is the reserve's or
  * a test's buffer.
  *
  *  fills_from_device_tree  the reserve fills in the background to what the
- *                          node asks, in pieces of DEFAULT_UNIT (4 MiB)
+ *                          node asks, in the pieces it fixes
  *  burst_without_migration buffers of the reserve's size in each cache mode
  *                          come from it: CMA allocates nothing during the
  *                          burst (no migration); zeroed; it refills behind
  *  beyond_the_reserve      more buffers than it holds, and one larger than
  *                          it, still succeed (the reserve gives way)
- *  learns_the_size         a buffer it could not serve sets its piece size
+ *  learns_the_size         with no unit fixed, a buffer it could not serve
+ *                          sets its piece size
+ *  fixed_unit_holds        the attacker: with the unit fixed (the device
+ *                          tree's), an ordinary member of video allocating
+ *                          other sizes changes nothing of the reserve
+ *  unit_from_sysfs         ready_reserve_unit: bad values change nothing,
+ *                          a new unit replaces the pieces, only root writes
+ *  limits_refuse_hits      the per-file and per-device limits refuse a
+ *                          buffer the reserve would serve, and it keeps its
+ *                          pieces (run by cmabuf_module.sh with small
+ *                          limits; skipped without them)
  *  sysfs_rules             bad values change nothing; 0 empties it; only
  *                          root writes
  *  unbind_and_bind         unbind gives it back, bind fills it again; a node
@@ -52,26 +63,46 @@ static const char *reserve_dev(void)
 	return p ? p : "/dev/cmabuf3";
 }
 
-/* /sys/class/misc/cmabufN/ready_reserve of the device under test. */
-static void attr_path(char *out, size_t len)
+/* /sys/class/misc/cmabufN/<name> of the device under test. */
+static void attr_path(char *out, size_t len, const char *name)
 {
-	snprintf(out, len, "/sys/class/misc/%s/ready_reserve", strrchr(reserve_dev(), '/') + 1);
+	snprintf(out, len, "/sys/class/misc/%s/%s", strrchr(reserve_dev(), '/') + 1, name);
+}
+
+static int set_attr(const char *name, const char *value)
+{
+	char path[128];
+
+	attr_path(path, sizeof(path), name);
+	return write_file(path, value);
+}
+
+static long long read_attr(const char *name)
+{
+	char path[128];
+
+	attr_path(path, sizeof(path), name);
+	return read_long("%s", path);
 }
 
 static int set_reserve(const char *value)
 {
-	char path[128];
-
-	attr_path(path, sizeof(path));
-	return write_file(path, value);
+	return set_attr("ready_reserve", value);
 }
 
 static long long read_reserve(void)
 {
-	char path[128];
+	return read_attr("ready_reserve");
+}
 
-	attr_path(path, sizeof(path));
-	return read_long("%s", path);
+static int set_unit(const char *value)
+{
+	return set_attr("ready_reserve_unit", value);
+}
+
+static long long read_unit(void)
+{
+	return read_attr("ready_reserve_unit");
 }
 
 /* Waits up to `secs` for `ready` bytes ready and `lent` lent; the STATS seen last in `st`. */
@@ -124,6 +155,7 @@ FIXTURE(reserve) {
 	char platform[256];
 	__u64 target;
 	__u64 unit;
+	long long fixed;
 };
 
 FIXTURE_SETUP(reserve)
@@ -149,6 +181,7 @@ FIXTURE_SETUP(reserve)
 		       (unsigned long long)st.reserve_ready_bytes,
 		       (unsigned long long)self->target);
 	self->unit = st.reserve_unit;
+	self->fixed = read_unit();
 }
 
 FIXTURE_TEARDOWN(reserve)
@@ -158,7 +191,12 @@ FIXTURE_TEARDOWN(reserve)
 
 	if (self->fd < 0)
 		return;
-	/* Back to the device tree's target, in full, and nothing else taken from the region. */
+	/*
+	 * Back to the device tree's unit and target, in full, and nothing else taken from the
+	 * region.
+	 */
+	snprintf(value, sizeof(value), "%lld", self->fixed);
+	EXPECT_EQ(0, set_unit(value));
 	snprintf(value, sizeof(value), "%llu", (unsigned long long)self->target);
 	EXPECT_EQ(0, set_reserve(value));
 	EXPECT_EQ(0, wait_ready(self->fd, self->target, 0, 20, &st));
@@ -176,9 +214,9 @@ TEST_F(reserve, fills_from_device_tree)
 	EXPECT_EQ(8 * MiB, read_reserve());
 	EXPECT_EQ(st.reserve_bytes, st.reserve_ready_bytes);
 	EXPECT_EQ(0, st.reserve_lent_bytes);
-	/* Its piece size: 4 MiB until a buffer it could not serve named another. */
-	EXPECT_LE(MiB, st.reserve_unit);
-	EXPECT_GE(st.reserve_bytes, st.reserve_unit);
+	/* Its piece size, fixed by the device tree. */
+	EXPECT_EQ(4 * MiB, st.reserve_unit) TH_LOG("qemu-virt-tests.dtso fixes 4 MiB pieces");
+	EXPECT_EQ(4 * MiB, read_unit());
 	/* The region's only taken pages are the reserve's: it is real memory, held. */
 	EXPECT_EQ((long)(st.reserve_bytes / PAGE), cma_taken(self->region));
 	/* Not buffers: nothing allocated, nothing charged. */
@@ -269,6 +307,14 @@ TEST_F(reserve, learns_the_size)
 	struct cmabuf_stats st0, st;
 
 	ASSERT_GE(8, n);
+	if (geteuid() != 0)
+		SKIP(return, "unfixing the unit needs root");
+	/* Learned once no unit is fixed (the teardown fixes the device tree's again). */
+	ASSERT_EQ(0, set_unit("0"));
+	EXPECT_EQ(0, read_unit());
+	ASSERT_EQ(0, get_stats(self->fd, &st));
+	EXPECT_EQ(self->unit, st.reserve_unit) TH_LOG("the pieces stay until a miss");
+	EXPECT_EQ(self->target, st.reserve_ready_bytes);
 	/* A buffer of another size (above the pool's): a miss, which names the size. */
 	ASSERT_EQ(0, alloc_on(self->fd, size, CMABUF_MODE_CACHED, &one));
 	ASSERT_EQ(0, get_stats(self->fd, &st));
@@ -291,6 +337,158 @@ TEST_F(reserve, learns_the_size)
 	ASSERT_EQ(0, wait_ready(self->fd, self->target, 0, 20, &st));
 	EXPECT_EQ(self->unit, st.reserve_unit);
 	TH_LOG("learnt %llu-byte pieces: %d hits", (unsigned long long)size, n);
+}
+
+/*
+ * The attacker: an ordinary member of video on the camera's node allocates
+ * buffers of other sizes, each a miss. With the unit fixed the reserve keeps
+ * its pieces: it gives none back and takes none anew (CMA hands out only the
+ * attacker's own buffers).
+ */
+TEST_F(reserve, fixed_unit_holds)
+{
+	static const __u64 sizes[] = { 2 * MiB, 3 * MiB, MiB + PAGE, 6 * MiB, 2 * MiB };
+	const int rounds = sizeof(sizes) / sizeof(sizes[0]);
+	struct cmabuf_stats st0, st;
+	long cma0, pages = 0;
+	int status, i;
+	pid_t pid;
+
+	if (geteuid() != 0)
+		SKIP(return, "becoming an ordinary user needs root");
+	ASSERT_LT(0, self->fixed) TH_LOG("no unit fixed: the device tree fixes 4 MiB");
+	ASSERT_EQ(0, get_stats(self->fd, &st0));
+	cma0 = cma_success(self->region);
+	for (i = 0; i < rounds; i++)
+		pages += sizes[i] / PAGE;
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		struct cmabuf_alloc a;
+		int fd;
+
+		if (become_camera())
+			_exit(10);
+		fd = open(reserve_dev(), O_RDWR | O_CLOEXEC);
+		if (fd < 0)
+			_exit(11);
+		for (i = 0; i < rounds; i++) {
+			if (alloc_on(fd, sizes[i], CMABUF_MODE_CACHED, &a))
+				_exit(20 + i);
+			/* Let a refill run if one was queued. */
+			usleep(100000);
+			if (free_buf(fd, a.handle))
+				_exit(30 + i);
+		}
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_EQ(0, WEXITSTATUS(status)) TH_LOG("as camera: 10 setuid, 11 open, 2x alloc, 3x free");
+	usleep(200000);
+	ASSERT_EQ(0, get_stats(self->fd, &st));
+	EXPECT_EQ(st0.reserve_misses + rounds, st.reserve_misses);
+	EXPECT_EQ(st0.reserve_hits, st.reserve_hits);
+	EXPECT_EQ((__u64)self->fixed, st.reserve_unit) TH_LOG("a caller's size changed the unit");
+	EXPECT_EQ(self->target, st.reserve_ready_bytes);
+	/* Only the attacker's buffers came from CMA: no piece was given back and taken anew. */
+	EXPECT_EQ(cma0 + pages, cma_success(self->region));
+	EXPECT_EQ((long)(self->target / PAGE), cma_taken(self->region));
+}
+
+/* The administrator fixes another unit: the old pieces go, pieces of the new size come. */
+TEST_F(reserve, unit_from_sysfs)
+{
+	static const char *const bad[] = { "abc", "512K", "1048577", "-1", "4M4", "0x400000" };
+	int n = self->target / (2 * MiB), i;
+	struct cmabuf_alloc a[8];
+	struct cmabuf_stats st0, st;
+	char too_big[32], path[128];
+	unsigned int b;
+	int status;
+	pid_t pid;
+
+	if (geteuid() != 0)
+		SKIP(return, "writing ready_reserve_unit needs root");
+	for (b = 0; b < sizeof(bad) / sizeof(bad[0]); b++) {
+		EXPECT_EQ(-EINVAL, set_unit(bad[b])) TH_LOG("\"%s\"", bad[b]);
+		EXPECT_EQ(self->fixed, read_unit());
+	}
+	ASSERT_EQ(0, get_stats(self->fd, &st0));
+	snprintf(too_big, sizeof(too_big), "%llu", (unsigned long long)st0.region_size + PAGE);
+	EXPECT_EQ(-EINVAL, set_unit(too_big));
+	EXPECT_EQ(self->fixed, read_unit());
+	ASSERT_EQ(0, get_stats(self->fd, &st));
+	EXPECT_EQ(self->target, st.reserve_ready_bytes) TH_LOG("a refused write changed the pieces");
+	/* 2 MiB pieces: the write returns with the reserve refilled in them. */
+	ASSERT_EQ(0, set_unit("2M\n"));
+	EXPECT_EQ(2 * (long long)MiB, read_unit());
+	ASSERT_EQ(0, wait_ready(self->fd, self->target, 0, 20, &st));
+	EXPECT_EQ(2 * MiB, st.reserve_unit);
+	EXPECT_EQ((long)(self->target / PAGE), cma_taken(self->region));
+	ASSERT_EQ(0, get_stats(self->fd, &st0));
+	for (i = 0; i < n; i++)
+		ASSERT_EQ(0, alloc_on(self->fd, 2 * MiB, CMABUF_MODE_WRITECOMBINE, &a[i]));
+	ASSERT_EQ(0, get_stats(self->fd, &st));
+	EXPECT_EQ(st0.reserve_hits + n, st.reserve_hits);
+	for (i = 0; i < n; i++)
+		EXPECT_EQ(0, free_buf(self->fd, a[i].handle));
+	/* Only root writes it (mode 0644); anyone reads it. */
+	attr_path(path, sizeof(path), "ready_reserve_unit");
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		if (become_camera())
+			_exit(2);
+		if (open(path, O_WRONLY) >= 0 || errno != EACCES)
+			_exit(1);
+		_exit(read_long("%s", path) == 2 * (long)MiB ? 0 : 3);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_EQ(0, WEXITSTATUS(status)) TH_LOG("as camera: 1 could write, 2 setuid, 3 read");
+	/* The teardown fixes the device tree's unit again. */
+}
+
+/*
+ * A buffer from the reserve escapes no limit: with the module's per-file and
+ * per-device byte limits (cmabuf_module.sh loads it with 1 MiB and 1.5 MiB
+ * and runs this test), allocations past them are refused before the reserve
+ * is asked (no piece taken, no miss counted). The dmem cgroup's limit is
+ * tested on this node in cmabuf_dmem (reserve_hits_are_charged).
+ */
+TEST_F(reserve, limits_refuse_hits)
+{
+	struct cmabuf_dev_info info;
+	struct cmabuf_alloc a, refused;
+	struct cmabuf_stats st0, st;
+	int other;
+
+	ASSERT_EQ(0, dev_info(self->fd, &info, NULL, 0));
+	if (info.max_bytes_per_file != MiB || info.max_bytes_per_device < MiB ||
+	    info.max_bytes_per_device >= 2 * MiB)
+		SKIP(return, "needs max_bytes_per_file=1M and max_bytes_per_device below 2M "
+		     "(cmabuf_module.sh loads the module so and runs it)");
+	ASSERT_EQ(0, set_unit("1M"));
+	ASSERT_EQ(0, wait_ready(self->fd, self->target, 0, 20, &st0));
+	ASSERT_EQ(0, alloc_on(self->fd, MiB, CMABUF_MODE_CACHED, &a));
+	ASSERT_EQ(0, get_stats(self->fd, &st));
+	EXPECT_EQ(st0.reserve_hits + 1, st.reserve_hits) TH_LOG("the first buffer is a hit");
+	st0 = st;
+	/* The file's limit, then the device's from another file. */
+	EXPECT_EQ(-EDQUOT, alloc_on(self->fd, MiB, CMABUF_MODE_CACHED, &refused));
+	other = open(reserve_dev(), O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, other);
+	EXPECT_EQ(-EDQUOT, alloc_on(other, MiB, CMABUF_MODE_COHERENT, &refused));
+	close(other);
+	ASSERT_EQ(0, get_stats(self->fd, &st));
+	EXPECT_EQ(st0.fail_limit + 2, st.fail_limit);
+	EXPECT_EQ(st0.reserve_hits, st.reserve_hits);
+	EXPECT_EQ(st0.reserve_misses, st.reserve_misses);
+	EXPECT_EQ(st0.reserve_ready_bytes, st.reserve_ready_bytes)
+		TH_LOG("a refused buffer took a piece");
+	EXPECT_EQ(MiB, st.reserve_lent_bytes);
+	EXPECT_EQ(MiB, st.live_bytes);
+	EXPECT_EQ(0, free_buf(self->fd, a.handle));
+	/* The teardown fixes the device tree's unit again. */
 }
 
 TEST_F(reserve, sysfs_rules)
@@ -322,7 +520,7 @@ TEST_F(reserve, sysfs_rules)
 	ASSERT_EQ(0, wait_ready(self->fd, 4 * MiB, 0, 20, &st));
 	EXPECT_EQ(4 * MiB, read_reserve());
 	/* Only root writes it (mode 0644); anyone reads it. */
-	attr_path(path, sizeof(path));
+	attr_path(path, sizeof(path), "ready_reserve");
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (pid == 0) {

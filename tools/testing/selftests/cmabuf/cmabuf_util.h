@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
@@ -67,6 +68,16 @@ static inline long read_long(const char *fmt, const char *arg)
 		fclose(f);
 	}
 	return v;
+}
+
+/* Becomes user camera (uid 1000), in group video (44) only (the board's user): 0 or -errno. */
+static inline int become_camera(void)
+{
+	gid_t video = 44;
+
+	if (setgroups(1, &video) || setgid(1000) || setuid(1000))
+		return -errno;
+	return 0;
 }
 
 /* A /proc/meminfo field in bytes, or -1. */
