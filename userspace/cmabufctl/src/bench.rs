@@ -478,10 +478,13 @@ const RESERVE_SIZES: [(&str, u64, usize); 3] =
 const STREAM_BUFFERS: usize = 8;
 const STREAM_SIZE: u64 = 8 << 20;
 
-/// The node's `ready_reserve` attribute, set for the bench and put back as it was.
+/// The node's `ready_reserve` and `ready_reserve_unit` attributes, set for the bench and put
+/// back as they were.
 struct ReserveKnob {
     path: String,
     saved: String,
+    unit_path: String,
+    saved_unit: String,
 }
 
 impl ReserveKnob {
@@ -494,7 +497,14 @@ impl ReserveKnob {
             .to_string();
         let path = format!("/sys/class/misc/{node}/ready_reserve");
         let saved = fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
-        Ok(Self { path, saved })
+        let unit_path = format!("{path}_unit");
+        let saved_unit = fs::read_to_string(&unit_path).map_err(|e| format!("{unit_path}: {e}"))?;
+        Ok(Self {
+            path,
+            saved,
+            unit_path,
+            saved_unit,
+        })
     }
 
     /// Sets the target (which also ends a wait after memory pressure).
@@ -508,17 +518,18 @@ impl ReserveKnob {
         wait_reserve(dev, bytes)
     }
 
-    /// Sets the target and teaches the reserve the buffers' `size` (an allocation it cannot
-    /// serve), then waits until it is full.
+    /// Fixes the reserve's pieces to the buffers' `size`, as a board's integrator does, and
+    /// fills `bytes` of them.
     fn warm(&self, dev: &Device, bytes: u64, size: u64) -> Result<(), String> {
-        self.set(bytes)?;
-        drop(unmapped(dev, size, Mode::Cached)?);
-        wait_reserve(dev, bytes)
+        fs::write(&self.unit_path, size.to_string())
+            .map_err(|e| format!("{}: {e}", self.unit_path))?;
+        self.fill(dev, bytes)
     }
 }
 
 impl Drop for ReserveKnob {
     fn drop(&mut self) {
+        let _ = fs::write(&self.unit_path, self.saved_unit.trim());
         let _ = fs::write(&self.path, self.saved.trim());
     }
 }
@@ -569,7 +580,7 @@ fn reserve_rows(
             continue;
         }
         let reps = if quick { 2 } else { reps };
-        // The reserve learns the size from an allocation it could not serve.
+        // Pieces of the buffers' size.
         knob.warm(dev, size, size)?;
         let mut floor = Map::anon(size)?;
         floor.touch();

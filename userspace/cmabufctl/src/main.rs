@@ -125,9 +125,20 @@ fn alloc(
     Ok(true)
 }
 
+/// Whether the node's ready reserve has its piece size fixed by the integrator or the
+/// administrator (`ready_reserve_unit` in sysfs not 0) rather than learned; `None` where the
+/// attribute cannot be read (an older module, no sysfs).
+fn reserve_unit_fixed(dev: &Device) -> Option<bool> {
+    let node = dev.path().file_name()?.to_str()?;
+    let text =
+        std::fs::read_to_string(format!("/sys/class/misc/{node}/ready_reserve_unit")).ok()?;
+    Some(text.trim() != "0")
+}
+
 fn stats(dev: &Device, json: bool) -> cmabuf::Result<bool> {
     let i = dev.info()?;
     let st = dev.stats()?;
+    let fixed = reserve_unit_fixed(dev);
     let c = cma::counters(&i.region_name).ok();
     let ptinfo = cma::pagetypeinfo().ok();
     if json {
@@ -193,6 +204,7 @@ fn stats(dev: &Device, json: bool) -> cmabuf::Result<bool> {
                     .set("ready_bytes", st.reserve_ready_bytes)
                     .set("lent_bytes", st.reserve_lent_bytes)
                     .set("unit", st.reserve_unit)
+                    .set("unit_fixed", fixed.map_or(Value::Null, Value::from))
                     .set("hits", st.reserve_hits)
                     .set("misses", st.reserve_misses)
                     .set("refill_us", st.reserve_refill_us),
@@ -230,12 +242,17 @@ fn stats(dev: &Device, json: bool) -> cmabuf::Result<bool> {
     );
     if st.reserve_bytes != 0 {
         println!(
-            "ready reserve     {}: {} ready, {} lent, in {} pieces; {} hits, {} misses; \
+            "ready reserve     {}: {} ready, {} lent, in {} pieces{}; {} hits, {} misses; \
              last refill {:.1} ms",
             size::human(st.reserve_bytes),
             size::human(st.reserve_ready_bytes),
             size::human(st.reserve_lent_bytes),
             size::human(st.reserve_unit),
+            match fixed {
+                Some(true) => " (fixed)",
+                Some(false) => " (learned)",
+                None => "",
+            },
             st.reserve_hits,
             st.reserve_misses,
             st.reserve_refill_us as f64 / 1000.0

@@ -12,7 +12,7 @@ CTL=$(command -v cmabufctl || echo "$DIR/cmabufctl")
 ktap_print_header
 [ -x "$CTL" ] || { ktap_skip_all "cmabufctl not found"; exit "$KSFT_SKIP"; }
 [ -c "$DEV" ] || { ktap_skip_all "no $DEV"; exit "$KSFT_SKIP"; }
-ktap_set_plan 19
+ktap_set_plan 20
 
 # has STRING: whether $out contains STRING (ktap_test_result re-splits its
 # arguments, so the text travels in $out and the needle in $want).
@@ -69,6 +69,15 @@ want='"live_buffers":0,"live_bytes":0,'
 ktap_test_result "stats --json: nothing live after the allocations" has
 want='"cma":{"total_pages":'
 ktap_test_result "stats --json shows the kernel's CMA counters" has
+
+# The test board's reserve node fixes its pieces in the device tree (qemu-virt-tests.dtso).
+if [ -e /dev/cmabuf3 ]; then
+	out=$("$CTL" -d /dev/cmabuf3 stats --json)
+	want='"unit":4194304,"unit_fixed":true,'
+	ktap_test_result "stats --json: the reserve's fixed 4 MiB pieces" has
+else
+	ktap_test_skip "stats --json of a reserve: no /dev/cmabuf3 (the test board's reserve node)"
+fi
 
 "$CTL" -d "$DEV" alloc --size 0 > /dev/null 2>&1
 rc=$?
