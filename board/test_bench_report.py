@@ -103,7 +103,8 @@ class Script(unittest.TestCase):
             path = os.path.join(tmp, "d")
             s = bench_report.gnuplot_script(bench_report.parse(DOC), "/x.png", path)
             self.assertIn("/x.png", s)
-            rows = open(path).read().splitlines()
+            with open(path) as f:
+                rows = f.read().splitlines()
             self.assertEqual(len(rows), 1 + len(bench_report.SIZES))
             self.assertTrue(rows[0].startswith("#"))
             # Each row: the value and its spread (the value itself when none was measured).

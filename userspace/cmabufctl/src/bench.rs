@@ -5,7 +5,7 @@
 //! Every figure is a ratio. Absolute times on an emulated board mean nothing
 //! and are not printed.
 
-use crate::json::{Obj, Value};
+use crate::json::{ratio, Obj, Value};
 use cmabuf::{Buffer, Device, Mode};
 use nix::{
     fcntl::OFlag,
@@ -462,10 +462,10 @@ fn direct_io(
             ra.push(pass(anon.bytes(), false)?);
         }
         let q = paired(&wc, &wa);
-        write = write.set(mode.name(), Value::Ratio(q.1));
+        write = write.set(mode.name(), ratio(q.1));
         spread_of("odirect_write_vs_anon", mode.name(), q);
         let q = paired(&rc, &ra);
-        read = read.set(mode.name(), Value::Ratio(q.1));
+        read = read.set(mode.name(), ratio(q.1));
         spread_of("odirect_read_vs_anon", mode.name(), q);
     }
     Ok(Some((write, read)))
@@ -634,7 +634,7 @@ fn reserve_rows(
             paired(&shrunk, &h2),
         ];
         for ((key, row), q) in rows.iter_mut().zip(quartiles) {
-            *row = std::mem::take(row).set(label, Value::Ratio(q.1));
+            *row = std::mem::take(row).set(label, ratio(q.1));
             spread_of(key, label, q);
         }
     }
@@ -680,9 +680,9 @@ fn reserve_rows(
         out = out.set(
             "reserve_stream_start_vs_cma_heap",
             Obj::new()
-                .set("p25", Value::Ratio(q.0))
-                .set("p50", Value::Ratio(q.1))
-                .set("p75", Value::Ratio(q.2)),
+                .set("p25", ratio(q.0))
+                .set("p50", ratio(q.1))
+                .set("p75", ratio(q.2)),
         );
     }
     Ok(out)
@@ -724,11 +724,9 @@ pub fn run(dev: &Device, quick: bool) -> Result<Obj, String> {
     let mut dmabuf_touch_vs_heap = Obj::new();
     let mut spread = Obj::new();
     let mut spread_of = |key: &str, label: &str, q: (f64, f64, f64)| {
-        let entry = Obj::new()
-            .set("p25", Value::Ratio(q.0))
-            .set("p75", Value::Ratio(q.2));
+        let entry = Obj::new().set("p25", ratio(q.0)).set("p75", ratio(q.2));
         let mut per = match spread.get(key) {
-            Some(Value::Obj(o)) => o.clone(),
+            Some(Value::Object(o)) => Obj::from(o.clone()),
             _ => Obj::new(),
         };
         per = per.set(label, entry);
@@ -755,36 +753,35 @@ pub fn run(dev: &Device, quick: bool) -> Result<Obj, String> {
         let q = paired(&idle.cmabuf, &idle.heap);
         spread_of("alloc_p50_vs_cma_heap", label, q);
         let q = paired(&idle.export, &idle.heap);
-        export_vs_heap = export_vs_heap.set(label, Value::Ratio(q.1));
+        export_vs_heap = export_vs_heap.set(label, ratio(q.1));
         spread_of("export_p50_vs_cma_heap", label, q);
         let q = paired(&idle.export_one, &idle.heap);
-        export_one_vs_heap = export_one_vs_heap.set(label, Value::Ratio(q.1));
+        export_one_vs_heap = export_one_vs_heap.set(label, ratio(q.1));
         spread_of("export_one_call_p50_vs_cma_heap", label, q);
         let q = paired(&idle.compat, &idle.heap);
-        compat_vs_heap = compat_vs_heap.set(label, Value::Ratio(q.1));
+        compat_vs_heap = compat_vs_heap.set(label, ratio(q.1));
         spread_of("heap_compat_p50_vs_cma_heap", label, q);
         let c50 = percentile(&mut idle.cmabuf, 50);
         let h50 = percentile(&mut idle.heap, 50);
-        alloc_vs_heap = alloc_vs_heap.set(label, Value::Ratio(c50 / h50));
+        alloc_vs_heap = alloc_vs_heap.set(label, ratio(c50 / h50));
         // Paired, interleaved repetitions, as the cached row's spread.
         let q = paired(&idle.cmabuf_coherent, &idle.heap);
-        alloc_coherent_vs_heap = alloc_coherent_vs_heap.set(label, Value::Ratio(q.1));
+        alloc_coherent_vs_heap = alloc_coherent_vs_heap.set(label, ratio(q.1));
         spread_of("alloc_coherent_p50_vs_cma_heap", label, q);
         let q = paired(&idle.cmabuf_wc, &idle.heap);
-        alloc_wc_vs_heap = alloc_wc_vs_heap.set(label, Value::Ratio(q.1));
+        alloc_wc_vs_heap = alloc_wc_vs_heap.set(label, ratio(q.1));
         spread_of("alloc_writecombine_p50_vs_cma_heap", label, q);
         let q = paired(&idle.cmabuf_coherent_rawio, &idle.heap);
-        alloc_rawio_vs_heap = alloc_rawio_vs_heap.set(label, Value::Ratio(q.1));
+        alloc_rawio_vs_heap = alloc_rawio_vs_heap.set(label, ratio(q.1));
         spread_of("alloc_coherent_rawio_p50_vs_cma_heap", label, q);
-        alloc_vs_memset =
-            alloc_vs_memset.set(label, Value::Ratio(c50 / percentile(&mut idle.memset, 50)));
+        alloc_vs_memset = alloc_vs_memset.set(label, ratio(c50 / percentile(&mut idle.memset, 50)));
         let q = p95_ratio(&idle.cmabuf, &idle.heap);
-        alloc_p95_vs_heap = alloc_p95_vs_heap.set(label, Value::Ratio(q.1));
+        alloc_p95_vs_heap = alloc_p95_vs_heap.set(label, ratio(q.1));
         spread_of("alloc_p95_vs_cma_heap", label, q);
         let pres = alloc_series(dev, &user, &heap, &compat, size, preps, true)?;
         // Paired, interleaved repetitions: the median of the per-repetition ratios.
         let q = paired(&pres.cmabuf, &pres.heap);
-        pressure_vs_heap = pressure_vs_heap.set(label, Value::Ratio(q.1));
+        pressure_vs_heap = pressure_vs_heap.set(label, ratio(q.1));
         spread_of("alloc_pressure_p50_vs_cma_heap", label, q);
 
         // mmap + first touch of the whole buffer, and sustained writes, per mapping kind.
@@ -810,7 +807,7 @@ pub fn run(dev: &Device, quick: bool) -> Result<Obj, String> {
             for _ in 0..reps.min(5) {
                 t.push(secs(|| m.as_mut_slice().fill(0x5a)));
             }
-            bw = bw.set(mode.name(), Value::Ratio(anon50 / percentile(&mut t, 50)));
+            bw = bw.set(mode.name(), ratio(anon50 / percentile(&mut t, 50)));
         }
         let fd = heap.alloc(size)?;
         let exported = unmapped(dev, size, Mode::Cached)?;
@@ -841,10 +838,10 @@ pub fn run(dev: &Device, quick: bool) -> Result<Obj, String> {
             touch_h2.push(t.elapsed().as_secs_f64());
         }
         let q = paired(&touch_c, &touch_h);
-        touch_vs_heap = touch_vs_heap.set(label, Value::Ratio(q.1));
+        touch_vs_heap = touch_vs_heap.set(label, ratio(q.1));
         spread_of("first_touch_vs_cma_heap", label, q);
         let q = paired(&touch_e, &touch_h2);
-        dmabuf_touch_vs_heap = dmabuf_touch_vs_heap.set(label, Value::Ratio(q.1));
+        dmabuf_touch_vs_heap = dmabuf_touch_vs_heap.set(label, ratio(q.1));
         spread_of("dmabuf_first_touch_vs_cma_heap", label, q);
         drop((efd, exported));
         let mut hm = Map::new(fd.as_fd(), size, 0)?;
@@ -852,7 +849,7 @@ pub fn run(dev: &Device, quick: bool) -> Result<Obj, String> {
         for _ in 0..reps.min(5) {
             t.push(secs(|| hm.bytes().fill(0x5a)));
         }
-        bw = bw.set("cma_heap", Value::Ratio(anon50 / percentile(&mut t, 50)));
+        bw = bw.set("cma_heap", ratio(anon50 / percentile(&mut t, 50)));
         write_bw = write_bw.set(label, bw);
     }
     let after = dev.stats().map_err(|e| e.to_string())?;
@@ -863,9 +860,9 @@ pub fn run(dev: &Device, quick: bool) -> Result<Obj, String> {
         .set(
             "small_churn_vs_cma_heap",
             Obj::new()
-                .set("p25", Value::Ratio(churned.0))
-                .set("p50", Value::Ratio(churned.1))
-                .set("p75", Value::Ratio(churned.2)),
+                .set("p25", ratio(churned.0))
+                .set("p50", ratio(churned.1))
+                .set("p75", ratio(churned.2)),
         )
         .set("allocs_during_bench", after.allocs - before.allocs)
         .set("retries_during_bench", after.retries - before.retries)

@@ -1,30 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
-//! Just enough JSON for `--json`: objects of numbers, strings, booleans, null and nested objects.
+//! `--json` output: objects built key by key in the order they are set (serde_json's
+//! `preserve_order`), rendered compact, and ratios to three decimals.
 
-use std::fmt::Write;
-
-/// A JSON value.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Value {
-    /// A non-negative integer.
-    Num(u64),
-    /// A string.
-    Str(String),
-    /// `true`/`false`.
-    Bool(bool),
-    /// `null`.
-    Null,
-    /// An object.
-    Obj(Obj),
-    /// An array.
-    Arr(Vec<Value>),
-    /// A ratio, printed with 3 decimals (`null` if not finite).
-    Ratio(f64),
-}
+pub use serde_json::Value;
 
 /// A JSON object with keys in insertion order.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Obj(Vec<(String, Value)>);
+pub struct Obj(serde_json::Map<String, Value>);
 
 impl Obj {
     /// An empty object.
@@ -32,121 +14,38 @@ impl Obj {
         Obj::default()
     }
 
-    /// Adds `key: value`.
     /// The value of `key`, if set.
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+        self.0.get(key)
     }
 
-    /// Sets `key` (replacing an earlier value).
+    /// Sets `key` (replacing an earlier value, in its place).
     pub fn set(mut self, key: &str, value: impl Into<Value>) -> Obj {
-        self.0.retain(|(k, _)| k != key);
-        self.0.push((key.to_string(), value.into()));
+        self.0.insert(key.to_string(), value.into());
         self
     }
 
     /// The object as compact JSON text.
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        write_obj(&mut out, self);
-        out
+        Value::Object(self.0.clone()).to_string()
     }
 }
 
-impl From<u64> for Value {
-    fn from(n: u64) -> Value {
-        Value::Num(n)
-    }
-}
-impl From<u32> for Value {
-    fn from(n: u32) -> Value {
-        Value::Num(n.into())
-    }
-}
-impl From<bool> for Value {
-    fn from(b: bool) -> Value {
-        Value::Bool(b)
-    }
-}
-impl From<&str> for Value {
-    fn from(s: &str) -> Value {
-        Value::Str(s.to_string())
-    }
-}
-impl From<String> for Value {
-    fn from(s: String) -> Value {
-        Value::Str(s)
-    }
-}
 impl From<Obj> for Value {
     fn from(o: Obj) -> Value {
-        Value::Obj(o)
-    }
-}
-impl<T: Into<Value>> From<Option<T>> for Value {
-    fn from(o: Option<T>) -> Value {
-        o.map_or(Value::Null, Into::into)
-    }
-}
-impl From<Vec<Value>> for Value {
-    fn from(v: Vec<Value>) -> Value {
-        Value::Arr(v)
+        Value::Object(o.0)
     }
 }
 
-fn write_str(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
-fn write_value(out: &mut String, v: &Value) {
-    match v {
-        Value::Num(n) => {
-            let _ = write!(out, "{n}");
-        }
-        Value::Str(s) => write_str(out, s),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Null => out.push_str("null"),
-        Value::Ratio(r) if r.is_finite() => {
-            let _ = write!(out, "{r:.3}");
-        }
-        Value::Ratio(_) => out.push_str("null"),
-        Value::Obj(o) => write_obj(out, o),
-        Value::Arr(a) => {
-            out.push('[');
-            for (i, v) in a.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_value(out, v);
-            }
-            out.push(']');
-        }
+impl From<serde_json::Map<String, Value>> for Obj {
+    fn from(m: serde_json::Map<String, Value>) -> Obj {
+        Obj(m)
     }
 }
 
-fn write_obj(out: &mut String, o: &Obj) {
-    out.push('{');
-    for (i, (k, v)) in o.0.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        write_str(out, k);
-        out.push(':');
-        write_value(out, v);
-    }
-    out.push('}');
+/// A ratio rounded to three decimals (`null` if not finite).
+pub fn ratio(r: f64) -> Value {
+    serde_json::Number::from_f64((r * 1000.0).round() / 1000.0).map_or(Value::Null, Value::Number)
 }
 
 #[cfg(test)]
@@ -154,25 +53,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn renders_nested() {
+    fn renders_nested_in_order() {
         let o = Obj::new()
-            .set("a", 1u64)
+            .set("z", 1u64)
             .set("b", "x\"y\n")
             .set("c", Option::<u64>::None)
             .set("d", Obj::new().set("e", true))
-            .set("f", vec![Value::Num(1), Value::Bool(false)]);
+            .set("f", vec![Value::from(1u64), Value::from(false)]);
         assert_eq!(
             o.render(),
-            r#"{"a":1,"b":"x\"y\n","c":null,"d":{"e":true},"f":[1,false]}"#
+            r#"{"z":1,"b":"x\"y\n","c":null,"d":{"e":true},"f":[1,false]}"#
         );
     }
 
     #[test]
     fn ratios() {
         let o = Obj::new()
-            .set("a", Value::Ratio(1.23456))
-            .set("b", Value::Ratio(f64::NAN));
-        assert_eq!(o.render(), r#"{"a":1.235,"b":null}"#);
+            .set("a", ratio(1.23456))
+            .set("b", ratio(f64::NAN))
+            .set("c", ratio(0.1));
+        assert_eq!(o.render(), r#"{"a":1.235,"b":null,"c":0.1}"#);
     }
 
     #[test]
