@@ -394,6 +394,7 @@ check)
 			-append "$APPEND loglevel=4 swiotlb=force cmabuf_tests=cmabuf/cmabuf_bounce" \
 			< /dev/null > "$BUILD/console-swiotlb.log" 2>&1 || rc=$?
 		[ $rc = 124 ] && log "the swiotlb board timed out"
+		log "the swiotlb board finished its tests"
 		return 0
 	}
 	{ stock_boot; swiotlb_boot; } &
@@ -414,6 +415,7 @@ check)
 		-append "$APPEND loglevel=4 CMABUF_FRAG_CYCLES=${CMABUF_FRAG_CYCLES:-100} $guest" < /dev/null \
 		> "$CONSOLE" 2>&1 || rc=$?
 	[ $rc = 124 ] && log "the board timed out"
+	log "the debug board finished its tests"
 	wait "$stock_boot_pid"
 	series_done
 	exec python3 "$ROOT/board/report.py" --kdir "$KDIR" "$CONSOLE" "$BUILD/console-swiotlb.log" \

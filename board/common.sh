@@ -20,7 +20,11 @@ MUSL_TARGET=aarch64-unknown-linux-musl
 GNU_TARGET=aarch64-unknown-linux-gnu
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
 
-log() { printf '[cmabuf] %s\n' "$*" >&2; }
+# Messages carry the seconds since the first script of the run started (where time goes in a
+# make check: the builds, and the boots that run side by side).
+CMABUF_T0=${CMABUF_T0:-$(date +%s)}
+export CMABUF_T0
+log() { printf '[cmabuf %3ss] %s\n' "$(($(date +%s) - CMABUF_T0))" "$*" >&2; }
 die() { printf '[cmabuf] error: %s\n' "$*" >&2; exit 1; }
 
 # Private apt configurations: their own sources list, state and cache under a directory of the

@@ -21,7 +21,10 @@ if [ -z "$KO" ] && ! modinfo cmabuf >/dev/null 2>&1 && [ -f "$DIR/cmabuf.ko" ]; 
 	KO=$DIR/cmabuf.ko
 fi
 load() {
-	if [ -n "$KO" ]; then insmod "$KO" "$@"; else modprobe cmabuf "$@"; fi
+	if [ -n "$KO" ]; then insmod "$KO" "$@"; else modprobe cmabuf "$@"; fi || return 1
+	# The new nodes get the board's device rules (root:video 0660), as at boot (busybox mdev;
+	# udev applies them by itself): the tests after this one use them as an ordinary user.
+	! command -v mdev >/dev/null || mdev -s
 }
 
 ktap_print_header
@@ -56,7 +59,7 @@ cma_used() {	# pages in use: what the region handed out, less the pool's free ro
 	echo $(( $(cat "$CMA/total_pages") - $(cat "$CMA/available_pages") - ${pool_free:-0} / $(getconf PAGESIZE 2>/dev/null || echo 4096) ))
 }
 
-ktap_set_plan 15
+ktap_set_plan 16
 
 # 1
 ktap_test_result "module loaded and bound $GOOD" test -n "$GOOD"
@@ -193,6 +196,17 @@ fi
 
 # 11: after all of the above, the module answers again with the same name.
 ktap_test_result "/dev/cmabuf0 usable after the cycles" sh -c 'exec 3</dev/cmabuf0'
+# ... and its nodes as the device rules make them (the video group's, as at boot), where the
+# board has such rules (mdev.conf; udev's are not checked here).
+nodes_are_video() {
+	ktap_print_msg "after the cycles: $(stat -c '%n %G %a' /dev/cmabuf* | tr '\n' ' ')"
+	! stat -c '%G %a' /dev/cmabuf* | grep -qv '^video 660$'
+}
+if grep -qs cmabuf /etc/mdev.conf; then
+	ktap_test_result "the nodes are the video group's again after the cycles" nodes_are_video
+else
+	ktap_test_skip "no cmabuf rule in /etc/mdev.conf"
+fi
 
 # 12: limits from module parameters are reported and enforced.
 limits() {
