@@ -3,7 +3,7 @@
 """Turn the board's console log into a test verdict.
 
 Each boot of the board (one or more console logs: ``make check`` boots it
-twice) prints one KTAP document between ``KTAP-BEGIN`` and ``KTAP-END``
+four times) prints one KTAP document between ``KTAP-BEGIN`` and ``KTAP-END``
 (see run-tests.sh), the kernel log between ``DMESG-BEGIN`` and ``DMESG-END``,
 and ``CMABUF-EXIT: <status>`` last.  This parses the KTAP with the kernel's
 own ``tools/testing/kunit/kunit.py parse``, scans the kernel log for oopses

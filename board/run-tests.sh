@@ -14,13 +14,17 @@ KSFT=/kselftest
 out=/tmp/ktap
 mkdir -p $out
 
-# The tests: all of tests.txt, or those named by cmabuf_tests= on the kernel command line (which
-# the kernel hands init as an environment variable), for a boot with other options.
+# The tests: all of tests.txt but those named by cmabuf_skip=, or those named by cmabuf_tests=,
+# on the kernel command line (which the kernel hands init as environment variables): for boots
+# that share the tests out, or run some with other options.
 if [ -n "${cmabuf_tests:-}" ]; then
 	tests=$(echo "$cmabuf_tests" | tr , ' ')
 	groups=0	# the module's KUnit suites were reported by the first boot
 else
 	tests=$(cat $KSFT/cmabuf/tests.txt)
+	for t in $(echo "${cmabuf_skip:-}" | tr , ' '); do
+		tests=$(echo "$tests" | grep -vx "$t")
+	done
 	groups=1	# the module's KUnit suites: report.py fills them in from the kernel log
 fi
 for t in $tests; do

@@ -21,9 +21,12 @@ if [ -z "$KO" ] && ! modinfo cmabuf >/dev/null 2>&1 && [ -f "$DIR/cmabuf.ko" ]; 
 	KO=$DIR/cmabuf.ko
 fi
 load() {
-	if [ -n "$KO" ]; then insmod "$KO" "$@"; else modprobe cmabuf "$@"; fi || return 1
-	# The new nodes get the board's device rules (root:video 0660), as at boot (busybox mdev;
-	# udev applies them by itself): the tests after this one use them as an ordinary user.
+	if [ -n "$KO" ]; then insmod "$KO" "$@"; else modprobe cmabuf "$@"; fi
+}
+# The nodes of the last load get the board's device rules (root:video 0660), as at boot (busybox
+# mdev; udev applies them by itself): the tests after this one use them as an ordinary user.
+# Seconds under KASAN: once at the end, not after every load.
+rules() {
 	! command -v mdev >/dev/null || mdev -s
 }
 
@@ -196,17 +199,6 @@ fi
 
 # 11: after all of the above, the module answers again with the same name.
 ktap_test_result "/dev/cmabuf0 usable after the cycles" sh -c 'exec 3</dev/cmabuf0'
-# ... and its nodes as the device rules make them (the video group's, as at boot), where the
-# board has such rules (mdev.conf; udev's are not checked here).
-nodes_are_video() {
-	ktap_print_msg "after the cycles: $(stat -c '%n %G %a' /dev/cmabuf* | tr '\n' ' ')"
-	! stat -c '%G %a' /dev/cmabuf* | grep -qv '^video 660$'
-}
-if grep -qs cmabuf /etc/mdev.conf; then
-	ktap_test_result "the nodes are the video group's again after the cycles" nodes_are_video
-else
-	ktap_test_skip "no cmabuf rule in /etc/mdev.conf"
-fi
 
 # 12: limits from module parameters are reported and enforced.
 limits() {
@@ -226,12 +218,25 @@ limits() {
 		sed 's/^/# /' /tmp/cmabuf_limits.log
 		grep -q 'PASSED: 1 / 1' /tmp/cmabuf_limits.log || rc=1
 	fi
-	rmmod cmabuf && load || return 1
+	rmmod cmabuf && load && rules || return 1
 	return $rc
 }
 ktap_test_result "small limits from module parameters are enforced" limits
 
-# 13: the region's pages are all back.
+# 13: the nodes as the board's device rules made them at boot (the video group's), where the
+# board has such rules (mdev.conf; udev's are not checked here): the tests after this one use
+# them as an ordinary user.
+nodes_are_video() {
+	ktap_print_msg "at the end: $(stat -c '%n %G %a' /dev/cmabuf[0-9]* | tr '\n' ' ')"
+	! stat -c '%G %a' /dev/cmabuf[0-9]* | grep -qv '^video 660$'
+}
+if grep -qs cmabuf /etc/mdev.conf; then
+	ktap_test_result "the nodes are the video group's when this script ends" nodes_are_video
+else
+	ktap_test_skip "no cmabuf rule in /etc/mdev.conf"
+fi
+
+# 14: the region's pages are all back.
 if [ -n "$USED0" ]; then
 	USED1=$(cma_used)
 	ktap_print_msg "$REGION: used pages before $USED0, after $USED1"
