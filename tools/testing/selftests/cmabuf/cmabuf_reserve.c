@@ -105,6 +105,33 @@ static long long read_unit(void)
 	return read_attr("ready_reserve_unit");
 }
 
+/*
+ * Whether the attribute `name` is written by root only (mode 0644) and reads `value` to anyone:
+ * the exit status of a child that tries as user camera (0: so; 1 it could write, 2 setuid,
+ * 3 the value read, 4 fork).
+ */
+static int root_writes_only(const char *name, long value)
+{
+	char path[128];
+	int status;
+	pid_t pid;
+
+	attr_path(path, sizeof(path), name);
+	pid = fork();
+	if (pid < 0)
+		return 4;
+	if (pid == 0) {
+		if (become_camera())
+			_exit(2);
+		if (open(path, O_WRONLY) >= 0 || errno != EACCES)
+			_exit(1);
+		_exit(read_long("%s", path) == value ? 0 : 3);
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return 4;
+	return WEXITSTATUS(status);
+}
+
 /* Waits up to `secs` for `ready` bytes ready and `lent` lent; the STATS seen last in `st`. */
 static int wait_ready(int fd, __u64 ready, __u64 lent, double secs, struct cmabuf_stats *st)
 {
@@ -402,10 +429,8 @@ TEST_F(reserve, unit_from_sysfs)
 	int n = self->target / (2 * MiB), i;
 	struct cmabuf_alloc a[8];
 	struct cmabuf_stats st0, st;
-	char too_big[32], path[128];
+	char too_big[32];
 	unsigned int b;
-	int status;
-	pid_t pid;
 
 	if (geteuid() != 0)
 		SKIP(return, "writing ready_reserve_unit needs root");
@@ -433,18 +458,8 @@ TEST_F(reserve, unit_from_sysfs)
 	for (i = 0; i < n; i++)
 		EXPECT_EQ(0, free_buf(self->fd, a[i].handle));
 	/* Only root writes it (mode 0644); anyone reads it. */
-	attr_path(path, sizeof(path), "ready_reserve_unit");
-	pid = fork();
-	ASSERT_LE(0, pid);
-	if (pid == 0) {
-		if (become_camera())
-			_exit(2);
-		if (open(path, O_WRONLY) >= 0 || errno != EACCES)
-			_exit(1);
-		_exit(read_long("%s", path) == 2 * (long)MiB ? 0 : 3);
-	}
-	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	EXPECT_EQ(0, WEXITSTATUS(status)) TH_LOG("as camera: 1 could write, 2 setuid, 3 read");
+	EXPECT_EQ(0, root_writes_only("ready_reserve_unit", 2 * MiB))
+		TH_LOG("as camera: 1 could write, 2 setuid, 3 read, 4 fork");
 	/* The teardown fixes the device tree's unit again. */
 }
 
@@ -495,11 +510,9 @@ TEST_F(reserve, sysfs_rules)
 {
 	static const char *const bad[] = { "\n", "abc", "-1", "1T", "8 M", "0x100", "8M8",
 					   "99999999999999999999" };
-	char too_big[32], path[128];
 	struct cmabuf_stats st;
+	char too_big[32];
 	unsigned int i;
-	pid_t pid;
-	int status;
 
 	if (geteuid() != 0)
 		SKIP(return, "writing ready_reserve needs root");
@@ -520,18 +533,8 @@ TEST_F(reserve, sysfs_rules)
 	ASSERT_EQ(0, wait_ready(self->fd, 4 * MiB, 0, 20, &st));
 	EXPECT_EQ(4 * MiB, read_reserve());
 	/* Only root writes it (mode 0644); anyone reads it. */
-	attr_path(path, sizeof(path), "ready_reserve");
-	pid = fork();
-	ASSERT_LE(0, pid);
-	if (pid == 0) {
-		if (setgid(65534) || setuid(65534))
-			_exit(2);
-		if (open(path, O_WRONLY) >= 0 || errno != EACCES)
-			_exit(1);
-		_exit(read_long("%s", path) == 4 * (long)MiB ? 0 : 3);
-	}
-	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	EXPECT_EQ(0, WEXITSTATUS(status)) TH_LOG("as nobody: 1 could write, 2 setuid, 3 read");
+	EXPECT_EQ(0, root_writes_only("ready_reserve", 4 * MiB))
+		TH_LOG("as camera: 1 could write, 2 setuid, 3 read, 4 fork");
 }
 
 TEST_F(reserve, unbind_and_bind)
