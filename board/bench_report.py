@@ -131,9 +131,9 @@ def table(data):
                    "reserve / CMA heap: %s [%s-%s]" % (fmt(stream.get("p50")), fmt(stream.get("p25")),
                                                       fmt(stream.get("p75"))))
     if "reserve_hits_during_bench" in data:
-        out.append("ready reserve over its rows: %d hits, %d misses (the warm-ups, which set its "
-                   "size, and the rows after pressure took it back)" % (data["reserve_hits_during_bench"],
-                              data.get("reserve_misses_during_bench", 0)))
+        out.append("ready reserve over its rows: %d hits, %d misses (its unit fixed to each "
+                   "row's size; the misses are the rows after pressure took it back)"
+                   % (data["reserve_hits_during_bench"], data.get("reserve_misses_during_bench", 0)))
     if "allocs_during_bench" in data:
         out.append("cmabuf's counters over the allocation rows: %d allocations, %d retries, "
                    "%d fallbacks" % (data["allocs_during_bench"],
@@ -152,6 +152,7 @@ def table(data):
 PLOT_ROWS = [
     ("alloc_p50_vs_cma_heap", "allocation p50 (idle)"),
     ("alloc_pressure_p50_vs_cma_heap", "allocation p50 (region full of movable pages)"),
+    ("reserve_alloc_p50_vs_cma_heap", "allocation p50 (region full, from a ready reserve)"),
     ("first_touch_vs_cma_heap", "mmap + first touch"),
     ("export_p50_vs_cma_heap", "alloc + export, two calls"),
     ("export_one_call_p50_vs_cma_heap", "alloc + export, one call (CMABUF_ALLOC_EXPORT)"),
@@ -174,13 +175,14 @@ def gnuplot_script(data, png, datafile):
                 else:
                     cols += [str(v), str(q.get("p25", v)), str(q.get("p75", v))]
             f.write(s + " " + " ".join(cols) + "\n")
-    # Powers of two around every bar and its spread, at least 0.25 to 4.
+    # Powers of two around every bar and its spread, at least 0.25 to 4, with room below the
+    # lowest (a bar at the axis' floor would not show).
     vals = [float(v) for k, _ in rows for s in SIZES
             for v in [data.get(k, {}).get(s)] + list(
                 (data.get("spread", {}).get(k, {}).get(s) or {}).values())
             if isinstance(v, (int, float)) and v > 0]
     lo, hi = 0.25, 4.0
-    while vals and lo > min(vals):
+    while vals and lo > min(vals) / 2:
         lo /= 2
     while vals and hi < max(vals):
         hi *= 2
@@ -200,6 +202,7 @@ def gnuplot_script(data, png, datafile):
         "set style fill solid 0.8 border -1",
         "set logscale y 2",
         "set yrange [%g:%g]" % (lo, hi),
+        "set format y '%.3g'",
         "set ylabel 'ratio'",
         "set xlabel 'buffer size'",
         "set key below",
