@@ -129,7 +129,10 @@ userspace_env() {
 	export BINDGEN_EXTRA_CLANG_ARGS="-I$kdir/usr/include"
 	CMABUF_UAPI_SHA=$(sha256sum "$CMABUF_ROOT/include/uapi/linux/cmabuf.h" | cut -c1-16)
 	export CMABUF_UAPI_SHA
-	export CARGO_TARGET_DIR=$CACHE/userspace-target
+	# One target directory per kernel tree: v4l2r's bindings follow the headers' path, so make
+	# bench (the perf kernel) and make check (the debug kernel) sharing one would each rebuild
+	# everything after the other (20 s).
+	export CARGO_TARGET_DIR=$CACHE/userspace-target-$(basename "$kdir")
 	# Cargo's fingerprints include the workspace's path: built in place, every fresh clone would
 	# rebuild the LTO release binaries (half a minute) though nothing changed. So the sources
 	# (and the ABI header build.rs reads) are mirrored by content to one place in the cache,
