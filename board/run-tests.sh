@@ -46,9 +46,14 @@ fi
 for t in $tests; do
 	n=$((n + 1))
 	start=$(cat /proc/uptime | cut -d' ' -f1)
-	# $t is dir/program under $KSFT; the program's name names the subtest.
+	# $t is dir/program under $KSFT, or dir/program:test for one test of a kselftest-harness
+	# program (its -t); the program's name names the subtest.
 	name=${t##*/}
-	(cd $KSFT/${t%/*} && timeout ${CMABUF_TEST_TIMEOUT:-600} ./$name) > $out/$name 2>&1
+	only=${name#*:}
+	[ "$only" = "$name" ] && only=
+	name=${name%%:*}
+	(cd $KSFT/${t%/*} && timeout ${CMABUF_TEST_TIMEOUT:-600} ./$name ${only:+-t "$only"}) \
+		> $out/$name 2>&1
 	rc=$?
 	end=$(cat /proc/uptime | cut -d' ' -f1)
 	# The program's own document, as a subtest.

@@ -708,9 +708,11 @@ static long long vmstat(const char *key)
  * watermark (of the allocations that cannot use CMA, page tables and the
  * kernel's own, first); kswapd wakes, cannot reach the high watermark, and
  * reclaim's priority rises until the shrinkers are asked for their objects,
- * the reserve's among them. The watermarks are set 10% of memory apart
- * (vm.watermark_scale_factor, restored after), so that reclaim works on a
- * band above the min watermark, which the filler never nears: no OOM kill.
+ * the reserve's among them. The pressure tests' filler may be enough by
+ * itself (a small min watermark, as on the debug kernel); if not, the
+ * watermarks are set 10% of memory apart (vm.watermark_scale_factor, restored
+ * after) and anonymous memory is taken a step at a time, so that reclaim
+ * works on a band above the min watermark, which it never nears: no OOM kill.
  */
 TEST_F_TIMEOUT(pressure, reserve_given_back, 600)
 {
@@ -725,8 +727,7 @@ TEST_F_TIMEOUT(pressure, reserve_given_back, 600)
 	double t0;
 
 	if (getenv("CMABUF_RESERVE_FILLER") && !strcmp(getenv("CMABUF_RESERVE_FILLER"), "0"))
-		SKIP(return, "CMABUF_RESERVE_FILLER=0: another boot runs it (drop_caches drives the "
-		     "reserve's shrinker in cmabuf_reserve here)");
+		SKIP(return, "CMABUF_RESERVE_FILLER=0: another boot of this kernel runs it alone");
 	fd = open(dev, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		SKIP(return, "%s: %s (the test board's reserve node)", dev, strerror(errno));
@@ -737,16 +738,17 @@ TEST_F_TIMEOUT(pressure, reserve_given_back, 600)
 	}
 	snprintf(value, sizeof(value), "%llu", (unsigned long long)st.reserve_bytes);
 	ASSERT_EQ(0, reserve_ready(fd, st.reserve_bytes, 20, &st));
-	ASSERT_EQ(0, fill_region(&f, 0));
-	steps = calloc(MAX_STEPS, sizeof(*steps));
-	ASSERT_NE(NULL, steps);
-	ASSERT_EQ(0, sysctl(WSF, "1000", wsf, sizeof(wsf)));
-	EXPECT_EQ(0, watermarks(&wmin, &wlow));
 	scanned0 = vmstat("slabs_scanned");
 	kswapd0 = vmstat("pageoutrun");
 	stall0 = vmstat("allocstall_normal") + vmstat("allocstall_dma") +
 		 vmstat("allocstall_dma32") + vmstat("allocstall_movable");
 	t0 = now();
+	/* The filler is the first of the pressure (with a small min watermark, enough by itself). */
+	ASSERT_EQ(0, fill_region(&f, 0));
+	steps = calloc(MAX_STEPS, sizeof(*steps));
+	ASSERT_NE(NULL, steps);
+	ASSERT_EQ(0, sysctl(WSF, "1000", wsf, sizeof(wsf)));
+	EXPECT_EQ(0, watermarks(&wmin, &wlow));
 	/*
 	 * Anonymous memory a step at a time until the reserve is back; never
 	 * within 16 MiB of the min watermark (allocations below it reclaim
@@ -771,8 +773,8 @@ TEST_F_TIMEOUT(pressure, reserve_given_back, 600)
 		given = reserve_ready(fd, 0, 5, &st);
 	EXPECT_EQ(0, given) TH_LOG("reserve still %llu bytes ready under pressure",
 				    (unsigned long long)st.reserve_ready_bytes);
-	TH_LOG("reserve given back %.2f s into the pressure: %zu MiB anonymous beside the full "
-	       "region, free %lld MiB (watermarks min %lld, low %lld MiB%s), kswapd ran %lld "
+	TH_LOG("reserve given back %.2f s after the filler began (then %zu MiB anonymous more), "
+	       "free %lld MiB (watermarks min %lld, low %lld MiB%s), kswapd ran %lld "
 	       "times, direct reclaim %lld, shrinkers scanned %lld objects", now() - t0,
 	       nsteps * PRESSURE_STEP / MiB, meminfo("MemFree") / (long long)MiB,
 	       wmin / (long long)MiB, wlow / (long long)MiB, free_at ? ", free went below low" : "",
