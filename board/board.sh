@@ -420,8 +420,7 @@ check)
 	rc=0
 	timeout "${TIMEOUT:-2400}" "${BOOT[@]}" -serial stdio -monitor none \
 		-append "$APPEND loglevel=4 cmabuf_skip=$second $guest CMABUF_RESERVE_FILLER=0" \
-		< /dev/null \
-		> "$CONSOLE" 2>&1 || rc=$?
+		< /dev/null > "$CONSOLE" 2>&1 || rc=$?
 	[ $rc = 124 ] && log "the board timed out"
 	log "the debug board finished its tests"
 	wait "$stock_boot_pid"

@@ -437,16 +437,15 @@ impl Shared {
     }
 }
 
+/// The node's optional `u32` property `name` (bytes), if it has one.
+fn dt_bytes(dev: &device::Device, name: &CStr) -> Option<u64> {
+    let node = dev.fwnode()?;
+    node.property_read::<u32>(name).optional().map(u64::from)
+}
+
 /// The node's `cmabuf,ready-reserve` (bytes, at most the region's `size`), or 0.
 fn reserve_target(dev: &device::Device, size: u64) -> usize {
-    let asked = dev
-        .fwnode()
-        .and_then(|node| {
-            node.property_read::<u32>(c"cmabuf,ready-reserve")
-                .optional()
-        })
-        .unwrap_or(0);
-    let asked = u64::from(asked);
+    let asked = dt_bytes(dev, c"cmabuf,ready-reserve").unwrap_or(0);
     if asked > size {
         dev_warn!(
             dev,
@@ -462,11 +461,8 @@ fn reserve_target(dev: &device::Device, size: u64) -> usize {
 
 /// The node's `cmabuf,ready-reserve-unit` (bytes), if it has a valid one.
 fn reserve_unit(dev: &device::Device, size: u64) -> Option<usize> {
-    let asked = dev.fwnode().and_then(|node| {
-        node.property_read::<u32>(c"cmabuf,ready-reserve-unit")
-            .optional()
-    })?;
-    crate::validate::reserve_unit(u64::from(asked), crate::pool::MAX_PIECE, size)
+    let asked = dt_bytes(dev, c"cmabuf,ready-reserve-unit")?;
+    crate::validate::reserve_unit(asked, crate::pool::MAX_PIECE, size)
         .inspect_err(|_| {
             dev_warn!(
                 dev,

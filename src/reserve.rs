@@ -526,9 +526,10 @@ impl Reserve {
     /// Unbind: no more refill (a running one is waited for), everything given back.
     pub(crate) fn shutdown(this: &Arc<Self>) {
         this.state.lock().shut = true;
-        // Work queued before `shut` was set runs now; none is queued after. Flushed, not cancelled: a pending item holds a reference to the reserve, which only
-        // its run gives back (cancelling would leak it, and the region with it). Run now, it
-        // sees `shut` and returns.
+        // Work queued before `shut` was set runs now; none is queued after. Flushed, not
+        // cancelled: a pending item holds a reference to the reserve, which only its run gives
+        // back (cancelling would leak it, and the region with it). Run now, it sees `shut` and
+        // returns.
         work::flush_delayed(&this.fill);
         work::flush(&this.drain);
         work::flush(&this.now);

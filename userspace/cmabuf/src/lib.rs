@@ -329,12 +329,17 @@ impl Device {
         })
     }
 
-    /// The device's dma-heap name, from `/sys/class/misc/<node>/heap_name` (the node found
-    /// through the path it was opened with, which may be a `/dev/dma_heap/` link).
-    fn heap_name(&self) -> Option<String> {
+    /// The path of the device's sysfs attribute `attr`, `/sys/class/misc/<node>/<attr>` (the node
+    /// found through the path it was opened with, which may be a `/dev/dma_heap/` link).
+    pub fn sysfs_attr(&self, attr: &str) -> Option<PathBuf> {
         let node = std::fs::canonicalize(&self.path).ok()?;
         let name = node.file_name()?.to_str()?;
-        let attr = std::fs::read_to_string(format!("/sys/class/misc/{name}/heap_name")).ok()?;
+        Some(PathBuf::from(format!("/sys/class/misc/{name}/{attr}")))
+    }
+
+    /// The device's dma-heap name, from its sysfs attribute `heap_name`.
+    fn heap_name(&self) -> Option<String> {
+        let attr = std::fs::read_to_string(self.sysfs_attr("heap_name")?).ok()?;
         Some(attr.trim_end().to_string())
     }
 

@@ -15,6 +15,7 @@ use std::{
     fs,
     num::NonZeroUsize,
     os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd},
+    path::PathBuf,
     ptr::NonNull,
     time::Instant,
 };
@@ -478,38 +479,48 @@ const RESERVE_SIZES: [(&str, u64, usize); 3] =
 const STREAM_BUFFERS: usize = 8;
 const STREAM_SIZE: u64 = 8 << 20;
 
-/// The node's `ready_reserve` and `ready_reserve_unit` attributes, set for the bench and put
-/// back as they were.
-struct ReserveKnob {
-    path: String,
+/// A sysfs attribute of the node, set for the bench and put back as it was when dropped.
+struct Knob {
+    path: PathBuf,
     saved: String,
-    unit_path: String,
-    saved_unit: String,
+}
+
+impl Knob {
+    fn new(dev: &Device, attr: &str) -> Result<Self, String> {
+        let path = dev.sysfs_attr(attr).ok_or("no sysfs node for the device")?;
+        let saved = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(Self { path, saved })
+    }
+
+    fn set(&self, value: u64) -> Result<(), String> {
+        fs::write(&self.path, value.to_string())
+            .map_err(|e| format!("{}: {e}", self.path.display()))
+    }
+}
+
+impl Drop for Knob {
+    fn drop(&mut self) {
+        let _ = fs::write(&self.path, self.saved.trim());
+    }
+}
+
+/// The node's ready reserve for the bench: its unit and target (put back in that order).
+struct ReserveKnob {
+    unit: Knob,
+    target: Knob,
 }
 
 impl ReserveKnob {
     fn new(dev: &Device) -> Result<Self, String> {
-        let node = dev
-            .path()
-            .file_name()
-            .and_then(|n| n.to_str())
-            .ok_or("no device name")?
-            .to_string();
-        let path = format!("/sys/class/misc/{node}/ready_reserve");
-        let saved = fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
-        let unit_path = format!("{path}_unit");
-        let saved_unit = fs::read_to_string(&unit_path).map_err(|e| format!("{unit_path}: {e}"))?;
         Ok(Self {
-            path,
-            saved,
-            unit_path,
-            saved_unit,
+            unit: Knob::new(dev, "ready_reserve_unit")?,
+            target: Knob::new(dev, "ready_reserve")?,
         })
     }
 
     /// Sets the target (which also ends a wait after memory pressure).
     fn set(&self, bytes: u64) -> Result<(), String> {
-        fs::write(&self.path, bytes.to_string()).map_err(|e| format!("{}: {e}", self.path))
+        self.target.set(bytes)
     }
 
     /// Sets the target and waits until that much is ready.
@@ -521,16 +532,8 @@ impl ReserveKnob {
     /// Fixes the reserve's pieces to the buffers' `size`, as a board's integrator does, and
     /// fills `bytes` of them.
     fn warm(&self, dev: &Device, bytes: u64, size: u64) -> Result<(), String> {
-        fs::write(&self.unit_path, size.to_string())
-            .map_err(|e| format!("{}: {e}", self.unit_path))?;
+        self.unit.set(size)?;
         self.fill(dev, bytes)
-    }
-}
-
-impl Drop for ReserveKnob {
-    fn drop(&mut self) {
-        let _ = fs::write(&self.unit_path, self.saved_unit.trim());
-        let _ = fs::write(&self.path, self.saved.trim());
     }
 }
 

@@ -129,9 +129,7 @@ fn alloc(
 /// administrator (`ready_reserve_unit` in sysfs not 0) rather than learned; `None` where the
 /// attribute cannot be read (an older module, no sysfs).
 fn reserve_unit_fixed(dev: &Device) -> Option<bool> {
-    let node = dev.path().file_name()?.to_str()?;
-    let text =
-        std::fs::read_to_string(format!("/sys/class/misc/{node}/ready_reserve_unit")).ok()?;
+    let text = std::fs::read_to_string(dev.sysfs_attr("ready_reserve_unit")?).ok()?;
     Some(text.trim() != "0")
 }
 

@@ -291,7 +291,7 @@ TEST_F_TIMEOUT(dmem, reserve_hits_are_charged, 120)
 	struct cmabuf_stats st0, st;
 	char region[64], name[400];
 	long long unit;
-	int fd, i;
+	int fd;
 
 	fd = open("/dev/cmabuf3", O_RDWR | O_CLOEXEC);
 	if (fd < 0)
@@ -305,10 +305,7 @@ TEST_F_TIMEOUT(dmem, reserve_hits_are_charged, 120)
 	unit = st0.reserve_unit;
 	ASSERT_TRUE(dmem_name(region, name, sizeof(name)));
 	/* Full, so that a buffer of its unit is a hit. */
-	for (i = 0; i < 2000 && st0.reserve_ready_bytes != st0.reserve_bytes; i++) {
-		usleep(10000);
-		ASSERT_EQ(0, get_stats(fd, &st0));
-	}
+	reserve_wait(fd, st0.reserve_bytes, 0, 20, &st0);
 	ASSERT_EQ(st0.reserve_bytes, st0.reserve_ready_bytes);
 	ASSERT_EQ(0, set_max(self->a, name, unit - 4096));
 	ASSERT_EQ(0, join(self->a));

@@ -335,7 +335,7 @@ TEST_F(faults, reserve_fill)
 	struct cmabuf_dev_info d = { 0 };
 	char saved[32], region[64];
 	struct cmabuf_stats st;
-	int fd3, n, ret, fired, i;
+	int fd3, n, ret, fired;
 
 	if (read_knob(attr, saved, sizeof(saved)))
 		SKIP(return, "no %s (the test board's reserve node)", attr);
@@ -362,12 +362,7 @@ TEST_F(faults, reserve_fill)
 	EXPECT_LT(n, MAX_NTH);
 	TH_LOG("ready_reserve fill: %d injection points", n - 1);
 	/* The last write ran without an injection: full, with exactly its pages taken. */
-	for (i = 0; i < 2000; i++) {
-		ASSERT_EQ(0, get_stats(fd3, &st));
-		if (st.reserve_ready_bytes == 8 << 20)
-			break;
-		usleep(10000);
-	}
+	reserve_wait(fd3, 8 << 20, 0, 20, &st);
 	EXPECT_EQ(8 << 20, st.reserve_ready_bytes);
 	EXPECT_EQ(2048, cma_taken(region));
 	EXPECT_EQ(0, write_file(attr, saved));

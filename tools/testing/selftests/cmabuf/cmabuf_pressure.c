@@ -644,21 +644,6 @@ TEST_F_TIMEOUT(pressure, interrupted_allocation, 600)
 	unfill(&f);
 }
 
-/* STATS of `fd` once `ready` bytes of its reserve are ready (within `secs`), or -1. */
-static int reserve_ready(int fd, __u64 ready, double secs, struct cmabuf_stats *st)
-{
-	double t0 = now();
-
-	do {
-		if (get_stats(fd, st))
-			return -1;
-		if (st->reserve_ready_bytes == ready)
-			return 0;
-		usleep(10000);
-	} while (now() - t0 < secs);
-	return -1;
-}
-
 /* The zones' watermarks in bytes, summed over /proc/zoneinfo: 0, or -1. */
 static int watermarks(long long *min, long long *low)
 {
@@ -765,7 +750,7 @@ TEST_F_TIMEOUT(pressure, reserve_given_back, 600)
 		SKIP(return, "%s has no ready reserve", dev);
 	}
 	snprintf(value, sizeof(value), "%llu", (unsigned long long)st.reserve_bytes);
-	ASSERT_EQ(0, reserve_ready(fd, st.reserve_bytes, 20, &st));
+	ASSERT_EQ(0, reserve_wait(fd, st.reserve_bytes, 0, 20, &st));
 	scanned0 = vmstat("slabs_scanned");
 	kswapd0 = vmstat("pageoutrun");
 	stall0 = vmstat("allocstall_normal") + vmstat("allocstall_dma") +
@@ -800,7 +785,7 @@ TEST_F_TIMEOUT(pressure, reserve_given_back, 600)
 			usleep(20000);
 	}
 	if (given)
-		given = reserve_ready(fd, 0, 5, &st);
+		given = reserve_wait(fd, 0, 0, 5, &st);
 	__atomic_store_n(&w.stop, 1, __ATOMIC_RELEASE);
 	pthread_join(w.thread, NULL);
 	back = w.empty_at ? w.empty_at : now();
@@ -835,7 +820,7 @@ TEST_F_TIMEOUT(pressure, reserve_given_back, 600)
 	EXPECT_EQ(0, write_file(WSF, wsf));
 	/* The administrator's word refills it at once. */
 	ASSERT_EQ(0, write_file(attr, value));
-	EXPECT_EQ(0, reserve_ready(fd, st.reserve_bytes, 20, &st));
+	EXPECT_EQ(0, reserve_wait(fd, st.reserve_bytes, 0, 20, &st));
 	close(fd);
 }
 

@@ -132,21 +132,6 @@ static int root_writes_only(const char *name, long value)
 	return WEXITSTATUS(status);
 }
 
-/* Waits up to `secs` for `ready` bytes ready and `lent` lent; the STATS seen last in `st`. */
-static int wait_ready(int fd, __u64 ready, __u64 lent, double secs, struct cmabuf_stats *st)
-{
-	int i;
-
-	for (i = 0; i < secs * 100; i++) {
-		if (get_stats(fd, st))
-			return -1;
-		if (st->reserve_ready_bytes == ready && st->reserve_lent_bytes == lent)
-			return 0;
-		usleep(10000);
-	}
-	return -1;
-}
-
 /* CMA's count of pages it handed out from the region, ever. */
 static long cma_success(const char *region)
 {
@@ -203,7 +188,7 @@ FIXTURE_SETUP(reserve)
 		SKIP(return, "%s has no cmabuf,ready-reserve", reserve_dev());
 	}
 	self->target = st.reserve_bytes;
-	ASSERT_EQ(0, wait_ready(self->fd, self->target, 0, 20, &st))
+	ASSERT_EQ(0, reserve_wait(self->fd, self->target, 0, 20, &st))
 		TH_LOG("reserve not full: %llu of %llu bytes ready",
 		       (unsigned long long)st.reserve_ready_bytes,
 		       (unsigned long long)self->target);
@@ -226,7 +211,7 @@ FIXTURE_TEARDOWN(reserve)
 	EXPECT_EQ(0, set_unit(value));
 	snprintf(value, sizeof(value), "%llu", (unsigned long long)self->target);
 	EXPECT_EQ(0, set_reserve(value));
-	EXPECT_EQ(0, wait_ready(self->fd, self->target, 0, 20, &st));
+	EXPECT_EQ(0, reserve_wait(self->fd, self->target, 0, 20, &st));
 	EXPECT_EQ((long)(self->target / PAGE), cma_taken(self->region))
 		TH_LOG("region %s: pages taken besides the reserve", self->region);
 	close(self->fd);
@@ -289,7 +274,7 @@ TEST_F(reserve, burst_without_migration)
 		for (i = 0; i < n; i++)
 			EXPECT_EQ(0, free_buf(self->fd, a[i].handle));
 		/* Refilled behind them, with fresh memory from CMA. */
-		ASSERT_EQ(0, wait_ready(self->fd, self->target, 0, 20, &st));
+		ASSERT_EQ(0, reserve_wait(self->fd, self->target, 0, 20, &st));
 		EXPECT_EQ(cma1 + (long)(self->target / PAGE), cma_success(self->region));
 		TH_LOG("%s: %d buffers from the reserve, CMA untouched; refill took %llu us",
 		       modes[m].name, n, (unsigned long long)st.reserve_refill_us);
@@ -313,7 +298,7 @@ TEST_F(reserve, beyond_the_reserve)
 	EXPECT_EQ(st0.reserve_misses + 1, st.reserve_misses);
 	for (i = 0; i <= n; i++)
 		EXPECT_EQ(0, free_buf(self->fd, a[i].handle));
-	ASSERT_EQ(0, wait_ready(self->fd, self->target, 0, 20, &st));
+	ASSERT_EQ(0, reserve_wait(self->fd, self->target, 0, 20, &st));
 	/* Larger than the region's free part: the reserve gives way. */
 	ASSERT_EQ(0, get_stats(self->fd, &st));
 	ASSERT_EQ(0, alloc_on(self->fd, st.region_size - self->unit, CMABUF_MODE_CACHED, &big));
@@ -323,7 +308,7 @@ TEST_F(reserve, beyond_the_reserve)
 	/* Larger than the reserve: not its size from now on. */
 	EXPECT_EQ(self->unit, st.reserve_unit);
 	EXPECT_EQ(0, free_buf(self->fd, big.handle));
-	EXPECT_EQ(0, wait_ready(self->fd, self->target, 0, 20, &st));
+	EXPECT_EQ(0, reserve_wait(self->fd, self->target, 0, 20, &st));
 }
 
 TEST_F(reserve, learns_the_size)
@@ -349,7 +334,7 @@ TEST_F(reserve, learns_the_size)
 	/* Only pieces of the size it serves count as ready: the old ones are on their way out. */
 	EXPECT_EQ(0, st.reserve_ready_bytes);
 	EXPECT_EQ(0, free_buf(self->fd, one.handle));
-	ASSERT_EQ(0, wait_ready(self->fd, self->target, 0, 20, &st));
+	ASSERT_EQ(0, reserve_wait(self->fd, self->target, 0, 20, &st));
 	ASSERT_EQ(0, get_stats(self->fd, &st0));
 	for (i = 0; i < n; i++)
 		ASSERT_EQ(0, alloc_on(self->fd, size, CMABUF_MODE_CACHED, &a[i]));
@@ -358,10 +343,10 @@ TEST_F(reserve, learns_the_size)
 	for (i = 0; i < n; i++)
 		EXPECT_EQ(0, free_buf(self->fd, a[i].handle));
 	/* Back to the first size, for the tests after: a miss again (none of that size is kept). */
-	ASSERT_EQ(0, wait_ready(self->fd, self->target, 0, 20, &st));
+	ASSERT_EQ(0, reserve_wait(self->fd, self->target, 0, 20, &st));
 	ASSERT_EQ(0, alloc_on(self->fd, self->unit, CMABUF_MODE_CACHED, &one));
 	EXPECT_EQ(0, free_buf(self->fd, one.handle));
-	ASSERT_EQ(0, wait_ready(self->fd, self->target, 0, 20, &st));
+	ASSERT_EQ(0, reserve_wait(self->fd, self->target, 0, 20, &st));
 	EXPECT_EQ(self->unit, st.reserve_unit);
 	TH_LOG("learnt %llu-byte pieces: %d hits", (unsigned long long)size, n);
 }
@@ -447,7 +432,7 @@ TEST_F(reserve, unit_from_sysfs)
 	/* 2 MiB pieces: the write returns with the reserve refilled in them. */
 	ASSERT_EQ(0, set_unit("2M\n"));
 	EXPECT_EQ(2 * (long long)MiB, read_unit());
-	ASSERT_EQ(0, wait_ready(self->fd, self->target, 0, 20, &st));
+	ASSERT_EQ(0, reserve_wait(self->fd, self->target, 0, 20, &st));
 	EXPECT_EQ(2 * MiB, st.reserve_unit);
 	EXPECT_EQ((long)(self->target / PAGE), cma_taken(self->region));
 	ASSERT_EQ(0, get_stats(self->fd, &st0));
@@ -483,7 +468,7 @@ TEST_F(reserve, limits_refuse_hits)
 		SKIP(return, "needs max_bytes_per_file=1M and max_bytes_per_device below 2M "
 		     "(cmabuf_module.sh loads the module so and runs it)");
 	ASSERT_EQ(0, set_unit("1M"));
-	ASSERT_EQ(0, wait_ready(self->fd, self->target, 0, 20, &st0));
+	ASSERT_EQ(0, reserve_wait(self->fd, self->target, 0, 20, &st0));
 	ASSERT_EQ(0, alloc_on(self->fd, MiB, CMABUF_MODE_CACHED, &a));
 	ASSERT_EQ(0, get_stats(self->fd, &st));
 	EXPECT_EQ(st0.reserve_hits + 1, st.reserve_hits) TH_LOG("the first buffer is a hit");
@@ -526,11 +511,11 @@ TEST_F(reserve, sysfs_rules)
 	EXPECT_EQ((long long)self->target, read_reserve());
 	/* 0 empties it; the region is untouched then. */
 	ASSERT_EQ(0, set_reserve("0"));
-	ASSERT_EQ(0, wait_ready(self->fd, 0, 0, 5, &st));
+	ASSERT_EQ(0, reserve_wait(self->fd, 0, 0, 5, &st));
 	EXPECT_EQ(0, st.reserve_bytes);
 	EXPECT_EQ(0, cma_taken(self->region));
 	ASSERT_EQ(0, set_reserve("4M\n"));
-	ASSERT_EQ(0, wait_ready(self->fd, 4 * MiB, 0, 20, &st));
+	ASSERT_EQ(0, reserve_wait(self->fd, 4 * MiB, 0, 20, &st));
 	EXPECT_EQ(4 * MiB, read_reserve());
 	/* Only root writes it (mode 0644); anyone reads it. */
 	EXPECT_EQ(0, root_writes_only("ready_reserve", 4 * MiB))
@@ -558,7 +543,7 @@ TEST_F(reserve, unbind_and_bind)
 	ASSERT_EQ(0, set_bound(self->platform, 1));
 	self->fd = open(reserve_dev(), O_RDWR | O_CLOEXEC);
 	ASSERT_LE(0, self->fd);
-	ASSERT_EQ(0, wait_ready(self->fd, self->target, 0, 20, &st));
+	ASSERT_EQ(0, reserve_wait(self->fd, self->target, 0, 20, &st));
 	EXPECT_EQ((long)(self->target / PAGE), cma_taken(self->region));
 }
 
@@ -571,7 +556,7 @@ TEST_F(reserve, shrinker_gives_back)
 		SKIP(return, "drop_caches needs root");
 	/* drop_slab(): every shrinker of the kernel, the reserve's among them. */
 	ASSERT_EQ(0, write_file("/proc/sys/vm/drop_caches", "2"));
-	ASSERT_EQ(0, wait_ready(self->fd, 0, 0, 5, &st)) TH_LOG("reserve not given back");
+	ASSERT_EQ(0, reserve_wait(self->fd, 0, 0, 5, &st)) TH_LOG("reserve not given back");
 	EXPECT_EQ(0, cma_taken(self->region));
 	/* It waits before refilling (the pressure may last); allocations take the ordinary path. */
 	usleep(300000);

@@ -70,6 +70,25 @@ static inline long read_long(const char *fmt, const char *arg)
 	return v;
 }
 
+/*
+ * Polls the node's STATS (every 10 ms, up to `secs`) until `ready` bytes of its ready reserve
+ * are ready and `lent` lent to live buffers: 0, or -1; the STATS seen last in `st`.
+ */
+static inline int reserve_wait(int fd, __u64 ready, __u64 lent, double secs,
+			       struct cmabuf_stats *st)
+{
+	int i;
+
+	for (i = 0; i < secs * 100; i++) {
+		if (get_stats(fd, st))
+			return -1;
+		if (st->reserve_ready_bytes == ready && st->reserve_lent_bytes == lent)
+			return 0;
+		usleep(10000);
+	}
+	return -1;
+}
+
 /* Becomes user camera (uid 1000), in group video (44) only (the board's user): 0 or -errno. */
 static inline int become_camera(void)
 {
