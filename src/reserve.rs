@@ -26,7 +26,8 @@
 //! A cache, never a hoard:
 //!
 //! - the refill runs from a work item, one piece at a time, and waits while
-//!   any allocation of the node is in progress (it never competes with one);
+//!   any allocation of the node is in progress (it does not compete with
+//!   one), for a second at most: then it takes one piece beside them;
 //! - memory pressure gives the whole reserve back (the same [`Shrinker`] as
 //!   the pool's chunks, from a work item), and the refill waits
 //!   [`PRESSURE_BACKOFF_MS`] after that;
@@ -76,8 +77,11 @@ use kernel::{
 pub(crate) const DEFAULT_UNIT: usize = 4 << 20;
 /// How long the refill waits after memory pressure took the reserve back, in ms.
 pub(crate) const PRESSURE_BACKOFF_MS: u32 = 10_000;
-/// How long the refill waits while allocations of the node are in progress, in ms.
+/// How long the refill waits while allocations of the node are in progress, in ms, and how many
+/// times in a row at most (1 s): allocations that never pause, which any member of `video` can
+/// keep up, must not keep the reserve empty; after that it takes one piece beside them.
 const BUSY_WAIT_MS: u32 = 20;
+const BUSY_WAITS: u32 = 50;
 /// How long the refill waits after the region had no piece for it, in ms: the first time, and
 /// at most (doubling in between, as allocations back off).
 const FIRST_FAIL_WAIT_MS: u32 = 20;
@@ -114,6 +118,8 @@ struct State {
     shrunk_at: Option<Instant<Monotonic>>,
     /// How long the refill waits after its next failure, in ms.
     fail_ms: u32,
+    /// How many times in a row the refill found allocations in progress and waited.
+    busy_waits: u32,
     /// Set at unbind: no more refill, nothing kept.
     shut: bool,
 }
@@ -279,6 +285,7 @@ impl Reserve {
                     refill_start: None,
                     shrunk_at: None,
                     fail_ms: FIRST_FAIL_WAIT_MS,
+                    busy_waits: 0,
                     shut: false,
                 }),
                 busy: AtomicUsize::new(0),
@@ -438,13 +445,15 @@ impl Reserve {
                         .enqueue_delayed::<Arc<Reserve>, 0>(self.clone(), msecs_to_jiffies(left));
                     return;
                 }
-                if self.busy.load(Ordering::Acquire) != 0 {
+                if self.busy.load(Ordering::Acquire) != 0 && s.busy_waits < BUSY_WAITS {
+                    s.busy_waits += 1;
                     let _ = work::queue().enqueue_delayed::<Arc<Reserve>, 0>(
                         self.clone(),
                         msecs_to_jiffies(BUSY_WAIT_MS),
                     );
                     return;
                 }
+                s.busy_waits = 0;
                 // Pieces of another size than the node now uses go first.
                 let unit = s.unit;
                 if let Some(i) = s.ready.iter().position(|r| r.size() != unit) {

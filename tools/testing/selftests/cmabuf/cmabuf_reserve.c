@@ -22,6 +22,8 @@
  *                          other sizes changes nothing of the reserve
  *  unit_from_sysfs         ready_reserve_unit: bad values change nothing,
  *                          a new unit replaces the pieces, only root writes
+ *  busy_node_still_refills ordinary users allocating without pause on the
+ *                          node do not keep the reserve from refilling
  *  limits_refuse_hits      the per-file and per-device limits refuse a
  *                          buffer the reserve would serve, and it keeps its
  *                          pieces (run by cmabuf_module.sh with small
@@ -40,6 +42,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -520,6 +523,53 @@ TEST_F(reserve, sysfs_rules)
 	/* Only root writes it (mode 0644); anyone reads it. */
 	EXPECT_EQ(0, root_writes_only("ready_reserve", 4 * MiB))
 		TH_LOG("as camera: 1 could write, 2 setuid, 3 read, 4 fork");
+}
+
+/*
+ * The attacker again: ordinary members of video keep the node busy with an
+ * endless stream of allocations (the refill defers to allocations in
+ * progress). The reserve must still refill, within seconds.
+ */
+TEST_F_TIMEOUT(reserve, busy_node_still_refills, 120)
+{
+	enum { CHILDREN = 4 };
+	char value[32];
+	pid_t pid[CHILDREN];
+	struct cmabuf_stats st;
+	int i, full;
+
+	if (geteuid() != 0)
+		SKIP(return, "becoming an ordinary user needs root");
+	for (i = 0; i < CHILDREN; i++) {
+		pid[i] = fork();
+		ASSERT_LE(0, pid[i]);
+		if (pid[i] == 0) {
+			struct cmabuf_alloc a;
+			int fd;
+
+			if (become_camera())
+				_exit(10);
+			fd = open(reserve_dev(), O_RDWR | O_CLOEXEC);
+			if (fd < 0)
+				_exit(11);
+			/* Misses of another size than the fixed unit, from the region: until killed. */
+			for (;;)
+				if (!alloc_buf(fd, 2 * MiB, CMABUF_MODE_CACHED, &a))
+					free_buf(fd, a.handle);
+		}
+	}
+	usleep(300000);
+	ASSERT_EQ(0, set_reserve("0"));
+	snprintf(value, sizeof(value), "%llu", (unsigned long long)self->target);
+	ASSERT_EQ(0, set_reserve(value));
+	full = reserve_wait(self->fd, self->target, 0, 10, &st);
+	for (i = 0; i < CHILDREN; i++) {
+		kill(pid[i], SIGKILL);
+		waitpid(pid[i], NULL, 0);
+	}
+	EXPECT_EQ(0, full) TH_LOG("%llu of %llu bytes ready after 10 s beside the allocations",
+				  (unsigned long long)st.reserve_ready_bytes,
+				  (unsigned long long)self->target);
 }
 
 TEST_F(reserve, unbind_and_bind)
